@@ -1,0 +1,374 @@
+//! The command line: argument definitions and the thin driver that wires load → policy →
+//! prepare → mask → run, and turns the result into an exit code.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::error::{exit, Diagnostic, Error, Result};
+use crate::inventory::Inventory;
+use crate::mask::Masker;
+use crate::output::{Format, Output};
+use crate::playbook::{load_playbooks, LoadedPlay, Vars};
+use crate::runner::{RunOptions, Runner, SshOptions};
+use crate::template::Engine;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  all tasks succeeded on every host
+  1  a task failed on some host (or the run was interrupted)
+  2  usage error (bad flags or arguments)
+  3  invalid playbook, inventory, template, or policy violation: nothing was run
+  4  some host was unreachable (and no task failed)
+
+Secrets: only with --loadenv are environment variables exposed, as ENV_<NAME>, and only to the
+contents of template files. Any other reference to ENV_ is rejected before anything runs.
+Every byte jetlike prints is masked against the secret values templates use.";
+
+#[derive(Parser, Debug)]
+#[command(name = "jetlike", version, about = "Run Jet-style YAML playbooks locally or over SSH, without leaking secrets", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run playbooks on this machine.
+    Local(RunArgs),
+    /// Show what `local` would change, changing nothing.
+    CheckLocal(RunArgs),
+    /// Run playbooks on inventory hosts over SSH.
+    Ssh(RunArgs),
+    /// Show what `ssh` would change on each host, changing nothing.
+    CheckSsh(RunArgs),
+    /// Print the inventory's groups, hosts and each host's resolved variables.
+    ShowInventory(InventoryArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Playbook files; repeat the flag or separate with ':' or ','.
+    #[arg(short = 'p', long = "playbooks", visible_alias = "playbook", required = true, value_name = "FILES")]
+    pub playbooks: Vec<String>,
+    /// Inventory directory (groups/, group_vars/, host_vars/); required for ssh modes.
+    #[arg(short = 'i', long, value_name = "DIR")]
+    pub inventory: Option<PathBuf>,
+    /// Extra variables, highest precedence: inline JSON/YAML or @file; repeatable, later wins.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Run only tasks with one of these tags (':' or ',' separated).
+    #[arg(long, value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Only these hosts (':' or ',' separated); unknown names are errors.
+    #[arg(long = "limit-hosts", value_name = "HOSTS")]
+    pub limit_hosts: Vec<String>,
+    /// Only hosts in these groups (':' or ',' separated); unknown names are errors.
+    #[arg(long = "limit-groups", value_name = "GROUPS")]
+    pub limit_groups: Vec<String>,
+    /// Hosts in flight at once.
+    #[arg(short = 't', long, default_value_t = 20, value_name = "N")]
+    pub threads: usize,
+    /// SSH user (default: JET_SSH_USER, then ~/.ssh/config, then the local user).
+    #[arg(short = 'u', long, env = "JET_SSH_USER", value_name = "USER")]
+    pub user: Option<String>,
+    /// SSH port (default: JET_SSH_PORT, then ~/.ssh/config, then 22).
+    #[arg(long, env = "JET_SSH_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Run tasks as this user through sudo (play `sudo:` and task `with: sudo:` override it).
+    #[arg(long, value_name = "USER")]
+    pub sudo: Option<String>,
+    /// Hosts per batch: a batch finishes a play before the next starts.
+    #[arg(long = "batch-size", value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// -v: commands and transfers; -vv: more; -vvv: command output.
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Expose environment variables to template files as ENV_<NAME> (and nowhere else).
+    #[arg(long)]
+    pub loadenv: bool,
+    /// Output format: human (default) or json (one JSON object per line).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub output: Format,
+    /// Also print content diffs when applying (check modes always do).
+    #[arg(long)]
+    pub diff: bool,
+    /// An ssh_config file to use instead of ~/.ssh/config.
+    #[arg(long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Trust and record host keys seen for the first time (changed keys are still refused).
+    #[arg(long = "accept-new-host-keys")]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for an SSH connection before declaring the host unreachable.
+    #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InventoryArgs {
+    /// Inventory directory.
+    #[arg(short = 'i', long, required = true, value_name = "DIR")]
+    pub inventory: PathBuf,
+    /// Only these hosts.
+    #[arg(long = "limit-hosts", value_name = "HOSTS")]
+    pub limit_hosts: Vec<String>,
+    /// Only hosts in these groups.
+    #[arg(long = "limit-groups", value_name = "GROUPS")]
+    pub limit_groups: Vec<String>,
+}
+
+/// Splits repeatable, `:`/`,`-separated list flags.
+fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split([':', ',']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn main() -> i32 {
+    crate::output::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut buf = vec![];
+            clap_complete::generate(shell, &mut cmd, "jetlike", &mut buf);
+            let out = Output::new(Format::Human, 0);
+            out.text(&String::from_utf8_lossy(&buf));
+            out.finish();
+            exit::OK
+        }
+        Command::ShowInventory(args) => {
+            let _ = crate::environment::load(false);
+            let out = Output::new(Format::Human, 0);
+            let code = match show_inventory(&args, &out) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    out.error(&e.render());
+                    e.exit_code()
+                }
+            };
+            out.finish();
+            code
+        }
+        Command::Local(a) => run(a, false, false),
+        Command::CheckLocal(a) => run(a, false, true),
+        Command::Ssh(a) => run(a, true, false),
+        Command::CheckSsh(a) => run(a, true, true),
+    }
+}
+
+fn selected_hosts(inv: &Inventory, limit_hosts: &[String], limit_groups: &[String]) -> Result<BTreeSet<String>> {
+    let all = inv.all_hosts();
+    for h in limit_hosts {
+        if !all.contains(h) {
+            return Err(Error::Usage(format!("--limit-hosts: no host named {h:?} in the inventory")));
+        }
+    }
+    for g in limit_groups {
+        if !inv.has_group(g) {
+            return Err(Error::Usage(format!("--limit-groups: no group named {g:?} in the inventory")));
+        }
+    }
+    let mut hosts = all;
+    if !limit_hosts.is_empty() {
+        hosts.retain(|h| limit_hosts.contains(h));
+    }
+    if !limit_groups.is_empty() {
+        let allowed: BTreeSet<String> = limit_groups.iter().flat_map(|g| inv.hosts_of(g)).collect();
+        hosts.retain(|h| allowed.contains(h));
+    }
+    Ok(hosts)
+}
+
+fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
+    let inv = Inventory::load(&args.inventory)?;
+    let hosts = selected_hosts(&inv, &split_list(&args.limit_hosts), &split_list(&args.limit_groups))?;
+    let mut s = String::from("groups:\n");
+    for (name, g) in &inv.groups {
+        let members: Vec<_> = inv.hosts_of(name).into_iter().collect();
+        s.push_str(&format!("  {name}: {} host(s)", members.len()));
+        if !g.subgroups.is_empty() {
+            s.push_str(&format!(", subgroups: {}", g.subgroups.iter().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        s.push('\n');
+    }
+    s.push_str("hosts:\n");
+    for h in hosts {
+        let groups: Vec<String> = inv.groups_of(&h).into_iter().map(|(_, g)| g).collect();
+        s.push_str(&format!("  {h}:\n    groups: {}\n    vars:\n", groups.join(", ")));
+        let vars = inv.host_variables(&h);
+        for (k, v) in vars.iter().filter(|(k, _)| !k.starts_with(crate::policy::ENV_PREFIX)) {
+            s.push_str(&format!("      {k}: {v}\n"));
+        }
+    }
+    out.text(&s);
+    Ok(())
+}
+
+/// The play list with the hosts each play targets.
+fn plan_hosts(plays: Vec<LoadedPlay>, inv: &Inventory, ssh: bool, args: &RunArgs) -> Result<Vec<(Arc<LoadedPlay>, Vec<String>)>> {
+    if !ssh {
+        return Ok(plays.into_iter().map(|p| (Arc::new(p), vec!["localhost".to_string()])).collect());
+    }
+    let selected = selected_hosts(inv, &split_list(&args.limit_hosts), &split_list(&args.limit_groups))?;
+    let mut errors = vec![];
+    let mut out = vec![];
+    for p in plays {
+        let mut hosts = BTreeSet::new();
+        for (gi, g) in p.play.groups.iter().enumerate() {
+            if !inv.has_group(g) {
+                use crate::playbook::FieldStep::{Index as I, Key as K};
+                errors.push(
+                    Diagnostic::new(format!("play {:?} targets group {g:?}, which the inventory does not define", p.play.name))
+                        .at(Some(p.source.locate(&[I(p.index), K("groups"), I(gi)])))
+                        .help(format!("known groups: {}", inv.groups.keys().cloned().collect::<Vec<_>>().join(", "))),
+                );
+                continue;
+            }
+            hosts.extend(inv.hosts_of(g).into_iter().filter(|h| selected.contains(h)));
+        }
+        out.push((Arc::new(p), hosts.into_iter().collect()));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+fn run(args: RunArgs, ssh: bool, check: bool) -> i32 {
+    // Read (and, with --loadenv, scrub) the environment before any thread exists.
+    let env = crate::environment::load(args.loadenv);
+    let out = Output::new(args.output, args.verbose);
+    let code = match prepare_and_run(args, ssh, check, env, &out) {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e.render());
+            e.exit_code()
+        }
+    };
+    out.finish();
+    code
+}
+
+fn prepare_and_run(
+    args: RunArgs,
+    ssh: bool,
+    check: bool,
+    env: std::collections::BTreeMap<String, crate::secret::Secret>,
+    out: &Arc<Output>,
+) -> Result<i32> {
+    if args.threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    if args.batch_size == Some(0) {
+        return Err(Error::Usage("--batch-size must be at least 1".into()));
+    }
+    let inventory = match (ssh, &args.inventory) {
+        (true, Some(dir)) => Inventory::load(dir)?,
+        (true, None) => return Err(Error::Usage("ssh modes need --inventory DIR".into())),
+        (false, Some(_)) => {
+            return Err(Error::Usage(
+                "local modes run on this machine only and take no --inventory; use `jetlike ssh` for inventory hosts".into(),
+            ))
+        }
+        (false, None) => Inventory::localhost(),
+    };
+    let paths: Vec<PathBuf> = split_list(&args.playbooks).into_iter().map(PathBuf::from).collect();
+    let mut extra_layers = vec![];
+    let mut extra = Vars::new();
+    for e in &args.extra_vars {
+        let v = crate::vars::parse_extra_vars(e).map_err(Error::Usage)?;
+        crate::playbook::merge(&mut extra, &v);
+        let origin = if e.starts_with('@') { e.clone() } else { "(inline)".to_string() };
+        extra_layers.push((origin, v));
+    }
+    let plays = load_playbooks(&paths)?;
+    let engine = Arc::new(Engine::new());
+    let violations = crate::policy::check(&engine, &plays, &extra_layers, args.loadenv);
+    if !violations.is_empty() {
+        return Err(Error::Invalid(violations));
+    }
+    let plays = plan_hosts(plays, &inventory, ssh, &args)?;
+    let refs: Vec<(&LoadedPlay, Vec<String>)> = plays.iter().map(|(p, h)| (p.as_ref(), h.clone())).collect();
+    let prepared = crate::prepare::prepare(&engine, &refs, &inventory, &extra, args.loadenv, &env)?;
+
+    // The secret set is complete: mask every output byte from here on.
+    let secrets: Vec<&crate::secret::Secret> = prepared.secret_names.iter().filter_map(|n| env.get(n)).collect();
+    let masker = Arc::new(Masker::new(secrets.iter().copied()));
+    crate::environment::forget_secret_values(&secrets);
+    out.set_masker(masker.clone());
+    for name in masker.unmasked_names() {
+        out.warn(&format!(
+            "{name} is shorter than 4 bytes: it is used, but cannot be masked in output without destroying it"
+        ));
+    }
+    // Only the variables templates use stay in memory.
+    let env: std::collections::BTreeMap<_, _> = env.into_iter().filter(|(k, _)| prepared.secret_names.contains(k)).collect();
+
+    let opts = RunOptions {
+        check,
+        diff: args.diff,
+        threads: args.threads,
+        batch_size: args.batch_size,
+        tags: split_list(&args.tags),
+        sudo: args.sudo.clone(),
+        ssh: ssh.then(|| SshOptions {
+            user: args.user.clone(),
+            port: args.port,
+            config_file: args.ssh_config.clone(),
+            accept_new_host_keys: args.accept_new_host_keys,
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        }),
+        extra_vars: extra,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;
+    let runner = Arc::new(
+        Runner::new(engine, out.clone(), opts, Arc::new(inventory), Arc::new(prepared), Arc::new(env))
+            .map_err(|e| Error::Runtime(format!("cannot create a private directory for SSH control sockets: {e}")))?,
+    );
+    let outcome = rt.block_on(async {
+        let cancel = runner.cancelled.clone();
+        let out2 = out.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                out2.warn("interrupted: finishing in-flight work, starting nothing new");
+            }
+        });
+        let o = runner.run(plays).await;
+        runner.shutdown().await;
+        o
+    });
+    Ok(if outcome.interrupted {
+        130
+    } else if outcome.failed {
+        exit::TASK_FAILED
+    } else if outcome.unreachable {
+        exit::UNREACHABLE
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,156 @@
+//! Connections: how commands and files reach a host. Task modules talk only to this trait, so
+//! local and SSH targets share every module, check mode and the masking of what comes back.
+
+pub mod local;
+pub mod scripts;
+pub mod ssh;
+
+use std::future::Future;
+
+pub use local::LocalConnection;
+pub use ssh::SshConnection;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOutput {
+    pub rc: i32,
+    /// stdout and stderr, merged in order (the shell runs with `2>&1`).
+    pub out: Vec<u8>,
+}
+
+/// Wanted ownership and permissions of a file; `None` keeps what is there (or the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileAttrs {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Missing { parent_exists: bool },
+    NotAFile,
+    File {
+        sha256: String,
+        mode: u32,
+        owner: String,
+        group: String,
+        /// Only fetched when asked for (check mode diffs); may hold old secret values.
+        content: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnError {
+    /// The host could not be reached at all (counted as `unreachable`).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The connection broke or an operation failed on the transport level.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How to run as another user: the rendered `sudo_template` with a placeholder for the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privilege {
+    pub user: String,
+    template: String,
+}
+
+/// Stands for the command inside a rendered `sudo_template`.
+pub const COMMAND_PLACEHOLDER: &str = "\u{1}JETLIKE_COMMAND\u{1}";
+
+impl Privilege {
+    /// `template` is the rendered sudo template, holding `COMMAND_PLACEHOLDER` where the
+    /// command goes; `None` means `sudo -n -u USER -- CMD`.
+    pub fn new(user: impl Into<String>, template: Option<String>) -> Self {
+        let user = user.into();
+        let template = template.unwrap_or_else(|| {
+            format!("sudo -n -H -u {} -- {COMMAND_PLACEHOLDER}", scripts::quote(&user))
+        });
+        Privilege { user, template }
+    }
+
+    /// Wraps the whole script (not just its first word: Jet's bug) as `sh -c '...'`.
+    pub fn wrap(&self, script: &str) -> String {
+        let inner = format!("sh -c {}", scripts::quote(script));
+        self.template.replace(COMMAND_PLACEHOLDER, &inner)
+    }
+}
+
+pub fn wrap(script: &str, privilege: Option<&Privilege>) -> String {
+    match privilege {
+        Some(p) => p.wrap(script),
+        None => script.to_string(),
+    }
+}
+
+pub trait Connection: Send + Sync {
+    /// Runs `cmd` with `sh`, feeding `stdin`; output is merged stdout+stderr.
+    fn run(
+        &self,
+        cmd: &str,
+        stdin: &[u8],
+        privilege: Option<&Privilege>,
+    ) -> impl Future<Output = Result<RunOutput, ConnError>> + Send;
+
+    /// One round trip: existence, hash, mode, owner and group (and content if asked).
+    fn stat(
+        &self,
+        path: &str,
+        with_content: bool,
+        privilege: Option<&Privilege>,
+    ) -> impl Future<Output = Result<FileStatus, ConnError>> + Send;
+
+    /// Writes `content` atomically: a 0600 temp file in the destination directory, then
+    /// attributes, then rename; the temp file is removed on any failure.
+    fn put(
+        &self,
+        path: &str,
+        content: &[u8],
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> impl Future<Output = Result<(), ConnError>> + Send;
+}
+
+/// The connection a host uses: local for `localhost` (and local modes), SSH otherwise.
+pub enum AnyConnection {
+    Local(LocalConnection),
+    Ssh(Box<SshConnection>),
+}
+
+impl Connection for AnyConnection {
+    async fn run(
+        &self,
+        cmd: &str,
+        stdin: &[u8],
+        privilege: Option<&Privilege>,
+    ) -> Result<RunOutput, ConnError> {
+        match self {
+            AnyConnection::Local(c) => c.run(cmd, stdin, privilege).await,
+            AnyConnection::Ssh(c) => c.run(cmd, stdin, privilege).await,
+        }
+    }
+    async fn stat(
+        &self,
+        path: &str,
+        with_content: bool,
+        privilege: Option<&Privilege>,
+    ) -> Result<FileStatus, ConnError> {
+        match self {
+            AnyConnection::Local(c) => c.stat(path, with_content, privilege).await,
+            AnyConnection::Ssh(c) => c.stat(path, with_content, privilege).await,
+        }
+    }
+    async fn put(
+        &self,
+        path: &str,
+        content: &[u8],
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> Result<(), ConnError> {
+        match self {
+            AnyConnection::Local(c) => c.put(path, content, attrs, privilege).await,
+            AnyConnection::Ssh(c) => c.put(path, content, attrs, privilege).await,
+        }
+    }
+}

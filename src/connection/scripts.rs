@@ -1,0 +1,155 @@
+//! The shell snippets a remote host (or `sudo` locally) runs for file operations. Paths and
+//! attributes go in the script; content never does: it always travels on stdin.
+
+use super::{ConnError, FileAttrs, FileStatus};
+
+/// POSIX single-quoting: safe for any byte string.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Prints `F mode owner group sha256` (then the content if asked), `N` for a non-file,
+/// or `M 1` / `M 0` for a missing file whose parent directory does / does not exist.
+pub fn stat(path: &str, with_content: bool) -> String {
+    format!(
+        r#"p={p}
+if [ -f "$p" ]; then
+  s=$(stat -c '%a %U %G' -- "$p") || exit 1
+  h=$(sha256sum < "$p") || exit 1
+  printf 'F %s %s\n' "$s" "${{h%% *}}"
+  {cat}
+elif [ -e "$p" ]; then echo N
+elif [ -d "$(dirname -- "$p")" ]; then echo 'M 1'
+else echo 'M 0'; fi"#,
+        p = quote(path),
+        cat = if with_content { r#"cat -- "$p""# } else { ":" }
+    )
+}
+
+pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnError> {
+    let nl = out.iter().position(|&b| b == b'\n').unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..nl]);
+    let bad = || ConnError::Failed(format!("unexpected reply to stat: {:?}", head.chars().take(80).collect::<String>()));
+    let mut parts = head.split(' ');
+    match parts.next() {
+        Some("M") => Ok(FileStatus::Missing {
+            parent_exists: parts.next() == Some("1"),
+        }),
+        Some("N") => Ok(FileStatus::NotAFile),
+        Some("F") => {
+            let mode = u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
+            let owner = parts.next().ok_or_else(bad)?.to_string();
+            let group = parts.next().ok_or_else(bad)?.to_string();
+            let sha256 = parts.next().ok_or_else(bad)?.to_string();
+            let content = with_content.then(|| out.get(nl + 1..).unwrap_or_default().to_vec());
+            Ok(FileStatus::File {
+                sha256,
+                mode,
+                owner,
+                group,
+                content,
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Exit codes of the put script, mapped to messages by `put_error`.
+const NO_PARENT: i32 = 70;
+const NO_TEMP: i32 = 71;
+const WRITE: i32 = 72;
+const ATTRS: i32 = 73;
+const RENAME: i32 = 74;
+
+/// Writes stdin to a fresh 0600 temp file (mktemp) beside `path`, applies attributes (keeping
+/// the existing file's when none are asked), then renames it into place.
+pub fn put(path: &str, attrs: &FileAttrs) -> String {
+    let mut s = format!(
+        r#"p={p}
+d=$(dirname -- "$p")
+[ -d "$d" ] || exit {NO_PARENT}
+t=$(mktemp "$d/.jetlike.XXXXXXXXXX") || exit {NO_TEMP}
+trap 'rm -f -- "$t"' EXIT HUP INT TERM
+cat > "$t" || exit {WRITE}
+if [ -e "$p" ]; then
+  chown --reference="$p" -- "$t" 2>/dev/null
+  chmod --reference="$p" -- "$t" || exit {ATTRS}
+else
+  m=$(umask); chmod "$(printf '%o' $(( 0666 & ~m )))" -- "$t" || exit {ATTRS}
+fi
+"#,
+        p = quote(path)
+    );
+    if let Some(o) = &attrs.owner {
+        s.push_str(&format!("chown -- {} \"$t\" || exit {ATTRS}\n", quote(o)));
+    }
+    if let Some(g) = &attrs.group {
+        s.push_str(&format!("chgrp -- {} \"$t\" || exit {ATTRS}\n", quote(g)));
+    }
+    if let Some(m) = attrs.mode {
+        s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n"));
+    }
+    s.push_str(&format!("mv -f -- \"$t\" \"$p\" || exit {RENAME}\ntrap - EXIT\n"));
+    s
+}
+
+pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
+    let detail = String::from_utf8_lossy(out).trim().to_string();
+    let what = match rc {
+        NO_PARENT => format!(
+            "the parent directory of {path} does not exist; create it first (for example with a !shell task running mkdir -p)"
+        ),
+        NO_TEMP => format!("cannot create a temporary file beside {path}"),
+        WRITE => format!("cannot write a temporary file beside {path}"),
+        ATTRS => format!("cannot set owner, group or mode for {path}"),
+        RENAME => format!("cannot move the new file into place at {path}"),
+        _ => format!("writing {path} failed (exit {rc})"),
+    };
+    if detail.is_empty() {
+        what
+    } else {
+        format!("{what}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("abc/d.txt"), "abc/d.txt");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn parses_stat_replies() {
+        assert_eq!(
+            parse_stat(b"M 0\n", false).unwrap(),
+            FileStatus::Missing {
+                parent_exists: false
+            }
+        );
+        let f = parse_stat(b"F 640 root adm abcd\nbody", true).unwrap();
+        assert_eq!(
+            f,
+            FileStatus::File {
+                sha256: "abcd".into(),
+                mode: 0o640,
+                owner: "root".into(),
+                group: "adm".into(),
+                content: Some(b"body".to_vec())
+            }
+        );
+        assert!(parse_stat(b"garbage", false).is_err());
+    }
+}

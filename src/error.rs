@@ -1,0 +1,151 @@
+//! Typed errors, with source locations, rendered for people only at the edge (`main`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where something is in a source file. Lines and columns are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
+        Location {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem found in the user's input: what, where, and how to fix it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diagnostic {
+    pub message: String,
+    pub location: Option<Location>,
+    /// Context such as `play "web", task "render config" (template), field dest`.
+    pub context: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            context: None,
+            help: None,
+        }
+    }
+    pub fn at(mut self, location: Option<Location>) -> Self {
+        self.location = location;
+        self
+    }
+    pub fn in_file(mut self, file: &Path) -> Self {
+        if self.location.is_none() {
+            self.location = Some(Location::new(file, 0, 0));
+        }
+        self
+    }
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Renders as a compiler-style message, with the offending source line when it can be read.
+    pub fn render(&self) -> String {
+        let mut s = format!("error: {}\n", self.message);
+        if let Some(loc) = &self.location {
+            if loc.line > 0 {
+                s.push_str(&format!("  --> {loc}\n"));
+                if let Ok(text) = std::fs::read_to_string(&loc.file) {
+                    if let Some(src) = text.lines().nth(loc.line - 1) {
+                        let gutter = loc.line.to_string();
+                        let pad = " ".repeat(gutter.len());
+                        s.push_str(&format!("{pad} |\n{gutter} | {src}\n"));
+                        if loc.column > 0 {
+                            s.push_str(&format!("{pad} | {}^\n", " ".repeat(loc.column - 1)));
+                        }
+                    }
+                }
+            } else {
+                s.push_str(&format!("  --> {}\n", loc.file.display()));
+            }
+        }
+        if let Some(c) = &self.context {
+            s.push_str(&format!("  = in: {c}\n"));
+        }
+        if let Some(h) = &self.help {
+            s.push_str(&format!("  = help: {h}\n"));
+        }
+        s
+    }
+}
+
+/// Exit codes, the contract documented in README.md and `--help`.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const TASK_FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const INVALID: i32 = 3;
+    pub const UNREACHABLE: i32 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command line; exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Invalid playbook, inventory, template or policy violation: nothing was run; exit 3.
+    #[error("{} problem(s) found", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    /// Something broke while running (I/O on the controller, runtime); exit 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl Error {
+    pub fn invalid(d: Diagnostic) -> Self {
+        Error::Invalid(vec![d])
+    }
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Invalid(_) => exit::INVALID,
+            Error::Runtime(_) => exit::TASK_FAILED,
+        }
+    }
+    pub fn render(&self) -> String {
+        match self {
+            Error::Usage(m) => format!("error: {m}\n  = help: run `jetlike --help` for usage\n"),
+            Error::Invalid(ds) => {
+                let mut s = String::new();
+                for d in ds {
+                    s.push_str(&d.render());
+                }
+                if ds.len() > 1 {
+                    s.push_str(&format!("error: {} problems found; nothing was run\n", ds.len()));
+                } else {
+                    s.push_str("nothing was run\n");
+                }
+                s
+            }
+            Error::Runtime(m) => format!("error: {m}\n"),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,107 @@
+//! Task modules. Each implements `TaskModule` in two phases: `plan` queries the target and
+//! decides what would change (check mode stops there), `apply` makes the change. Modules never
+//! spawn processes: they go through the host's `Connection`.
+
+pub mod file;
+pub mod shell;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::connection::{AnyConnection, FileAttrs, Privilege};
+use crate::output::Status;
+use crate::template::Engine;
+
+/// What a module needs to plan and apply one task on one host.
+pub struct TaskCtx<'a> {
+    pub conn: &'a AnyConnection,
+    pub engine: &'a Engine,
+    /// Host variables (never `ENV_*`); the template module adds the ones its file uses.
+    pub vars: &'a Value,
+    pub privilege: Option<&'a Privilege>,
+    /// Fetch the target's current content, for a diff.
+    pub want_diff: bool,
+}
+
+/// The change a module would make, decided without touching the target.
+pub enum Plan {
+    Unchanged,
+    Run {
+        cmd: String,
+    },
+    Put {
+        dest: String,
+        content: Zeroizing<Vec<u8>>,
+        attrs: FileAttrs,
+        created: bool,
+        changes: Vec<String>,
+        diff: Option<String>,
+    },
+}
+
+impl Plan {
+    pub fn check_status(&self) -> Status {
+        match self {
+            Plan::Unchanged => Status::Matched,
+            Plan::Run { .. } => Status::WouldRun,
+            Plan::Put { created: true, .. } => Status::WouldCreate,
+            Plan::Put { .. } => Status::WouldModify,
+        }
+    }
+}
+
+/// The result of applying a plan.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub status: Option<Status>,
+    pub changed: bool,
+    pub rc: Option<i32>,
+    pub out: Option<String>,
+    pub cmd: Option<String>,
+    /// Facts to store for the host (`save:`).
+    pub save: Option<(String, Value)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskError {
+    pub message: String,
+    pub cmd: Option<String>,
+    pub rc: Option<i32>,
+    pub out: Option<String>,
+    /// The host is unusable (the connection broke), not just this task.
+    pub connection_lost: bool,
+}
+
+impl TaskError {
+    pub fn new(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            cmd: None,
+            rc: None,
+            out: None,
+            connection_lost: false,
+        }
+    }
+}
+
+impl From<crate::connection::ConnError> for TaskError {
+    fn from(e: crate::connection::ConnError) -> Self {
+        let lost = matches!(e, crate::connection::ConnError::Unreachable(_))
+            || e.to_string().contains("connection to");
+        TaskError {
+            connection_lost: lost,
+            ..TaskError::new(e.to_string())
+        }
+    }
+}
+
+pub trait TaskModule {
+    /// Decides what would change. Must not modify the target.
+    fn plan(&self, ctx: &TaskCtx<'_>) -> impl std::future::Future<Output = Result<Plan, TaskError>> + Send;
+    /// Makes the planned change.
+    fn apply(
+        &self,
+        ctx: &TaskCtx<'_>,
+        plan: Plan,
+    ) -> impl std::future::Future<Output = Result<Applied, TaskError>> + Send;
+}

@@ -1,0 +1,418 @@
+//! The one output sink. Every byte jetlike writes — human or JSON events, task output, diffs,
+//! warnings, errors, the recap, panics — goes through `Output`, which runs it through the
+//! streaming masker for its file descriptor. Nothing else in the program prints.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use serde::Serialize;
+
+use crate::mask::{MaskStream, Masker};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// What happened to one task on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    Modified,
+    Matched,
+    /// A shell command ran (Jet's "complete").
+    Complete,
+    Skipped,
+    Failed,
+    WouldCreate,
+    WouldModify,
+    WouldRun,
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Modified => "modified",
+            Status::Matched => "matched",
+            Status::Complete => "complete",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::WouldCreate => "would create",
+            Status::WouldModify => "would modify",
+            Status::WouldRun => "would run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Failure {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rc: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskEvent {
+    pub play: String,
+    pub host: String,
+    pub task: String,
+    pub module: &'static str,
+    pub number: usize,
+    pub total: usize,
+    pub status: Status,
+    /// Whether the task counts as changed (a shell command may be marked unchanged).
+    pub changed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rc: Option<i32>,
+    /// Command output shown with -vvv (never for sensitive tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    /// For sensitive tasks: how many lines of output were suppressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_lines: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub ignored: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostRecap {
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub unreachable: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Play { play: String, hosts: usize, check: bool },
+    Task(Box<TaskEvent>),
+    Unreachable { play: String, host: String, message: String },
+    Warning { message: String },
+    Recap { hosts: BTreeMap<String, HostRecap> },
+}
+
+struct Streams {
+    out: MaskStream,
+    err: MaskStream,
+}
+
+/// The sink. Cheap to share (`Arc<Output>`); writes are serialized, so lines never interleave.
+pub struct Output {
+    format: Format,
+    color: bool,
+    pub verbosity: u8,
+    streams: Mutex<Streams>,
+    recap: Mutex<BTreeMap<String, HostRecap>>,
+}
+
+/// The masker in force; the panic hook reads it.
+static MASKER: OnceLock<RwLock<Arc<Masker>>> = OnceLock::new();
+
+fn masker_cell() -> &'static RwLock<Arc<Masker>> {
+    MASKER.get_or_init(|| RwLock::new(Arc::new(Masker::empty())))
+}
+
+/// Installs the panic hook: a panic message is masked before it reaches stderr.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let masker = masker_cell().read().map(|m| m.clone()).ok();
+        let text = format!("jetlike panicked (this is a bug): {info}\n");
+        let bytes = match masker {
+            Some(m) => m.mask(text.as_bytes()),
+            None => b"jetlike panicked (this is a bug)\n".to_vec(),
+        };
+        let _ = std::io::stderr().write_all(&bytes);
+    }));
+}
+
+impl Output {
+    pub fn new(format: Format, verbosity: u8) -> Arc<Self> {
+        let color = format == Format::Human
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let m = masker_cell().read().unwrap().clone();
+        Arc::new(Output {
+            format,
+            color,
+            verbosity,
+            streams: Mutex::new(Streams {
+                out: m.stream(),
+                err: m.stream(),
+            }),
+            recap: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Replaces the masker; called once the secret set is complete, before any task output.
+    /// Pending bytes are flushed through the old masker first.
+    pub fn set_masker(&self, masker: Arc<Masker>) {
+        *masker_cell().write().unwrap() = masker.clone();
+        let mut s = self.streams.lock().unwrap();
+        let pending_out = s.out.finish();
+        let pending_err = s.err.finish();
+        let _ = std::io::stdout().write_all(&pending_out);
+        let _ = std::io::stderr().write_all(&pending_err);
+        s.out = masker.stream();
+        s.err = masker.stream();
+    }
+
+    fn write_out(&self, bytes: &[u8]) {
+        let mut s = self.streams.lock().unwrap();
+        let masked = s.out.push(bytes);
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(&masked);
+        let _ = o.flush();
+    }
+
+    fn write_err(&self, bytes: &[u8]) {
+        let mut s = self.streams.lock().unwrap();
+        let masked = s.err.push(bytes);
+        let _ = std::io::stderr().write_all(&masked);
+    }
+
+    /// Flushes whatever the maskers still hold back; call before exiting.
+    pub fn finish(&self) {
+        let mut s = self.streams.lock().unwrap();
+        let o = s.out.finish();
+        let e = s.err.finish();
+        let _ = std::io::stdout().write_all(&o);
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(&e);
+    }
+
+    /// An error for a person (stderr); in JSON mode also a JSON event on stdout.
+    pub fn error(&self, text: &str) {
+        if self.format == Format::Json {
+            let line = serde_json::json!({"event": "error", "message": text});
+            self.write_out(format!("{line}\n").as_bytes());
+        }
+        self.write_err(text.as_bytes());
+    }
+
+    pub fn warn(&self, message: &str) {
+        match self.format {
+            Format::Json => self.emit(&Event::Warning {
+                message: message.to_string(),
+            }),
+            Format::Human => {
+                let text = format!("{}: {message}\n", self.paint("33", "warning"));
+                self.write_err(text.as_bytes());
+            }
+        }
+    }
+
+    /// Plain text for `show-inventory` and similar reports.
+    pub fn text(&self, s: &str) {
+        self.write_out(s.as_bytes());
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn record_unreachable(&self, host: &str) {
+        self.recap
+            .lock()
+            .unwrap()
+            .entry(host.to_string())
+            .or_default()
+            .unreachable += 1;
+    }
+
+    fn record(&self, t: &TaskEvent) {
+        let mut r = self.recap.lock().unwrap();
+        let h = r.entry(t.host.clone()).or_default();
+        match t.status {
+            Status::Failed if !t.ignored => h.failed += 1,
+            Status::Skipped => h.skipped += 1,
+            _ => {
+                h.ok += 1;
+                if t.changed {
+                    h.changed += 1;
+                }
+            }
+        }
+    }
+
+    pub fn recap(&self) -> BTreeMap<String, HostRecap> {
+        self.recap.lock().unwrap().clone()
+    }
+
+    pub fn emit(&self, ev: &Event) {
+        if let Event::Task(t) = ev {
+            self.record(t);
+        }
+        if let Event::Unreachable { host, .. } = ev {
+            self.record_unreachable(host);
+        }
+        match self.format {
+            Format::Json => {
+                let line = serde_json::to_string(ev).unwrap_or_default();
+                self.write_out(format!("{line}\n").as_bytes());
+            }
+            Format::Human => {
+                let text = self.human(ev);
+                self.write_out(text.as_bytes());
+            }
+        }
+    }
+
+    fn human(&self, ev: &Event) -> String {
+        match ev {
+            Event::Play { play, hosts, check } => {
+                let mode = if *check { " (check mode: nothing will change)" } else { "" };
+                format!(
+                    "{} {play} ▸ {hosts} host{}{mode}\n",
+                    self.paint("1", "PLAY"),
+                    if *hosts == 1 { "" } else { "s" }
+                )
+            }
+            Event::Task(t) => self.human_task(t),
+            Event::Unreachable { host, message, .. } => format!(
+                "{} {host} => unreachable: {message}\n",
+                self.paint("31", "!")
+            ),
+            Event::Warning { message } => format!("warning: {message}\n"),
+            Event::Recap { hosts } => self.human_recap(hosts),
+        }
+    }
+
+    fn human_task(&self, t: &TaskEvent) -> String {
+        let (mark, code) = match t.status {
+            Status::Failed if t.ignored => ("✗", "33"),
+            Status::Failed => ("✗", "31"),
+            Status::Skipped => ("-", "2"),
+            Status::Matched => ("✓", "32"),
+            _ if t.changed => ("✓", "33"),
+            _ => ("✓", "32"),
+        };
+        let mut status = t.status.label().to_string();
+        if !t.changes.is_empty() {
+            status.push_str(&format!(" ({})", t.changes.join(", ")));
+        }
+        if t.ignored {
+            status.push_str(" (ignored)");
+        }
+        let item = t
+            .item
+            .as_ref()
+            .map(|i| format!(" [item: {i}]"))
+            .unwrap_or_default();
+        let mut s = format!(
+            "{} {} [{}/{}] {}{item} => {}\n",
+            self.paint(code, mark),
+            t.host,
+            t.number,
+            t.total,
+            t.task,
+            self.paint(code, &status)
+        );
+        if let Some(cmd) = &t.cmd {
+            s.push_str(&format!("    cmd: {cmd}\n"));
+        }
+        if let Some(f) = &t.failure {
+            if t.cmd.is_none() {
+                if let Some(cmd) = &f.cmd {
+                    s.push_str(&format!("    cmd: {cmd}\n"));
+                }
+            }
+            if let Some(rc) = f.rc {
+                s.push_str(&format!("    rc: {rc}\n"));
+            }
+            s.push_str(&format!("    error: {}\n", f.message));
+            if let Some(out) = &f.out {
+                s.push_str("    out: |\n");
+                for line in out.lines() {
+                    s.push_str(&format!("      {line}\n"));
+                }
+            }
+        } else if let Some(out) = &t.out {
+            if let Some(rc) = t.rc {
+                s.push_str(&format!("    rc: {rc}\n"));
+            }
+            s.push_str("    out: |\n");
+            for line in out.lines() {
+                s.push_str(&format!("      {line}\n"));
+            }
+        }
+        if let Some(n) = t.suppressed_lines {
+            s.push_str(&format!(
+                "    output suppressed: {n} line{} (sensitive task)\n",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(d) = &t.diff {
+            for line in d.lines() {
+                let code = if line.starts_with('+') && !line.starts_with("+++") {
+                    "32"
+                } else if line.starts_with('-') && !line.starts_with("---") {
+                    "31"
+                } else if line.starts_with("@@") {
+                    "36"
+                } else {
+                    ""
+                };
+                let l = if code.is_empty() { line.to_string() } else { self.paint(code, line) };
+                s.push_str(&format!("    {l}\n"));
+            }
+        }
+        s
+    }
+
+    fn human_recap(&self, hosts: &BTreeMap<String, HostRecap>) -> String {
+        let w = hosts.keys().map(|h| h.len()).max().unwrap_or(4).max(4);
+        let mut s = format!(
+            "{}\n  {:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}\n",
+            self.paint("1", "RECAP"),
+            "host",
+            "ok",
+            "changed",
+            "failed",
+            "skipped",
+            "unreachable"
+        );
+        for (h, r) in hosts {
+            let line = format!(
+                "  {h:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}",
+                r.ok, r.changed, r.failed, r.skipped, r.unreachable
+            );
+            let code = if r.failed > 0 || r.unreachable > 0 {
+                "31"
+            } else if r.changed > 0 {
+                "33"
+            } else {
+                "32"
+            };
+            s.push_str(&self.paint(code, &line));
+            s.push('\n');
+        }
+        s
+    }
+}

@@ -1,0 +1,753 @@
+//! The playbook model (plays, roles, tasks as YAML tags) and its loading from disk.
+//!
+//! Typed structs with `deny_unknown_fields` make unknown fields and module tags errors with a
+//! line and column; a position index (`yaml_spans`) lets later checks point into the same files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Diagnostic, Error, Location, Result};
+use crate::yaml_spans::{self, Node, Step};
+
+pub type Vars = Map<String, Value>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Play {
+    pub name: String,
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<RoleInvocation>,
+    #[serde(default)]
+    pub defaults: Option<Vars>,
+    #[serde(default)]
+    pub vars: Option<Vars>,
+    #[serde(default)]
+    pub vars_files: Vec<String>,
+    pub sudo: Option<String>,
+    pub sudo_template: Option<String>,
+    pub ssh_user: Option<String>,
+    pub ssh_port: Option<u16>,
+    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub tasks: Vec<Task>,
+    #[serde(default)]
+    pub handlers: Vec<Task>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInvocation {
+    pub role: String,
+    #[serde(default)]
+    pub vars: Option<Vars>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleFile {
+    pub name: String,
+    #[serde(default)]
+    pub defaults: Option<Vars>,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    #[serde(default)]
+    pub handlers: Vec<String>,
+}
+
+/// A task: the module is chosen by the YAML tag (`!shell`, `!copy`, `!template`).
+#[derive(Debug, Clone, Deserialize)]
+pub enum Task {
+    #[serde(rename = "shell")]
+    Shell(ShellTask),
+    #[serde(rename = "copy")]
+    Copy(FileTask),
+    #[serde(rename = "template")]
+    Template(FileTask),
+}
+
+pub const MODULES: &[&str] = &["shell", "copy", "template"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellTask {
+    pub name: Option<String>,
+    pub cmd: String,
+    pub save: Option<String>,
+    pub failed_when: Option<String>,
+    pub changed_when: Option<String>,
+    #[serde(default, rename = "unsafe")]
+    pub unsafe_: bool,
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub no_log: bool,
+    pub with: Option<PreLogic>,
+    pub and: Option<PostLogic>,
+}
+
+/// `!copy` and `!template` take the same fields; `src` resolves under `files/` or `templates/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTask {
+    pub name: Option<String>,
+    pub src: String,
+    pub dest: String,
+    pub attributes: Option<Attributes>,
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub no_log: bool,
+    pub with: Option<PreLogic>,
+    pub and: Option<PostLogic>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attributes {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+/// A file mode written `0o640` (Jet; YAML reads it as an integer) or `"0640"` / `"0o640"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Mode {
+    Int(u32),
+    Text(String),
+}
+
+impl Mode {
+    pub fn bits(&self) -> std::result::Result<u32, String> {
+        let bits = match self {
+            Mode::Int(n) => *n,
+            Mode::Text(s) => {
+                let digits = s.trim().trim_start_matches("0o");
+                u32::from_str_radix(digits, 8)
+                    .map_err(|_| format!("mode {s:?} is not an octal number like \"0640\""))?
+            }
+        };
+        if bits > 0o7777 {
+            return Err(format!(
+                "mode {bits:o} (octal) is out of range; write it as 0o640 or \"0640\""
+            ));
+        }
+        Ok(bits)
+    }
+}
+
+/// `with:` — logic applied before the module runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreLogic {
+    pub condition: Option<String>,
+    pub subscribe: Option<String>,
+    pub sudo: Option<String>,
+    pub items: Option<Items>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub delegate_to: Option<String>,
+}
+
+/// `items:` is either a list or the name of a variable holding a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Items {
+    List(Vec<Value>),
+    Var(String),
+}
+
+/// `and:` — logic applied after the module ran.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostLogic {
+    pub notify: Option<String>,
+    #[serde(default)]
+    pub ignore_errors: bool,
+    #[serde(default)]
+    pub retry: u32,
+    #[serde(default)]
+    pub delay: u64,
+}
+
+impl Task {
+    pub fn module(&self) -> &'static str {
+        match self {
+            Task::Shell(_) => "shell",
+            Task::Copy(_) => "copy",
+            Task::Template(_) => "template",
+        }
+    }
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Task::Shell(t) => t.name.as_deref(),
+            Task::Copy(t) | Task::Template(t) => t.name.as_deref(),
+        }
+    }
+    pub fn display_name(&self) -> String {
+        self.name().map(str::to_owned).unwrap_or_else(|| match self {
+            Task::Shell(t) => format!("shell: {}", t.cmd.lines().next().unwrap_or("")),
+            Task::Copy(t) | Task::Template(t) => format!("{}: {}", self.module(), t.dest),
+        })
+    }
+    pub fn with(&self) -> Option<&PreLogic> {
+        match self {
+            Task::Shell(t) => t.with.as_ref(),
+            Task::Copy(t) | Task::Template(t) => t.with.as_ref(),
+        }
+    }
+    pub fn and(&self) -> Option<&PostLogic> {
+        match self {
+            Task::Shell(t) => t.and.as_ref(),
+            Task::Copy(t) | Task::Template(t) => t.and.as_ref(),
+        }
+    }
+    /// `sensitive: true` or `no_log: true`: the task's output is never printed.
+    pub fn sensitive(&self) -> bool {
+        match self {
+            Task::Shell(t) => t.sensitive || t.no_log,
+            Task::Copy(t) | Task::Template(t) => t.sensitive || t.no_log,
+        }
+    }
+
+    /// Every string field that is rendered as a template, with its YAML path (relative to the
+    /// task). The policy check walks exactly this list, so a new field must be added here.
+    pub fn templated_fields(&self) -> Vec<(Vec<FieldStep>, &str)> {
+        use FieldStep::{Index as I, Key as K};
+        let mut out: Vec<(Vec<FieldStep>, &str)> = vec![];
+        if let Some(n) = self.name() {
+            out.push((vec![K("name")], n));
+        }
+        match self {
+            Task::Shell(t) => {
+                out.push((vec![K("cmd")], &t.cmd));
+                for (k, v) in [
+                    ("save", &t.save),
+                    ("failed_when", &t.failed_when),
+                    ("changed_when", &t.changed_when),
+                ] {
+                    if let Some(v) = v {
+                        out.push((vec![K(k)], v));
+                    }
+                }
+            }
+            Task::Copy(t) | Task::Template(t) => {
+                out.push((vec![K("src")], &t.src));
+                out.push((vec![K("dest")], &t.dest));
+                if let Some(a) = &t.attributes {
+                    for (k, v) in [("owner", &a.owner), ("group", &a.group)] {
+                        if let Some(v) = v {
+                            out.push((vec![K("attributes"), K(k)], v));
+                        }
+                    }
+                    if let Some(Mode::Text(m)) = &a.mode {
+                        out.push((vec![K("attributes"), K("mode")], m));
+                    }
+                }
+            }
+        }
+        if let Some(w) = self.with() {
+            for (k, v) in [
+                ("condition", &w.condition),
+                ("subscribe", &w.subscribe),
+                ("sudo", &w.sudo),
+                ("delegate_to", &w.delegate_to),
+            ] {
+                if let Some(v) = v {
+                    out.push((vec![K("with"), K(k)], v));
+                }
+            }
+            match &w.items {
+                Some(Items::Var(v)) => out.push((vec![K("with"), K("items")], v)),
+                Some(Items::List(list)) => {
+                    for (i, item) in list.iter().enumerate() {
+                        collect_strings(item, vec![K("with"), K("items"), I(i)], &mut out);
+                    }
+                }
+                None => {}
+            }
+        }
+        if let Some(a) = self.and() {
+            if let Some(n) = &a.notify {
+                out.push((vec![K("and"), K("notify")], n));
+            }
+        }
+        out
+    }
+}
+
+/// A step of a field path inside a task, owned so it can be stored with a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldStep {
+    Key(&'static str),
+    Index(usize),
+    Name(String),
+}
+
+impl std::fmt::Display for FieldStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldStep::Key(k) => f.write_str(k),
+            FieldStep::Name(k) => f.write_str(k),
+            FieldStep::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+pub fn field_path_string(path: &[FieldStep]) -> String {
+    let mut s = String::new();
+    for step in path {
+        if !s.is_empty() && !matches!(step, FieldStep::Index(_)) {
+            s.push('.');
+        }
+        s.push_str(&step.to_string());
+    }
+    s
+}
+
+/// Every string inside a value (vars, items), with its path: any of them may be templated.
+pub fn collect_strings<'a>(
+    value: &'a Value,
+    path: Vec<FieldStep>,
+    out: &mut Vec<(Vec<FieldStep>, &'a str)>,
+) {
+    match value {
+        Value::String(s) => out.push((path, s)),
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                let mut p = path.clone();
+                p.push(FieldStep::Index(i));
+                collect_strings(v, p, out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                let mut p = path.clone();
+                p.push(FieldStep::Name(k.clone()));
+                collect_strings(v, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A YAML source file kept with its position index.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub index: Option<Node>,
+}
+
+impl Source {
+    pub fn locate(&self, path: &[FieldStep]) -> Location {
+        self.locate_in(path, None)
+    }
+    /// Location of `path`, or of byte `offset` inside the string at `path`.
+    pub fn locate_in(&self, path: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
+        let steps: Vec<Step<'_>> = path
+            .iter()
+            .map(|s| match s {
+                FieldStep::Key(k) => Step::Key(k),
+                FieldStep::Name(k) => Step::Key(k.as_str()),
+                FieldStep::Index(i) => Step::Index(*i),
+            })
+            .collect();
+        let (line, column) = match (&self.index, in_string) {
+            (Some(idx), Some((text, off))) => idx.locate_in_string(&steps, text, off),
+            (Some(idx), None) => idx.locate(&steps),
+            (None, _) => (0, 0),
+        };
+        Location::new(&self.path, line, column)
+    }
+}
+
+/// Where a task came from: its file, its path in that file, and its role if any.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub source: Arc<Source>,
+    pub path: Vec<FieldStep>,
+    pub role: Option<Arc<LoadedRole>>,
+}
+
+#[derive(Debug)]
+pub struct LoadedRole {
+    pub name: String,
+    pub dir: PathBuf,
+    pub defaults: Vars,
+    pub vars: Vars,
+    pub tags: Vec<String>,
+    pub source: Arc<Source>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadedTask {
+    pub task: Task,
+    pub origin: Origin,
+    /// Position in the play's task list (1-based), for output.
+    pub number: usize,
+}
+
+impl LoadedTask {
+    pub fn location(&self) -> Location {
+        self.origin.source.locate(&self.origin.path)
+    }
+    pub fn field_location(&self, field: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
+        let mut p = self.origin.path.clone();
+        p.extend(field.iter().cloned());
+        self.origin.source.locate_in(&p, in_string)
+    }
+    pub fn tags(&self) -> Vec<&str> {
+        let mut t: Vec<&str> = self
+            .task
+            .with()
+            .map(|w| w.tags.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Some(r) = &self.origin.role {
+            t.extend(r.tags.iter().map(String::as_str));
+        }
+        t
+    }
+}
+
+#[derive(Debug)]
+pub struct LoadedPlay {
+    pub play: Play,
+    pub index: usize,
+    pub source: Arc<Source>,
+    /// The playbook's directory: `templates/` and `files/` beside it are searched.
+    pub dir: PathBuf,
+    /// `vars` merged with `vars_files`, in order.
+    pub vars: Vars,
+    pub tasks: Vec<LoadedTask>,
+    pub handlers: Vec<LoadedTask>,
+}
+
+impl LoadedPlay {
+    pub fn project_dir(&self) -> PathBuf {
+        self.dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::invalid(
+            Diagnostic::new(format!("cannot read {}: {e}", path.display()))
+                .help("check the path given on the command line or in the playbook"),
+        )
+    })
+}
+
+/// Turns a serde_yaml_ng error into a diagnostic pointing at the line and column, with the list
+/// of valid modules when the tag is unknown.
+pub fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> Diagnostic {
+    let mut msg = e.to_string();
+    if let Some(i) = msg.find(" at line ") {
+        msg.truncate(i);
+    }
+    let loc = e
+        .location()
+        .map(|l| Location::new(path, l.line(), l.column()));
+    let mut d = Diagnostic::new(msg.clone()).at(loc).in_file(path);
+    if msg.contains("unknown variant") {
+        d = d.help(format!(
+            "tasks are written with a module tag, one of: {}",
+            MODULES
+                .iter()
+                .map(|m| format!("!{m}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    } else if msg.contains("unknown field") {
+        d = d.help("remove or rename the field; the valid ones are listed above");
+    } else if msg.contains("untagged enum Mode") {
+        d = d.help("write modes as 0o640 or \"0640\"");
+    }
+    d
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    serde_yaml_ng::from_str(text).map_err(|e| Error::invalid(yaml_error(path, &e)))
+}
+
+pub fn load_vars_file(path: &Path) -> Result<Vars> {
+    let text = read(path)?;
+    if text.trim().is_empty() {
+        return Ok(Vars::new());
+    }
+    let v: Value = parse_yaml(path, &text)?;
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Vars::new()),
+        _ => Err(Error::invalid(
+            Diagnostic::new("a variables file must hold a YAML mapping (key: value)")
+                .at(Some(Location::new(path, 1, 1))),
+        )),
+    }
+}
+
+/// Deep merge: mappings merge key by key, anything else is replaced by the higher layer.
+pub fn merge(into: &mut Vars, from: &Vars) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn load_task_list(
+    path: &Path,
+    role: &Arc<LoadedRole>,
+    out: &mut Vec<LoadedTask>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(Error::Invalid(mut d)) => {
+            errors.append(&mut d);
+            return;
+        }
+        Err(_) => return,
+    };
+    let tasks: Vec<Task> = if text.trim().is_empty() {
+        vec![]
+    } else {
+        match serde_yaml_ng::from_str(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(yaml_error(path, &e));
+                return;
+            }
+        }
+    };
+    let source = Arc::new(Source {
+        path: path.to_path_buf(),
+        index: yaml_spans::index(&text),
+    });
+    for (i, task) in tasks.into_iter().enumerate() {
+        out.push(LoadedTask {
+            task,
+            origin: Origin {
+                source: source.clone(),
+                path: vec![FieldStep::Index(i)],
+                role: Some(role.clone()),
+            },
+            number: 0,
+        });
+    }
+}
+
+fn find_role(play_dir: &Path, name: &str) -> std::result::Result<PathBuf, Vec<PathBuf>> {
+    let mut tried = vec![play_dir.join("roles").join(name)];
+    if let Some(p) = play_dir.parent() {
+        tried.push(p.join("roles").join(name));
+    }
+    tried
+        .iter()
+        .find(|d| d.join("role.yml").is_file())
+        .cloned()
+        .ok_or(tried)
+}
+
+fn load_role(
+    play_dir: &Path,
+    inv: &RoleInvocation,
+    at: Location,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<(Arc<LoadedRole>, RoleFile)> {
+    let dir = match find_role(play_dir, &inv.role) {
+        Ok(d) => d,
+        Err(tried) => {
+            errors.push(
+                Diagnostic::new(format!("role {:?} not found", inv.role))
+                    .at(Some(at))
+                    .help(format!(
+                        "create roles/{}/role.yml; searched: {}",
+                        inv.role,
+                        tried
+                            .iter()
+                            .map(|p| p.join("role.yml").display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+            );
+            return None;
+        }
+    };
+    let role_path = dir.join("role.yml");
+    let text = match read(&role_path) {
+        Ok(t) => t,
+        Err(Error::Invalid(mut d)) => {
+            errors.append(&mut d);
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let file: RoleFile = match serde_yaml_ng::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(yaml_error(&role_path, &e));
+            return None;
+        }
+    };
+    let role = Arc::new(LoadedRole {
+        name: file.name.clone(),
+        dir: dir.clone(),
+        defaults: file.defaults.clone().unwrap_or_default(),
+        vars: inv.vars.clone().unwrap_or_default(),
+        tags: inv.tags.clone(),
+        source: Arc::new(Source {
+            index: yaml_spans::index(&text),
+            path: role_path,
+        }),
+    });
+    Some((role, file))
+}
+
+/// Loads every playbook, collecting all problems instead of stopping at the first.
+pub fn load_playbooks(paths: &[PathBuf]) -> Result<Vec<LoadedPlay>> {
+    let mut plays = vec![];
+    let mut errors = vec![];
+    for path in paths {
+        let text = match read(path) {
+            Ok(t) => t,
+            Err(Error::Invalid(mut d)) => {
+                errors.append(&mut d);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let parsed: Vec<Play> = match serde_yaml_ng::from_str(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(yaml_error(path, &e));
+                continue;
+            }
+        };
+        let source = Arc::new(Source {
+            path: path.clone(),
+            index: yaml_spans::index(&text),
+        });
+        let dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        for (pi, play) in parsed.into_iter().enumerate() {
+            plays.push(load_play(play, pi, &source, &dir, &mut errors));
+        }
+    }
+    if errors.is_empty() {
+        Ok(plays)
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+fn load_play(
+    play: Play,
+    pi: usize,
+    source: &Arc<Source>,
+    dir: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> LoadedPlay {
+    use FieldStep::{Index as I, Key as K};
+    let mut vars = play.vars.clone().unwrap_or_default();
+    for (fi, f) in play.vars_files.iter().enumerate() {
+        let p = dir.join(f);
+        match load_vars_file(&p) {
+            Ok(v) => merge(&mut vars, &v),
+            Err(Error::Invalid(ds)) => {
+                for d in ds {
+                    let at = d
+                        .location
+                        .clone()
+                        .or_else(|| Some(source.locate(&[I(pi), K("vars_files"), I(fi)])));
+                    errors.push(d.at(at));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let mut tasks = vec![];
+    let mut handlers = vec![];
+    for (ri, inv) in play.roles.iter().enumerate() {
+        let at = source.locate(&[I(pi), K("roles"), I(ri)]);
+        if let Some((role, file)) = load_role(dir, inv, at, errors) {
+            for f in &file.tasks {
+                load_task_list(&role.dir.join("tasks").join(f), &role, &mut tasks, errors);
+            }
+            for f in &file.handlers {
+                load_task_list(
+                    &role.dir.join("handlers").join(f),
+                    &role,
+                    &mut handlers,
+                    errors,
+                );
+            }
+        }
+    }
+    for (list, key, out) in [
+        (&play.tasks, "tasks", &mut tasks),
+        (&play.handlers, "handlers", &mut handlers),
+    ] {
+        for (ti, task) in list.iter().enumerate() {
+            out.push(LoadedTask {
+                task: task.clone(),
+                origin: Origin {
+                    source: source.clone(),
+                    path: vec![I(pi), K(key), I(ti)],
+                    role: None,
+                },
+                number: 0,
+            });
+        }
+    }
+    for (i, t) in tasks.iter_mut().enumerate() {
+        t.number = i + 1;
+    }
+    for (i, h) in handlers.iter_mut().enumerate() {
+        h.number = i + 1;
+        if h.task.with().and_then(|w| w.subscribe.as_ref()).is_none() {
+            errors.push(
+                Diagnostic::new(format!(
+                    "handler {:?} has no `with: {{subscribe: EVENT}}`, so nothing could ever run it",
+                    h.task.display_name()
+                ))
+                .at(Some(h.location()))
+                .help("add `with: {subscribe: EVENT}` and `and: {notify: EVENT}` to the task that should trigger it"),
+            );
+        }
+    }
+    for t in &tasks {
+        if t.task.with().and_then(|w| w.subscribe.as_ref()).is_some() {
+            errors.push(
+                Diagnostic::new("`subscribe` is only valid on handlers")
+                    .at(Some(t.field_location(&[K("with"), K("subscribe")], None)))
+                    .help("move this task under `handlers:`, or use `condition:`"),
+            );
+        }
+    }
+    LoadedPlay {
+        play,
+        index: pi,
+        source: source.clone(),
+        dir: dir.to_path_buf(),
+        vars,
+        tasks,
+        handlers,
+    }
+}

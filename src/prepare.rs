@@ -1,0 +1,253 @@
+//! Everything checked before the first connection: template and copied files are found, read
+//! and parsed; variables they (and every templated field) use are known for every host; the
+//! `ENV_` variables templates use make up the secret set.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::inventory::Inventory;
+use crate::modules::file::LoadedTemplate;
+use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedRole, LoadedTask, Task, Vars};
+use crate::policy::{self, ENV_PREFIX};
+use crate::secret::Secret;
+use crate::template::{Dialect, Engine};
+use crate::vars::task_vars;
+
+#[derive(Default)]
+pub struct Prepared {
+    pub templates: HashMap<PathBuf, Arc<LoadedTemplate>>,
+    pub files: HashMap<PathBuf, Arc<Vec<u8>>>,
+    /// `ENV_` variables referenced by template files: their values are the secret set.
+    pub secret_names: BTreeSet<String>,
+}
+
+/// Where `src` is looked for, in order: the role's dir, beside the playbook, the project's.
+pub fn search_paths(kind: &str, play: &LoadedPlay, role: Option<&LoadedRole>, src: &str) -> Vec<PathBuf> {
+    if Path::new(src).is_absolute() {
+        return vec![PathBuf::from(src)];
+    }
+    let mut out = vec![];
+    if let Some(r) = role {
+        out.push(r.dir.join(kind).join(src));
+    }
+    out.push(play.dir.join(kind).join(src));
+    out.push(play.project_dir().join(kind).join(src));
+    let mut seen = BTreeSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    out
+}
+
+pub fn resolve(kind: &str, play: &LoadedPlay, role: Option<&LoadedRole>, src: &str) -> std::result::Result<PathBuf, Vec<PathBuf>> {
+    let paths = search_paths(kind, play, role, src);
+    paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
+}
+
+/// The item values a task will loop over, if knowable before running (a literal list or a
+/// variable holding a list); `[None]` when the task has no `items`.
+pub fn items_of(task: &Task, vars: &Vars) -> Option<Vec<Option<Value>>> {
+    match task.with().and_then(|w| w.items.as_ref()) {
+        None => Some(vec![None]),
+        Some(Items::List(l)) => Some(l.iter().cloned().map(Some).collect()),
+        Some(Items::Var(name)) => {
+            let n = name.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
+            match vars.get(n) {
+                Some(Value::Array(a)) => Some(a.iter().cloned().map(Some).collect()),
+                _ => None,
+            }
+        }
+    }
+}
+
+struct Checker<'a> {
+    engine: &'a Engine,
+    loadenv: bool,
+    env: &'a BTreeMap<String, Secret>,
+    prepared: Prepared,
+    errors: Vec<Diagnostic>,
+    reported: BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn once(&mut self, key: String, d: Diagnostic) {
+        if self.reported.insert(key) {
+            self.errors.push(d);
+        }
+    }
+
+    fn check_undefined(&mut self, text: &str, dialect: Dialect, known: &dyn Fn(&str) -> bool, host: &str, what: String, at: crate::error::Location) {
+        let Ok(refs) = self.engine.references(dialect, text) else { return };
+        for r in refs.iter().filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX)) {
+            if known(&r.name) || text.contains(&format!("\"{}\"", r.name)) {
+                continue;
+            }
+            self.once(
+                format!("undef {what} {}", r.name),
+                Diagnostic::new(format!("undefined variable `{}` in {what} (host {host})", r.name))
+                    .at(Some(at.clone()))
+                    .help("define it in the inventory (group_vars/host_vars), the play's vars, or --extra-vars"),
+            );
+        }
+    }
+
+    fn load_template(&mut self, play: &LoadedPlay, task: &LoadedTask, path: &Path) -> Option<Arc<LoadedTemplate>> {
+        if let Some(t) = self.prepared.templates.get(path) {
+            return Some(t.clone());
+        }
+        let at = task.field_location(&[FieldStep::Key("src")], None);
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.once(format!("read {}", path.display()), Diagnostic::new(format!("cannot read template {}: {e}", path.display())).at(Some(at)));
+                return None;
+            }
+        };
+        let dialect = Dialect::of_path(&path.to_string_lossy());
+        let refs = match self.engine.references(dialect, &text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.once(
+                    format!("syntax {}", path.display()),
+                    Diagnostic::new(format!("template syntax error in {}: {e}", path.display()))
+                        .at(Some(at))
+                        .help(match dialect {
+                            Dialect::Handlebars => "fix the Handlebars syntax ({{var}}, {{#if x}}...{{/if}})",
+                            Dialect::Jinja => "fix the Jinja syntax ({{ var }}, {% if x %}...{% endif %})",
+                        }),
+                );
+                return None;
+            }
+        };
+        let env_refs: BTreeSet<String> = refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)).map(|r| r.name.clone()).collect();
+        for name in &env_refs {
+            let r = refs.iter().find(|r| &r.name == name).unwrap();
+            let file_at = crate::error::Location::new(path, r.line, r.column);
+            let ctx = policy::task_context(play, task, "task", &[FieldStep::Key("src")]);
+            if !self.loadenv {
+                self.once(format!("noenv {name} {}", path.display()), policy::loadenv_missing(name, file_at, ctx));
+            } else if !self.env.contains_key(name) {
+                let var = name.trim_start_matches(ENV_PREFIX);
+                self.once(
+                    format!("unset {name}"),
+                    Diagnostic::new(format!("{name} is referenced, but {var} is not set in the environment"))
+                        .at(Some(file_at))
+                        .context(ctx)
+                        .help(format!("export {var} (for example through your secret injector: op run --env-file .env -- jetlike ...)")),
+                );
+            }
+        }
+        self.prepared.secret_names.extend(env_refs.iter().cloned());
+        let t = Arc::new(LoadedTemplate {
+            path: path.to_path_buf(),
+            text,
+            dialect,
+            env_refs: env_refs.into_iter().collect(),
+        });
+        self.prepared.templates.insert(path.to_path_buf(), t.clone());
+        Some(t)
+    }
+
+    fn check_task(&mut self, play: &LoadedPlay, task: &LoadedTask, host: &str, base: &Vars, saved: &BTreeSet<String>) {
+        let role = task.origin.role.as_deref();
+        let Some(items) = items_of(&task.task, base) else { return };
+        let has_items = task.task.with().and_then(|w| w.items.as_ref()).is_some();
+        for item in items {
+            let mut vars = base.clone();
+            if let Some(i) = &item {
+                vars.insert("item".into(), i.clone());
+            }
+            let known = |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
+            for (field, text) in task.task.templated_fields() {
+                if field.first() == Some(&FieldStep::Key("with")) && field.get(1) == Some(&FieldStep::Key("items")) {
+                    continue;
+                }
+                let result_field = matches!(field.first(), Some(FieldStep::Key("failed_when" | "changed_when")));
+                let known2 = |n: &str| known(n) || (result_field && (n == "rc" || n == "out"));
+                let what = format!("{} of task {:?}", crate::playbook::field_path_string(&field), task.task.display_name());
+                self.check_undefined(text, Dialect::Handlebars, &known2, host, what, task.field_location(&field, None));
+            }
+            let (kind, src) = match &task.task {
+                Task::Template(t) => ("templates", &t.src),
+                Task::Copy(t) => ("files", &t.src),
+                Task::Shell(_) => continue,
+            };
+            let ctx = Value::Object(vars.clone());
+            let Ok(src) = self.engine.render(src, &ctx) else { continue };
+            let path = match resolve(kind, play, role, &src) {
+                Ok(p) => p,
+                Err(tried) => {
+                    self.once(
+                        format!("missing {kind} {src} {:?}", role.map(|r| &r.name)),
+                        Diagnostic::new(format!("{} source {src:?} not found", task.task.module()))
+                            .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
+                            .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
+                            .help(format!("searched: {}", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+                    );
+                    continue;
+                }
+            };
+            if kind == "files" {
+                if !self.prepared.files.contains_key(&path) {
+                    match std::fs::read(&path) {
+                        Ok(b) => {
+                            self.prepared.files.insert(path, Arc::new(b));
+                        }
+                        Err(e) => self.once(format!("read {}", path.display()), Diagnostic::new(format!("cannot read {}: {e}", path.display()))),
+                    }
+                }
+                continue;
+            }
+            if let Some(t) = self.load_template(play, task, &path) {
+                let what = format!("template {}", t.path.display());
+                let at = crate::error::Location::new(&t.path, 1, 1);
+                let text = t.text.clone();
+                self.check_undefined(&text, t.dialect, &known, host, what, at);
+            }
+        }
+    }
+}
+
+/// Runs every pre-connection check over the hosts each play targets.
+pub fn prepare(
+    engine: &Engine,
+    plays: &[(&LoadedPlay, Vec<String>)],
+    inventory: &Inventory,
+    extra: &Vars,
+    loadenv: bool,
+    env: &BTreeMap<String, Secret>,
+) -> Result<Prepared> {
+    let mut c = Checker {
+        engine,
+        loadenv,
+        env,
+        prepared: Prepared::default(),
+        errors: vec![],
+        reported: BTreeSet::new(),
+    };
+    // Names `save:` may define; known for later tasks whatever the order.
+    let saved: BTreeSet<String> = plays
+        .iter()
+        .flat_map(|(p, _)| p.tasks.iter().chain(p.handlers.iter()))
+        .filter_map(|t| match &t.task {
+            Task::Shell(s) => s.save.clone(),
+            _ => None,
+        })
+        .collect();
+    for (play, hosts) in plays {
+        for host in hosts {
+            let inv = inventory.host_variables(host);
+            for task in play.tasks.iter().chain(play.handlers.iter()) {
+                let base = task_vars(play, task.origin.role.as_deref(), &inv, &Vars::new(), extra);
+                c.check_task(play, task, host, &base, &saved);
+            }
+        }
+    }
+    if c.errors.is_empty() {
+        Ok(c.prepared)
+    } else {
+        Err(Error::Invalid(c.errors))
+    }
+}

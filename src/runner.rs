@@ -1,0 +1,531 @@
+//! The runner: plays in order; within a play, hosts concurrently (at most `--threads` in flight,
+//! in batches of `batch_size`), each host walking the task list on its own, then its notified
+//! handlers. A host that fails stops; the others go on.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::connection::ssh::SshTarget;
+use crate::connection::{AnyConnection, LocalConnection, Privilege, SshConnection, COMMAND_PLACEHOLDER};
+use crate::inventory::Inventory;
+use crate::modules::file::{Content, FileModule};
+use crate::modules::shell::Shell;
+use crate::modules::{Applied, Plan, TaskCtx, TaskError, TaskModule};
+use crate::output::{Event, Failure, Output, Status, TaskEvent};
+use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
+use crate::prepare::{items_of, resolve, Prepared};
+use crate::secret::Secret;
+use crate::template::Engine;
+use crate::vars::task_vars;
+
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub config_file: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub check: bool,
+    pub diff: bool,
+    pub threads: usize,
+    pub batch_size: Option<usize>,
+    pub tags: Vec<String>,
+    pub sudo: Option<String>,
+    /// `None`: local mode.
+    pub ssh: Option<SshOptions>,
+    pub extra_vars: Vars,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Outcome {
+    pub failed: bool,
+    pub unreachable: bool,
+    pub interrupted: bool,
+}
+
+pub struct Runner {
+    pub engine: Arc<Engine>,
+    pub output: Arc<Output>,
+    pub opts: RunOptions,
+    pub inventory: Arc<Inventory>,
+    pub prepared: Arc<Prepared>,
+    pub env: Arc<BTreeMap<String, Secret>>,
+    conns: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Arc<AnyConnection>, String>>>>>,
+    facts: Mutex<HashMap<String, Vars>>,
+    /// Hosts that failed or could not be reached: they take no further part in the run.
+    dead: Mutex<HashSet<String>>,
+    failed: AtomicBool,
+    unreachable: AtomicBool,
+    pub cancelled: Arc<AtomicBool>,
+    control_dir: Option<tempfile::TempDir>,
+}
+
+fn item_label(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn str_var(vars: &Vars, key: &str) -> Option<String> {
+    match vars.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Runner {
+    pub fn new(
+        engine: Arc<Engine>,
+        output: Arc<Output>,
+        opts: RunOptions,
+        inventory: Arc<Inventory>,
+        prepared: Arc<Prepared>,
+        env: Arc<BTreeMap<String, Secret>>,
+    ) -> std::io::Result<Self> {
+        let control_dir = match &opts.ssh {
+            Some(_) => Some(tempfile::Builder::new().prefix("jetlike-ssh.").tempdir()?),
+            None => None,
+        };
+        Ok(Runner {
+            engine,
+            output,
+            opts,
+            inventory,
+            prepared,
+            env,
+            conns: Default::default(),
+            facts: Default::default(),
+            dead: Default::default(),
+            failed: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
+            cancelled: Arc::new(AtomicBool::new(false)),
+            control_dir,
+        })
+    }
+
+    /// The SSH target of `host` for `play`. Precedence, highest first: inventory
+    /// `jet_ssh_*` variables, play `ssh_user`/`ssh_port`, `--user`/`--port` (whose defaults
+    /// come from JET_SSH_USER/JET_SSH_PORT), then `~/.ssh/config` and ssh's own defaults.
+    fn ssh_target(&self, host: &str, play: &LoadedPlay, ssh: &SshOptions) -> Result<SshTarget, String> {
+        let v = self.inventory.host_variables(host);
+        let port = match str_var(&v, "jet_ssh_port") {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("jet_ssh_port of {host} is not a port number: {p:?}"))?),
+            None => play.play.ssh_port.or(ssh.port),
+        };
+        Ok(SshTarget {
+            host: host.to_string(),
+            hostname: str_var(&v, "jet_ssh_hostname").unwrap_or_else(|| host.to_string()),
+            port,
+            user: str_var(&v, "jet_ssh_user").or_else(|| play.play.ssh_user.clone()).or_else(|| ssh.user.clone()),
+            key_file: str_var(&v, "jet_ssh_private_key_file").map(PathBuf::from),
+            config_file: ssh.config_file.clone(),
+            accept_new_host_keys: ssh.accept_new_host_keys,
+            connect_timeout: ssh.connect_timeout,
+            control_dir: self.control_dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_else(std::env::temp_dir),
+        })
+    }
+
+    /// One connection per host for the whole run, opened on first use.
+    async fn connection(&self, host: &str, play: &LoadedPlay) -> Result<Arc<AnyConnection>, String> {
+        let Some(ssh) = &self.opts.ssh else {
+            return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
+        };
+        let target = self.ssh_target(host, play, ssh)?;
+        if target.hostname == "localhost" && target.port.is_none() && target.user.is_none() {
+            return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
+        }
+        let key = format!("{}\0{:?}\0{:?}\0{:?}", target.hostname, target.port, target.user, target.key_file);
+        let cell = self.conns.lock().await.entry(key).or_default().clone();
+        cell.get_or_init(|| async {
+            SshConnection::connect(&target)
+                .await
+                .map(|c| Arc::new(AnyConnection::Ssh(Box::new(c))))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+    }
+
+    /// Closes every ControlMaster.
+    pub async fn shutdown(&self) {
+        let cells: Vec<_> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
+        for cell in cells {
+            if let Some(Ok(conn)) = Arc::try_unwrap(cell).ok().and_then(|c| c.into_inner()) {
+                if let Ok(AnyConnection::Ssh(s)) = Arc::try_unwrap(conn) {
+                    s.close().await;
+                }
+            }
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            failed: self.failed.load(Ordering::SeqCst),
+            unreachable: self.unreachable.load(Ordering::SeqCst),
+            interrupted: self.cancelled.load(Ordering::SeqCst),
+        }
+    }
+
+    pub async fn run(self: &Arc<Self>, plays: Vec<(Arc<LoadedPlay>, Vec<String>)>) -> Outcome {
+        for (play, hosts) in plays {
+            if self.cancelled.load(Ordering::SeqCst) {
+                break;
+            }
+            let hosts: Vec<String> = {
+                let dead = self.dead.lock().unwrap();
+                hosts.into_iter().filter(|h| !dead.contains(h)).collect()
+            };
+            self.output.emit(&Event::Play {
+                play: play.play.name.clone(),
+                hosts: hosts.len(),
+                check: self.opts.check,
+            });
+            let batch = play.play.batch_size.or(self.opts.batch_size).unwrap_or(usize::MAX).max(1);
+            let sem = Arc::new(tokio::sync::Semaphore::new(self.opts.threads.max(1)));
+            for chunk in hosts.chunks(batch) {
+                let mut set = tokio::task::JoinSet::new();
+                for host in chunk {
+                    let (me, play, host, sem) = (self.clone(), play.clone(), host.clone(), sem.clone());
+                    set.spawn(async move {
+                        let _permit = sem.acquire_owned().await;
+                        if me.cancelled.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        me.run_host(&play, &host).await;
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    if let Err(e) = r {
+                        self.output.warn(&format!("a host worker stopped unexpectedly: {e}"));
+                        self.failed.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+        self.output.emit(&Event::Recap {
+            hosts: self.output.recap(),
+        });
+        self.outcome()
+    }
+
+    fn selected(&self, task: &LoadedTask) -> bool {
+        self.opts.tags.is_empty() || task.tags().iter().any(|t| self.opts.tags.iter().any(|w| w == t))
+    }
+
+    async fn run_host(&self, play: &LoadedPlay, host: &str) {
+        let conn = match self.connection(host, play).await {
+            Ok(c) => c,
+            Err(message) => {
+                self.unreachable.store(true, Ordering::SeqCst);
+                self.dead.lock().unwrap().insert(host.to_string());
+                self.output.emit(&Event::Unreachable {
+                    play: play.play.name.clone(),
+                    host: host.to_string(),
+                    message,
+                });
+                return;
+            }
+        };
+        let inv = self.inventory.host_variables(host);
+        let mut notified = BTreeSet::new();
+        let total = play.tasks.len();
+        for task in play.tasks.iter().filter(|t| self.selected(t)) {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return;
+            }
+            if !self.run_task(play, task, host, &conn, &inv, total, &mut notified).await {
+                return;
+            }
+        }
+        let total = play.handlers.len();
+        for handler in &play.handlers {
+            let sub = handler.task.with().and_then(|w| w.subscribe.as_deref()).unwrap_or_default();
+            if !notified.contains(sub) || self.cancelled.load(Ordering::SeqCst) {
+                continue;
+            }
+            if !self.run_task(play, handler, host, &conn, &inv, total, &mut BTreeSet::new()).await {
+                return;
+            }
+        }
+    }
+
+    fn event(&self, play: &LoadedPlay, task: &LoadedTask, host: &str, total: usize, status: Status) -> TaskEvent {
+        TaskEvent {
+            play: play.play.name.clone(),
+            host: host.to_string(),
+            task: task.task.display_name(),
+            module: task.task.module(),
+            number: task.number,
+            total,
+            status,
+            changed: false,
+            changes: vec![],
+            item: None,
+            rc: None,
+            out: None,
+            suppressed_lines: None,
+            cmd: None,
+            diff: None,
+            failure: None,
+            ignored: false,
+        }
+    }
+
+    fn privilege(&self, play: &LoadedPlay, task: &LoadedTask, vars: &Value) -> Result<Option<Privilege>, TaskError> {
+        let user = match task.task.with().and_then(|w| w.sudo.clone()).or_else(|| play.play.sudo.clone()).or_else(|| self.opts.sudo.clone()) {
+            Some(u) => self.engine.render(&u, vars).map_err(|e| TaskError::new(format!("cannot render sudo: {e}")))?,
+            None => return Ok(None),
+        };
+        let template = match &play.play.sudo_template {
+            Some(t) => {
+                let mut v = vars.clone();
+                if let Value::Object(m) = &mut v {
+                    m.insert("jet_sudo_user".into(), Value::String(user.clone()));
+                    m.insert("jet_command".into(), Value::String(COMMAND_PLACEHOLDER.into()));
+                }
+                let rendered = self.engine.render(t, &v).map_err(|e| TaskError::new(format!("cannot render sudo_template: {e}")))?;
+                if !rendered.contains(COMMAND_PLACEHOLDER) {
+                    return Err(TaskError::new("sudo_template must contain {{jet_command}}"));
+                }
+                Some(rendered)
+            }
+            None => None,
+        };
+        Ok(Some(Privilege::new(user, template)))
+    }
+
+    /// Runs one task (all its items) on one host; false if the host must stop.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_task(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        host: &str,
+        conn: &Arc<AnyConnection>,
+        inv: &Vars,
+        total: usize,
+        notified: &mut BTreeSet<String>,
+    ) -> bool {
+        let facts = self.facts.lock().unwrap().get(host).cloned().unwrap_or_default();
+        let base = task_vars(play, task.origin.role.as_deref(), inv, &facts, &self.opts.extra_vars);
+        let items = match items_of(&task.task, &base) {
+            Some(i) => i,
+            None => {
+                let mut ev = self.event(play, task, host, total, Status::Failed);
+                ev.failure = Some(Failure {
+                    message: "`items` must be a list, or the name of a variable holding a list".into(),
+                    ..Default::default()
+                });
+                return self.finish_failure(ev, task);
+            }
+        };
+        for item in items {
+            let mut vars = base.clone();
+            if let Some(i) = &item {
+                vars.insert("item".into(), i.clone());
+            }
+            let vars = Value::Object(vars);
+            let mut ev = self.event(play, task, host, total, Status::Skipped);
+            ev.item = item.as_ref().map(item_label);
+            match self.run_one(play, task, conn, &vars).await {
+                Ok(None) => {
+                    self.output.emit(&Event::Task(Box::new(ev)));
+                }
+                Ok(Some((applied, plan_info))) => {
+                    ev.status = applied.status.clone().unwrap_or(Status::Matched);
+                    ev.changed = applied.changed;
+                    ev.changes = plan_info.0;
+                    ev.diff = plan_info.1;
+                    ev.rc = applied.rc;
+                    if self.output.verbosity >= 1 {
+                        ev.cmd = applied.cmd.clone();
+                    }
+                    self.attach_out(&mut ev, task, applied.out.as_deref(), self.output.verbosity >= 3);
+                    if let Some((name, v)) = applied.save {
+                        self.facts.lock().unwrap().entry(host.to_string()).or_default().insert(name, v);
+                    }
+                    if applied.changed {
+                        if let Some(n) = task.task.and().and_then(|a| a.notify.as_ref()) {
+                            match self.engine.render(n, &vars) {
+                                Ok(n) => {
+                                    notified.insert(n);
+                                }
+                                Err(_) => {
+                                    notified.insert(n.clone());
+                                }
+                            }
+                        }
+                    }
+                    self.output.emit(&Event::Task(Box::new(ev)));
+                }
+                Err(e) => {
+                    ev.status = Status::Failed;
+                    ev.rc = e.rc;
+                    let out = e.out.clone();
+                    ev.failure = Some(Failure {
+                        cmd: e.cmd.clone(),
+                        rc: e.rc,
+                        out: None,
+                        message: e.message.clone(),
+                    });
+                    if task.task.sensitive() {
+                        self.attach_out(&mut ev, task, out.as_deref(), true);
+                    } else if let Some(f) = &mut ev.failure {
+                        f.out = out;
+                    }
+                    if e.connection_lost {
+                        self.failed.store(true, Ordering::SeqCst);
+                        self.dead.lock().unwrap().insert(host.to_string());
+                        self.output.emit(&Event::Task(Box::new(ev)));
+                        return false;
+                    }
+                    if !self.finish_failure(ev, task) {
+                        self.dead.lock().unwrap().insert(host.to_string());
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn finish_failure(&self, mut ev: TaskEvent, task: &LoadedTask) -> bool {
+        let ignore = task.task.and().is_some_and(|a| a.ignore_errors);
+        ev.ignored = ignore;
+        if !ignore {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        self.output.emit(&Event::Task(Box::new(ev)));
+        ignore
+    }
+
+    /// Command output: shown with -vvv; never for sensitive tasks (only its line count).
+    fn attach_out(&self, ev: &mut TaskEvent, task: &LoadedTask, out: Option<&str>, show: bool) {
+        let Some(out) = out else { return };
+        if task.task.sensitive() {
+            ev.suppressed_lines = Some(out.lines().count());
+        } else if show {
+            ev.out = Some(out.to_string());
+        }
+    }
+
+    /// Plans and (unless in check mode) applies one task with one item. `Ok(None)`: skipped.
+    async fn run_one(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        conn: &Arc<AnyConnection>,
+        vars: &Value,
+    ) -> Result<Option<(Applied, (Vec<String>, Option<String>))>, TaskError> {
+        if let Some(cond) = task.task.with().and_then(|w| w.condition.as_ref()) {
+            let ok = self
+                .engine
+                .condition(cond, vars)
+                .map_err(|e| TaskError::new(format!("cannot evaluate condition {cond:?}: {e}")))?;
+            if !ok {
+                return Ok(None);
+            }
+        }
+        let privilege = self.privilege(play, task, vars)?;
+        let delegate;
+        let conn: &AnyConnection = match task.task.with().and_then(|w| w.delegate_to.as_ref()) {
+            Some(d) => {
+                let target = self.engine.render(d, vars).map_err(|e| TaskError::new(format!("cannot render delegate_to: {e}")))?;
+                delegate = self.connection(&target, play).await.map_err(|e| TaskError {
+                    connection_lost: false,
+                    ..TaskError::new(format!("cannot reach delegate {target}: {e}"))
+                })?;
+                &delegate
+            }
+            None => conn,
+        };
+        let ctx = TaskCtx {
+            conn,
+            engine: &self.engine,
+            vars,
+            privilege: privilege.as_ref(),
+            want_diff: self.opts.check || self.opts.diff,
+        };
+        let (retries, delay) = task.task.and().map_or((0, 0), |a| (a.retry, a.delay));
+        let mut attempt = 0;
+        loop {
+            let result = self.plan_apply(play, task, &ctx).await;
+            match result {
+                Err(e) if attempt < retries && !e.connection_lost => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(delay)).await;
+                }
+                other => return other.map(Some),
+            }
+        }
+    }
+
+    async fn plan_apply(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        ctx: &TaskCtx<'_>,
+    ) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
+        match &task.task {
+            Task::Shell(s) => self.drive(&Shell(s), ctx).await,
+            Task::Copy(f) | Task::Template(f) => {
+                let role = task.origin.role.as_deref();
+                let is_template = matches!(task.task, Task::Template(_));
+                let src = self.engine.render(&f.src, ctx.vars).map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
+                let kind = if is_template { "templates" } else { "files" };
+                let path = resolve(kind, play, role, &src).map_err(|tried| {
+                    TaskError::new(format!(
+                        "{} source {src:?} not found; searched: {}",
+                        task.task.module(),
+                        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                let (content, secret_bearing) = if is_template {
+                    let t = self.prepared.templates.get(&path).cloned().ok_or_else(|| {
+                        TaskError::new(format!("template {} was not checked before the run (its path depends on a runtime value)", path.display()))
+                    })?;
+                    let secret = !t.env_refs.is_empty();
+                    (Content::Template { template: t, env: &self.env }, secret)
+                } else {
+                    let bytes = match self.prepared.files.get(&path) {
+                        Some(b) => b.clone(),
+                        None => Arc::new(std::fs::read(&path).map_err(|e| TaskError::new(format!("cannot read {}: {e}", path.display())))?),
+                    };
+                    (Content::Copy(bytes), false)
+                };
+                self.drive(&FileModule { task: f, content, secret_bearing }, ctx).await
+            }
+        }
+    }
+
+    async fn drive<M: TaskModule>(&self, module: &M, ctx: &TaskCtx<'_>) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
+        let plan = module.plan(ctx).await?;
+        let (changes, diff) = match &plan {
+            Plan::Put { changes, diff, .. } => (changes.clone(), diff.clone()),
+            _ => (vec![], None),
+        };
+        if self.opts.check {
+            let status = plan.check_status();
+            let changed = status != Status::Matched;
+            let cmd = match &plan {
+                Plan::Run { cmd } if self.output.verbosity >= 1 => Some(cmd.clone()),
+                _ => None,
+            };
+            return Ok((Applied { status: Some(status), changed, cmd, ..Default::default() }, (changes, diff)));
+        }
+        let diff = if self.opts.diff { diff } else { None };
+        let applied = module.apply(ctx, plan).await?;
+        Ok((applied, (changes, diff)))
+    }
+}

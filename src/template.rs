@@ -1,0 +1,493 @@
+//! Templating: Handlebars (strict, no HTML escaping, Jet's helpers) for every templated field and
+//! for `.hb`/`.hbs` files, minijinja (strict) for `.j2` files; plus static analysis of which
+//! variables a template references, done with the engines' own parsers.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::{
+    handlebars_helper, Context, Handlebars, Helper, HelperDef, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
+};
+use serde_json::Value;
+
+/// A variable reference found in a template, with its 1-based position inside the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+    /// Outside any block that changes the context (`each`, `with`): the name must be a
+    /// variable of the render context.
+    pub top_level: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Handlebars,
+    Jinja,
+}
+
+impl Dialect {
+    /// `.j2` (and `.jinja`, `.jinja2`) is Jinja; everything else is Handlebars, as in Jet.
+    pub fn of_path(path: &str) -> Dialect {
+        let p = path.to_ascii_lowercase();
+        if p.ends_with(".j2") || p.ends_with(".jinja") || p.ends_with(".jinja2") {
+            Dialect::Jinja
+        } else {
+            Dialect::Handlebars
+        }
+    }
+}
+
+thread_local! {
+    /// Set by the screening escape function when a substituted value held a shell metacharacter.
+    static SCREEN_HIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Characters that let a substituted value change the meaning of a shell command.
+const SHELL_META: &[char] = &[
+    ';', '|', '&', '<', '>', '$', '`', '\n', '\r', '*', '?', '{', '}', '[', ']', '(', ')', '\\',
+    '!', '\'', '"', '#', '~',
+];
+
+pub struct Engine {
+    hb: Handlebars<'static>,
+    /// Same helpers, but `{{x}}` substitutions are screened for shell metacharacters.
+    hb_screen: Handlebars<'static>,
+    jinja: minijinja::Environment<'static>,
+}
+
+handlebars_helper!(to_lower_case: |s: str| s.to_lowercase());
+handlebars_helper!(to_upper_case: |s: str| s.to_uppercase());
+handlebars_helper!(trim: |s: str| s.trim());
+handlebars_helper!(trim_start: |s: str| s.trim_start());
+handlebars_helper!(trim_end: |s: str| s.trim_end());
+handlebars_helper!(contains: |s: str, p: str| s.contains(p));
+handlebars_helper!(starts_with: |s: str, p: str| s.starts_with(p));
+handlebars_helper!(ends_with: |s: str, p: str| s.ends_with(p));
+
+/// `(isdefined "name")`: whether the render context holds a variable of that name.
+struct IsDefined;
+
+impl HelperDef for IsDefined {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let name = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("isdefined", 0))?;
+        let defined = ctx.data().get(name).is_some_and(|v| !v.is_null());
+        Ok(ScopedJson::Derived(Value::Bool(defined)))
+    }
+}
+
+fn registry() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("to_lower_case", Box::new(to_lower_case));
+    hb.register_helper("to_upper_case", Box::new(to_upper_case));
+    hb.register_helper("trim", Box::new(trim));
+    hb.register_helper("trim_start", Box::new(trim_start));
+    hb.register_helper("trim_end", Box::new(trim_end));
+    hb.register_helper("contains", Box::new(contains));
+    hb.register_helper("starts_with", Box::new(starts_with));
+    hb.register_helper("ends_with", Box::new(ends_with));
+    hb.register_helper("isdefined", Box::new(IsDefined));
+    hb
+}
+
+/// Renders engine errors without echoing template source lines that could hold values.
+fn hb_error(e: &RenderError) -> String {
+    let mut s = e.reason().to_string();
+    if let (Some(l), Some(c)) = (e.line_no, e.column_no) {
+        s.push_str(&format!(" (line {l}, column {c})"));
+    }
+    s
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        let hb = registry();
+        let mut hb_screen = registry();
+        hb_screen.register_escape_fn(|s| {
+            if s.contains(SHELL_META) {
+                SCREEN_HIT.with(|c| c.set(true));
+            }
+            s.to_string()
+        });
+        let mut jinja = minijinja::Environment::new();
+        jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        jinja.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        jinja.set_keep_trailing_newline(true);
+        Engine {
+            hb,
+            hb_screen,
+            jinja,
+        }
+    }
+
+    /// Renders a templated field (Handlebars). Strings without `{{` skip the engine.
+    pub fn render(&self, text: &str, ctx: &Value) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
+        self.hb
+            .render_template(text, ctx)
+            .map_err(|e| hb_error(&e))
+    }
+
+    /// Renders a shell command, refusing substituted values with shell metacharacters unless
+    /// the task opted out with `unsafe: true`.
+    pub fn render_shell(&self, text: &str, ctx: &Value, allow_unsafe: bool) -> Result<String, String> {
+        if allow_unsafe || !text.contains("{{") {
+            return self.render(text, ctx);
+        }
+        SCREEN_HIT.with(|c| c.set(false));
+        let out = self
+            .hb_screen
+            .render_template(text, ctx)
+            .map_err(|e| hb_error(&e))?;
+        if SCREEN_HIT.with(|c| c.replace(false)) {
+            return Err("a variable substituted into this command contains shell metacharacters \
+                        (; | & $ ` quotes, ...); quote-proof the value or set `unsafe: true` on the task"
+                .to_string());
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a condition such as `(eq os "Debian")` or `enabled`.
+    pub fn condition(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+        let e = expr.trim();
+        let e = e
+            .strip_prefix("{{")
+            .and_then(|s| s.strip_suffix("}}"))
+            .unwrap_or(e)
+            .trim();
+        let out = self
+            .hb
+            .render_template(&format!("{{{{#if {e}}}}}true{{{{else}}}}false{{{{/if}}}}"), ctx)
+            .map_err(|err| hb_error(&err))?;
+        Ok(out == "true")
+    }
+
+    /// Renders a template file's contents in its dialect.
+    pub fn render_file(&self, dialect: Dialect, text: &str, ctx: &Value) -> Result<String, String> {
+        match dialect {
+            Dialect::Handlebars => self
+                .hb
+                .render_template(text, ctx)
+                .map_err(|e| hb_error(&e)),
+            Dialect::Jinja => self.jinja.render_str(text, ctx).map_err(|e| jinja_error(&e)),
+        }
+    }
+
+    /// Every variable `text` references, found with the engine's parser.
+    pub fn references(&self, dialect: Dialect, text: &str) -> Result<Vec<Reference>, String> {
+        match dialect {
+            Dialect::Handlebars => handlebars_references(text),
+            Dialect::Jinja => self.jinja_references(text),
+        }
+    }
+
+    fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, String> {
+        let tpl = self
+            .jinja
+            .template_from_str(text)
+            .map_err(|e| jinja_error(&e))?;
+        let top: BTreeSet<String> = tpl.undeclared_variables(false).into_iter().collect();
+        let mut names: BTreeSet<String> = tpl.undeclared_variables(true).into_iter().collect();
+        names.extend(top.iter().cloned());
+        // String literals naming ENV_ variables (e.g. a dynamic lookup) count as references.
+        let mut out: Vec<Reference> = vec![];
+        for name in names {
+            let (line, column) = position_of(text, &name);
+            let top_level = top.contains(&name);
+            for part in name.split('.') {
+                out.push(Reference {
+                    name: part.to_string(),
+                    line,
+                    column,
+                    top_level: top_level && part == name.split('.').next().unwrap_or(""),
+                });
+            }
+        }
+        for lit in env_literals(text) {
+            out.push(lit);
+        }
+        Ok(out)
+    }
+}
+
+fn jinja_error(e: &minijinja::Error) -> String {
+    let mut s = e.kind().to_string();
+    if let Some(d) = e.detail() {
+        s.push_str(": ");
+        s.push_str(d);
+    }
+    if let Some(l) = e.line() {
+        s.push_str(&format!(" (line {l})"));
+    }
+    s
+}
+
+/// 1-based line and column of the first occurrence of `needle`, or the start.
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    match text.find(needle) {
+        Some(off) => {
+            let before = &text[..off];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+            (line, col)
+        }
+        None => (1, 1),
+    }
+}
+
+/// Quoted string literals starting with `ENV_` in a Jinja template (`context()["ENV_X"]` style
+/// lookups): conservative, they count as references for the policy.
+fn env_literals(text: &str) -> Vec<Reference> {
+    let mut out = vec![];
+    for q in ['"', '\''] {
+        let pat = format!("{q}ENV_");
+        let mut start = 0;
+        while let Some(i) = text[start..].find(&pat) {
+            let abs = start + i + 1;
+            let end = text[abs..].find(q).map_or(text.len(), |e| abs + e);
+            let (line, column) = position_of(&text[..], &text[abs..end]);
+            out.push(Reference {
+                name: text[abs..end].to_string(),
+                line,
+                column,
+                top_level: false,
+            });
+            start = end.min(text.len());
+            if start >= text.len() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
+    let tpl = Template::compile(text).map_err(|e| {
+        let mut s = e.reason().to_string();
+        if let Some((l, c)) = e.pos() {
+            s.push_str(&format!(" (line {l}, column {c})"));
+        }
+        s
+    })?;
+    let mut out = vec![];
+    walk_template(&tpl, true, (1, 1), &mut out);
+    Ok(out)
+}
+
+const CONTEXT_CHANGING: &[&str] = &["each", "with"];
+
+fn walk_template(tpl: &Template, top: bool, fallback: (usize, usize), out: &mut Vec<Reference>) {
+    for (i, el) in tpl.elements.iter().enumerate() {
+        let pos = tpl.mapping.get(i).map_or(fallback, |m| (m.0, m.1));
+        match el {
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                walk_helper(h, top, pos, out, false);
+            }
+            TemplateElement::HelperBlock(h) => walk_helper(h, top, pos, out, true),
+            TemplateElement::DecoratorExpression(d)
+            | TemplateElement::DecoratorBlock(d)
+            | TemplateElement::PartialExpression(d)
+            | TemplateElement::PartialBlock(d) => {
+                for p in d.params.iter().chain(d.hash.values()) {
+                    walk_param(p, top, pos, out);
+                }
+                if let Some(t) = &d.template {
+                    walk_template(t, top, pos, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn walk_helper(
+    h: &handlebars::template::HelperTemplate,
+    top: bool,
+    pos: (usize, usize),
+    out: &mut Vec<Reference>,
+    block: bool,
+) {
+    let is_call = !h.params.is_empty() || !h.hash.is_empty() || block;
+    match &h.name {
+        // A bare `{{name}}` is a variable; with parameters it is a helper call.
+        Parameter::Name(n) if !is_call => push_path(n, top, pos, out),
+        Parameter::Path(p) => push_path(path_raw(p), top, pos, out),
+        Parameter::Subexpression(s) => walk_element(&s.element, top, pos, out),
+        _ => {}
+    }
+    for p in h.params.iter().chain(h.hash.values()) {
+        walk_param(p, top, pos, out);
+    }
+    let inner_top = top
+        && !matches!(&h.name, Parameter::Name(n) if CONTEXT_CHANGING.contains(&n.as_str()));
+    if let Some(t) = &h.template {
+        walk_template(t, inner_top, pos, out);
+    }
+    if let Some(t) = &h.inverse {
+        walk_template(t, top, pos, out);
+    }
+}
+
+fn walk_element(el: &TemplateElement, top: bool, pos: (usize, usize), out: &mut Vec<Reference>) {
+    match el {
+        TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+            walk_helper(h, top, pos, out, false)
+        }
+        TemplateElement::HelperBlock(h) => walk_helper(h, top, pos, out, true),
+        _ => {}
+    }
+}
+
+fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Reference>) {
+    match p {
+        Parameter::Name(n) => push_path(n, top, pos, out),
+        Parameter::Path(path) => push_path(path_raw(path), top, pos, out),
+        Parameter::Subexpression(s) => walk_element(&s.element, top, pos, out),
+        // `lookup this "ENV_X"` names a variable through a string literal.
+        Parameter::Literal(Value::String(s)) => {
+            for seg in s.split(['.', '/']) {
+                if seg.starts_with(crate::policy::ENV_PREFIX) {
+                    out.push(Reference {
+                        name: seg.to_string(),
+                        line: pos.0,
+                        column: pos.1,
+                        top_level: false,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The path as written in the template.
+#[allow(unreachable_patterns)]
+fn path_raw(p: &handlebars::Path) -> &str {
+    match p {
+        handlebars::Path::Relative((_, raw)) => raw,
+        handlebars::Path::Local((_, _, raw)) => raw,
+        _ => "",
+    }
+}
+
+/// Records a path such as `a.b`, `this.a`, `../a`, `[a b]`, `@root.a`: every segment is checked
+/// by the policy; only a plain first segment must be defined at top level.
+fn push_path(raw: &str, top: bool, pos: (usize, usize), out: &mut Vec<Reference>) {
+    let mut first = true;
+    let relative = raw.starts_with("this") || raw.starts_with("./") || raw.starts_with("../");
+    for seg in raw.split(['.', '/']) {
+        let seg = seg.trim_start_matches('[').trim_end_matches(']');
+        if seg.is_empty() || seg == "this" || seg == ".." || seg.starts_with('@') {
+            continue;
+        }
+        out.push(Reference {
+            name: seg.to_string(),
+            line: pos.0,
+            column: pos.1,
+            top_level: top && first && !relative && !raw.starts_with('@'),
+        });
+        first = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names(text: &str) -> Vec<String> {
+        handlebars_references(text)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    }
+
+    #[test]
+    fn finds_env_references_in_every_handlebars_form() {
+        for t in [
+            "{{ENV_X}}",
+            "{{{ENV_X}}}",
+            "{{ ENV_X }}",
+            "{{#if ENV_X}}y{{/if}}",
+            "{{lookup this \"ENV_X\"}}",
+            "{{to_upper_case ENV_X}}",
+            "{{#each list}}{{../ENV_X}}{{/each}}",
+            "{{this.ENV_X}}",
+            "{{@root.ENV_X}}",
+            "{{#if (eq ENV_X \"a\")}}y{{/if}}",
+            "{{#unless a}}{{else}}{{ENV_X}}{{/unless}}",
+        ] {
+            assert!(names(t).iter().any(|n| n == "ENV_X"), "missed in {t}: {:?}", names(t));
+        }
+        assert!(names("{{!-- ENV_X --}}").is_empty());
+    }
+
+    #[test]
+    fn helper_names_are_not_variables() {
+        let refs = handlebars_references("{{to_upper_case name}}").unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].name, "name");
+        assert!(refs[0].top_level);
+        let inner = handlebars_references("{{#each xs}}{{field}}{{/each}}").unwrap();
+        assert!(inner.iter().any(|r| r.name == "field" && !r.top_level));
+    }
+
+    #[test]
+    fn strict_rendering_and_helpers() {
+        let e = Engine::new();
+        let ctx = json!({"a": "Hi <b>", "n": 3});
+        assert_eq!(e.render("{{to_upper_case a}}", &ctx).unwrap(), "HI <B>");
+        assert!(e.render("{{missing}}", &ctx).is_err());
+        assert!(e.condition("(eq n 3)", &ctx).unwrap());
+        assert!(!e.condition("(isdefined \"zzz\")", &ctx).unwrap());
+        assert!(e
+            .render_file(Dialect::Jinja, "{{ nope }}", &ctx)
+            .is_err());
+        assert_eq!(
+            e.render_file(Dialect::Jinja, "{{ a }}\n", &ctx).unwrap(),
+            "Hi <b>\n"
+        );
+    }
+
+    #[test]
+    fn shell_screening() {
+        let e = Engine::new();
+        let ctx = json!({"ok": "abc", "bad": "a; rm -rf /"});
+        assert_eq!(e.render_shell("echo {{ok}}", &ctx, false).unwrap(), "echo abc");
+        assert!(e.render_shell("echo {{bad}}", &ctx, false).is_err());
+        assert!(e.render_shell("echo {{bad}}", &ctx, true).is_ok());
+    }
+
+    #[test]
+    fn jinja_references_top_level_and_env() {
+        let e = Engine::new();
+        let refs = e
+            .references(Dialect::Jinja, "{% for x in xs %}{{ x.a }}{% endfor %}{{ ENV_T }}")
+            .unwrap();
+        let tops: Vec<_> = refs.iter().filter(|r| r.top_level).map(|r| r.name.as_str()).collect();
+        assert!(tops.contains(&"xs") && tops.contains(&"ENV_T") && !tops.contains(&"x"));
+    }
+}
