@@ -145,7 +145,7 @@ impl Runner {
         if target.hostname == "localhost" && target.port.is_none() && target.user.is_none() {
             return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
         }
-        let key = format!("{}\0{:?}\0{:?}\0{:?}", target.hostname, target.port, target.user, target.key_file);
+        let key = format!("{host}\0{}\0{:?}\0{:?}\0{:?}", target.hostname, target.port, target.user, target.key_file);
         let cell = self.conns.lock().await.entry(key).or_default().clone();
         cell.get_or_init(|| async {
             SshConnection::connect(&target)
