@@ -57,7 +57,13 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Playbook files; repeat the flag or separate with ':' or ','.
-    #[arg(short = 'p', long = "playbooks", visible_alias = "playbook", required = true, value_name = "FILES")]
+    #[arg(
+        short = 'p',
+        long = "playbooks",
+        visible_alias = "playbook",
+        required = true,
+        value_name = "FILES"
+    )]
     pub playbooks: Vec<String>,
     /// Inventory directory (groups/, group_vars/, host_vars/); required for ssh modes.
     #[arg(short = 'i', long, value_name = "DIR")]
@@ -142,7 +148,11 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     match cli.command {
@@ -175,16 +185,24 @@ pub fn main() -> i32 {
     }
 }
 
-fn selected_hosts(inv: &Inventory, limit_hosts: &[String], limit_groups: &[String]) -> Result<BTreeSet<String>> {
+fn selected_hosts(
+    inv: &Inventory,
+    limit_hosts: &[String],
+    limit_groups: &[String],
+) -> Result<BTreeSet<String>> {
     let all = inv.all_hosts();
     for h in limit_hosts {
         if !all.contains(h) {
-            return Err(Error::Usage(format!("--limit-hosts: no host named {h:?} in the inventory")));
+            return Err(Error::Usage(format!(
+                "--limit-hosts: no host named {h:?} in the inventory"
+            )));
         }
     }
     for g in limit_groups {
         if !inv.has_group(g) {
-            return Err(Error::Usage(format!("--limit-groups: no group named {g:?} in the inventory")));
+            return Err(Error::Usage(format!(
+                "--limit-groups: no group named {g:?} in the inventory"
+            )));
         }
     }
     let mut hosts = all;
@@ -200,22 +218,35 @@ fn selected_hosts(inv: &Inventory, limit_hosts: &[String], limit_groups: &[Strin
 
 fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
     let inv = Inventory::load(&args.inventory)?;
-    let hosts = selected_hosts(&inv, &split_list(&args.limit_hosts), &split_list(&args.limit_groups))?;
+    let hosts = selected_hosts(
+        &inv,
+        &split_list(&args.limit_hosts),
+        &split_list(&args.limit_groups),
+    )?;
     let mut s = String::from("groups:\n");
     for (name, g) in &inv.groups {
         let members: Vec<_> = inv.hosts_of(name).into_iter().collect();
         s.push_str(&format!("  {name}: {} host(s)", members.len()));
         if !g.subgroups.is_empty() {
-            s.push_str(&format!(", subgroups: {}", g.subgroups.iter().cloned().collect::<Vec<_>>().join(", ")));
+            s.push_str(&format!(
+                ", subgroups: {}",
+                g.subgroups.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
         }
         s.push('\n');
     }
     s.push_str("hosts:\n");
     for h in hosts {
         let groups: Vec<String> = inv.groups_of(&h).into_iter().map(|(_, g)| g).collect();
-        s.push_str(&format!("  {h}:\n    groups: {}\n    vars:\n", groups.join(", ")));
+        s.push_str(&format!(
+            "  {h}:\n    groups: {}\n    vars:\n",
+            groups.join(", ")
+        ));
         let vars = inv.host_variables(&h);
-        for (k, v) in vars.iter().filter(|(k, _)| !k.starts_with(crate::policy::ENV_PREFIX)) {
+        for (k, v) in vars
+            .iter()
+            .filter(|(k, _)| !k.starts_with(crate::policy::ENV_PREFIX))
+        {
             s.push_str(&format!("      {k}: {v}\n"));
         }
     }
@@ -224,11 +255,23 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
 }
 
 /// The play list with the hosts each play targets.
-fn plan_hosts(plays: Vec<LoadedPlay>, inv: &Inventory, ssh: bool, args: &RunArgs) -> Result<Vec<(Arc<LoadedPlay>, Vec<String>)>> {
+fn plan_hosts(
+    plays: Vec<LoadedPlay>,
+    inv: &Inventory,
+    ssh: bool,
+    args: &RunArgs,
+) -> Result<Vec<(Arc<LoadedPlay>, Vec<String>)>> {
     if !ssh {
-        return Ok(plays.into_iter().map(|p| (Arc::new(p), vec!["localhost".to_string()])).collect());
+        return Ok(plays
+            .into_iter()
+            .map(|p| (Arc::new(p), vec!["localhost".to_string()]))
+            .collect());
     }
-    let selected = selected_hosts(inv, &split_list(&args.limit_hosts), &split_list(&args.limit_groups))?;
+    let selected = selected_hosts(
+        inv,
+        &split_list(&args.limit_hosts),
+        &split_list(&args.limit_groups),
+    )?;
     let mut errors = vec![];
     let mut out = vec![];
     for p in plays {
@@ -237,9 +280,15 @@ fn plan_hosts(plays: Vec<LoadedPlay>, inv: &Inventory, ssh: bool, args: &RunArgs
             if !inv.has_group(g) {
                 use crate::playbook::FieldStep::{Index as I, Key as K};
                 errors.push(
-                    Diagnostic::new(format!("play {:?} targets group {g:?}, which the inventory does not define", p.play.name))
-                        .at(Some(p.source.locate(&[I(p.index), K("groups"), I(gi)])))
-                        .help(format!("known groups: {}", inv.groups.keys().cloned().collect::<Vec<_>>().join(", "))),
+                    Diagnostic::new(format!(
+                        "play {:?} targets group {g:?}, which the inventory does not define",
+                        p.play.name
+                    ))
+                    .at(Some(p.source.locate(&[I(p.index), K("groups"), I(gi)])))
+                    .help(format!(
+                        "known groups: {}",
+                        inv.groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
                 );
                 continue;
             }
@@ -292,13 +341,20 @@ fn prepare_and_run(
         }
         (false, None) => Inventory::localhost(),
     };
-    let paths: Vec<PathBuf> = split_list(&args.playbooks).into_iter().map(PathBuf::from).collect();
+    let paths: Vec<PathBuf> = split_list(&args.playbooks)
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     let mut extra_layers = vec![];
     let mut extra = Vars::new();
     for e in &args.extra_vars {
         let v = crate::vars::parse_extra_vars(e).map_err(Error::Usage)?;
         crate::playbook::merge(&mut extra, &v);
-        let origin = if e.starts_with('@') { e.clone() } else { "(inline)".to_string() };
+        let origin = if e.starts_with('@') {
+            e.clone()
+        } else {
+            "(inline)".to_string()
+        };
         extra_layers.push((origin, v));
     }
     let plays = load_playbooks(&paths)?;
@@ -308,11 +364,16 @@ fn prepare_and_run(
         return Err(Error::Invalid(violations));
     }
     let plays = plan_hosts(plays, &inventory, ssh, &args)?;
-    let refs: Vec<(&LoadedPlay, Vec<String>)> = plays.iter().map(|(p, h)| (p.as_ref(), h.clone())).collect();
+    let refs: Vec<(&LoadedPlay, Vec<String>)> =
+        plays.iter().map(|(p, h)| (p.as_ref(), h.clone())).collect();
     let prepared = crate::prepare::prepare(&engine, &refs, &inventory, &extra, args.loadenv, &env)?;
 
     // The secret set is complete: mask every output byte from here on.
-    let secrets: Vec<&crate::secret::Secret> = prepared.secret_names.iter().filter_map(|n| env.get(n)).collect();
+    let secrets: Vec<&crate::secret::Secret> = prepared
+        .secret_names
+        .iter()
+        .filter_map(|n| env.get(n))
+        .collect();
     let masker = Arc::new(Masker::new(secrets.iter().copied()));
     crate::environment::forget_secret_values(&secrets);
     out.set_masker(masker.clone());
@@ -322,7 +383,10 @@ fn prepare_and_run(
         ));
     }
     // Only the variables templates use stay in memory.
-    let env: std::collections::BTreeMap<_, _> = env.into_iter().filter(|(k, _)| prepared.secret_names.contains(k)).collect();
+    let env: std::collections::BTreeMap<_, _> = env
+        .into_iter()
+        .filter(|(k, _)| prepared.secret_names.contains(k))
+        .collect();
 
     let opts = RunOptions {
         check,
@@ -346,8 +410,19 @@ fn prepare_and_run(
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;
     let runner = Arc::new(
-        Runner::new(engine, out.clone(), opts, Arc::new(inventory), Arc::new(prepared), Arc::new(env))
-            .map_err(|e| Error::Runtime(format!("cannot create a private directory for SSH control sockets: {e}")))?,
+        Runner::new(
+            engine,
+            out.clone(),
+            opts,
+            Arc::new(inventory),
+            Arc::new(prepared),
+            Arc::new(env),
+        )
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "cannot create a private directory for SSH control sockets: {e}"
+            ))
+        })?,
     );
     let outcome = rt.block_on(async {
         let cancel = runner.cancelled.clone();

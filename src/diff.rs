@@ -15,7 +15,11 @@ fn is_binary(b: &[u8]) -> bool {
 pub fn unified(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
     let old_bytes = old.unwrap_or_default();
     if is_binary(old_bytes) || is_binary(new) {
-        return format!("~ {path}: binary content differs ({} -> {} bytes)\n", old_bytes.len(), new.len());
+        return format!(
+            "~ {path}: binary content differs ({} -> {} bytes)\n",
+            old_bytes.len(),
+            new.len()
+        );
     }
     if old_bytes.len() > MAX_DIFF_BYTES || new.len() > MAX_DIFF_BYTES {
         return format!(
@@ -28,7 +32,11 @@ pub fn unified(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
         std::str::from_utf8(new).unwrap_or_default(),
     );
     let diff = TextDiff::from_lines(o, n);
-    let from = if old.is_some() { format!("a{path}") } else { "/dev/null".to_string() };
+    let from = if old.is_some() {
+        format!("a{path}")
+    } else {
+        "/dev/null".to_string()
+    };
     let mut out = diff
         .unified_diff()
         .context_radius(3)

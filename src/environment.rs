@@ -51,7 +51,10 @@ pub fn load(loadenv: bool) -> BTreeMap<String, Secret> {
             continue;
         };
         let name = format!("{}{k}", crate::policy::ENV_PREFIX);
-        out.insert(name.clone(), Secret::new(name, v.as_encoded_bytes().to_vec()));
+        out.insert(
+            name.clone(),
+            Secret::new(name, v.as_encoded_bytes().to_vec()),
+        );
         if !CHILD_ALLOWLIST.contains(&k.as_str()) {
             // SAFETY-free in edition 2021; called before the runtime starts any thread.
             std::env::remove_var(&k);

@@ -137,7 +137,10 @@ impl Error {
                     s.push_str(&d.render());
                 }
                 if ds.len() > 1 {
-                    s.push_str(&format!("error: {} problems found; nothing was run\n", ds.len()));
+                    s.push_str(&format!(
+                        "error: {} problems found; nothing was run\n",
+                        ds.len()
+                    ));
                 } else {
                     s.push_str("nothing was run\n");
                 }

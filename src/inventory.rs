@@ -43,7 +43,10 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         return Ok(vec![]);
     }
     let rd = std::fs::read_dir(dir).map_err(|e| {
-        Error::invalid(Diagnostic::new(format!("cannot read {}: {e}", dir.display())))
+        Error::invalid(Diagnostic::new(format!(
+            "cannot read {}: {e}",
+            dir.display()
+        )))
     })?;
     let mut out = vec![];
     for e in rd.flatten() {
@@ -76,11 +79,8 @@ impl Inventory {
     pub fn load(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::invalid(
-                Diagnostic::new(format!(
-                    "inventory {} is not a directory",
-                    dir.display()
-                ))
-                .help("pass a directory holding groups/, group_vars/ and host_vars/"),
+                Diagnostic::new(format!("inventory {} is not a directory", dir.display()))
+                    .help("pass a directory holding groups/, group_vars/ and host_vars/"),
             ));
         }
         let mut inv = Inventory {

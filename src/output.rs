@@ -103,11 +103,23 @@ pub struct HostRecap {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Play { play: String, hosts: usize, check: bool },
+    Play {
+        play: String,
+        hosts: usize,
+        check: bool,
+    },
     Task(Box<TaskEvent>),
-    Unreachable { play: String, host: String, message: String },
-    Warning { message: String },
-    Recap { hosts: BTreeMap<String, HostRecap> },
+    Unreachable {
+        play: String,
+        host: String,
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    Recap {
+        hosts: BTreeMap<String, HostRecap>,
+    },
 }
 
 struct Streams {
@@ -287,7 +299,11 @@ impl Output {
     fn human(&self, ev: &Event) -> String {
         match ev {
             Event::Play { play, hosts, check } => {
-                let mode = if *check { " (check mode: nothing will change)" } else { "" };
+                let mode = if *check {
+                    " (check mode: nothing will change)"
+                } else {
+                    ""
+                };
                 format!(
                     "{} {play} ▸ {hosts} host{}{mode}\n",
                     self.paint("1", "PLAY"),
@@ -379,7 +395,11 @@ impl Output {
                 } else {
                     ""
                 };
-                let l = if code.is_empty() { line.to_string() } else { self.paint(code, line) };
+                let l = if code.is_empty() {
+                    line.to_string()
+                } else {
+                    self.paint(code, line)
+                };
                 s.push_str(&format!("    {l}\n"));
             }
         }

@@ -191,10 +191,12 @@ impl Task {
         }
     }
     pub fn display_name(&self) -> String {
-        self.name().map(str::to_owned).unwrap_or_else(|| match self {
-            Task::Shell(t) => format!("shell: {}", t.cmd.lines().next().unwrap_or("")),
-            Task::Copy(t) | Task::Template(t) => format!("{}: {}", self.module(), t.dest),
-        })
+        self.name()
+            .map(str::to_owned)
+            .unwrap_or_else(|| match self {
+                Task::Shell(t) => format!("shell: {}", t.cmd.lines().next().unwrap_or("")),
+                Task::Copy(t) | Task::Template(t) => format!("{}: {}", self.module(), t.dest),
+            })
     }
     pub fn with(&self) -> Option<&PreLogic> {
         match self {
@@ -397,7 +399,11 @@ impl LoadedTask {
     pub fn location(&self) -> Location {
         self.origin.source.locate(&self.origin.path)
     }
-    pub fn field_location(&self, field: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
+    pub fn field_location(
+        &self,
+        field: &[FieldStep],
+        in_string: Option<(&str, usize)>,
+    ) -> Location {
         let mut p = self.origin.path.clone();
         p.extend(field.iter().cloned());
         self.origin.source.locate_in(&p, in_string)

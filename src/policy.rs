@@ -3,10 +3,15 @@
 //! violation, wherever it sits (false conditions, handlers, roles, vars, `--extra-vars`).
 
 use crate::error::{Diagnostic, Location};
-use crate::playbook::{collect_strings, field_path_string, FieldStep, LoadedPlay, LoadedTask, Source, Vars};
+use crate::playbook::{
+    collect_strings, field_path_string, FieldStep, LoadedPlay, LoadedTask, Source, Vars,
+};
 use crate::template::{Dialect, Engine};
 
 pub const ENV_PREFIX: &str = "ENV_";
+
+/// Maps an optional (string, byte offset) inside a field to a source location.
+type Locator<'a> = &'a dyn Fn(Option<(&str, usize)>) -> Location;
 
 fn violation(var: &str, location: Location, context: String, loadenv: bool) -> Diagnostic {
     let _ = loadenv;
@@ -22,7 +27,7 @@ fn violation(var: &str, location: Location, context: String, loadenv: bool) -> D
 fn check_string(
     engine: &Engine,
     text: &str,
-    locate: &dyn Fn(Option<(&str, usize)>) -> Location,
+    locate: Locator<'_>,
     context: &str,
     loadenv: bool,
     out: &mut Vec<Diagnostic>,
@@ -34,7 +39,12 @@ fn check_string(
         Ok(refs) => {
             for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
                 let offset = byte_offset(text, r.line, r.column);
-                out.push(violation(&r.name, locate(Some((text, offset))), context.to_string(), loadenv));
+                out.push(violation(
+                    &r.name,
+                    locate(Some((text, offset))),
+                    context.to_string(),
+                    loadenv,
+                ));
             }
         }
         Err(e) => out.push(
@@ -61,7 +71,12 @@ fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     0
 }
 
-pub fn task_context(play: &LoadedPlay, task: &LoadedTask, kind: &str, field: &[FieldStep]) -> String {
+pub fn task_context(
+    play: &LoadedPlay,
+    task: &LoadedTask,
+    kind: &str,
+    field: &[FieldStep],
+) -> String {
     let role = task
         .origin
         .role
@@ -118,7 +133,15 @@ pub fn check(
         let ctx = format!("play {:?}", play.play.name);
         for (key, vars) in [("vars", &play.play.vars), ("defaults", &play.play.defaults)] {
             if let Some(v) = vars {
-                check_vars(engine, v, &play.source, &[I(pi), K(key)], &format!("{ctx}, {key}"), loadenv, &mut out);
+                check_vars(
+                    engine,
+                    v,
+                    &play.source,
+                    &[I(pi), K(key)],
+                    &format!("{ctx}, {key}"),
+                    loadenv,
+                    &mut out,
+                );
             }
         }
         for f in &play.play.vars_files {
@@ -129,13 +152,31 @@ pub fn check(
                     path: path.clone(),
                     index: crate::yaml_spans::index(&text),
                 };
-                check_vars(engine, &v, &src, &[], &format!("{ctx}, vars_files {f}"), loadenv, &mut out);
+                check_vars(
+                    engine,
+                    &v,
+                    &src,
+                    &[],
+                    &format!("{ctx}, vars_files {f}"),
+                    loadenv,
+                    &mut out,
+                );
             }
         }
-        for (key, v) in [("sudo", &play.play.sudo), ("sudo_template", &play.play.sudo_template)] {
+        for (key, v) in [
+            ("sudo", &play.play.sudo),
+            ("sudo_template", &play.play.sudo_template),
+        ] {
             if let Some(text) = v {
                 let path = [I(pi), K(key)];
-                check_string(engine, text, &|s| play.source.locate_in(&path, s), &format!("{ctx}, field {key}"), loadenv, &mut out);
+                check_string(
+                    engine,
+                    text,
+                    &|s| play.source.locate_in(&path, s),
+                    &format!("{ctx}, field {key}"),
+                    loadenv,
+                    &mut out,
+                );
             }
         }
         let mut roles_seen = std::collections::BTreeSet::new();
@@ -144,8 +185,24 @@ pub fn check(
                 if let Some(role) = &task.origin.role {
                     if roles_seen.insert(role.dir.clone()) {
                         let rctx = format!("{ctx}, role {:?}", role.name);
-                        check_vars(engine, &role.defaults, &role.source, &[K("defaults")], &format!("{rctx}, defaults"), loadenv, &mut out);
-                        check_vars(engine, &role.vars, &play.source, &[I(pi), K("roles")], &format!("{rctx}, vars"), loadenv, &mut out);
+                        check_vars(
+                            engine,
+                            &role.defaults,
+                            &role.source,
+                            &[K("defaults")],
+                            &format!("{rctx}, defaults"),
+                            loadenv,
+                            &mut out,
+                        );
+                        check_vars(
+                            engine,
+                            &role.vars,
+                            &play.source,
+                            &[I(pi), K("roles")],
+                            &format!("{rctx}, vars"),
+                            loadenv,
+                            &mut out,
+                        );
                     }
                 }
                 for (field, text) in task.task.templated_fields() {
@@ -167,7 +224,10 @@ pub fn check(
         let mut strings = vec![];
         collect_strings(&value, vec![], &mut strings);
         for (path, text) in strings {
-            let context = format!("--extra-vars {origin}, variable {}", field_path_string(&path));
+            let context = format!(
+                "--extra-vars {origin}, variable {}",
+                field_path_string(&path)
+            );
             check_string(
                 engine,
                 text,
@@ -183,8 +243,10 @@ pub fn check(
 
 /// The error for an `ENV_` reference in a template file when `--loadenv` was not given.
 pub fn loadenv_missing(var: &str, location: Location, context: String) -> Diagnostic {
-    Diagnostic::new(format!("{var} is referenced, but the environment was not loaded"))
-        .at(Some(location))
-        .context(context)
-        .help("pass --loadenv to expose environment variables as ENV_* to template files")
+    Diagnostic::new(format!(
+        "{var} is referenced, but the environment was not loaded"
+    ))
+    .at(Some(location))
+    .context(context)
+    .help("pass --loadenv to expose environment variables as ENV_* to template files")
 }

@@ -26,7 +26,12 @@ pub struct Prepared {
 }
 
 /// Where `src` is looked for, in order: the role's dir, beside the playbook, the project's.
-pub fn search_paths(kind: &str, play: &LoadedPlay, role: Option<&LoadedRole>, src: &str) -> Vec<PathBuf> {
+pub fn search_paths(
+    kind: &str,
+    play: &LoadedPlay,
+    role: Option<&LoadedRole>,
+    src: &str,
+) -> Vec<PathBuf> {
     if Path::new(src).is_absolute() {
         return vec![PathBuf::from(src)];
     }
@@ -41,7 +46,12 @@ pub fn search_paths(kind: &str, play: &LoadedPlay, role: Option<&LoadedRole>, sr
     out
 }
 
-pub fn resolve(kind: &str, play: &LoadedPlay, role: Option<&LoadedRole>, src: &str) -> std::result::Result<PathBuf, Vec<PathBuf>> {
+pub fn resolve(
+    kind: &str,
+    play: &LoadedPlay,
+    role: Option<&LoadedRole>,
+    src: &str,
+) -> std::result::Result<PathBuf, Vec<PathBuf>> {
     let paths = search_paths(kind, play, role, src);
     paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
 }
@@ -53,7 +63,11 @@ pub fn items_of(task: &Task, vars: &Vars) -> Option<Vec<Option<Value>>> {
         None => Some(vec![None]),
         Some(Items::List(l)) => Some(l.iter().cloned().map(Some).collect()),
         Some(Items::Var(name)) => {
-            let n = name.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
+            let n = name
+                .trim()
+                .trim_start_matches("{{")
+                .trim_end_matches("}}")
+                .trim();
             match vars.get(n) {
                 Some(Value::Array(a)) => Some(a.iter().cloned().map(Some).collect()),
                 _ => None,
@@ -78,9 +92,22 @@ impl Checker<'_> {
         }
     }
 
-    fn check_undefined(&mut self, text: &str, dialect: Dialect, known: &dyn Fn(&str) -> bool, host: &str, what: String, at: crate::error::Location) {
-        let Ok(refs) = self.engine.references(dialect, text) else { return };
-        for r in refs.iter().filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX)) {
+    fn check_undefined(
+        &mut self,
+        text: &str,
+        dialect: Dialect,
+        known: &dyn Fn(&str) -> bool,
+        host: &str,
+        what: String,
+        at: crate::error::Location,
+    ) {
+        let Ok(refs) = self.engine.references(dialect, text) else {
+            return;
+        };
+        for r in refs
+            .iter()
+            .filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX))
+        {
             if known(&r.name) || text.contains(&format!("\"{}\"", r.name)) {
                 continue;
             }
@@ -93,7 +120,12 @@ impl Checker<'_> {
         }
     }
 
-    fn load_template(&mut self, play: &LoadedPlay, task: &LoadedTask, path: &Path) -> Option<Arc<LoadedTemplate>> {
+    fn load_template(
+        &mut self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        path: &Path,
+    ) -> Option<Arc<LoadedTemplate>> {
         if let Some(t) = self.prepared.templates.get(path) {
             return Some(t.clone());
         }
@@ -101,7 +133,11 @@ impl Checker<'_> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                self.once(format!("read {}", path.display()), Diagnostic::new(format!("cannot read template {}: {e}", path.display())).at(Some(at)));
+                self.once(
+                    format!("read {}", path.display()),
+                    Diagnostic::new(format!("cannot read template {}: {e}", path.display()))
+                        .at(Some(at)),
+                );
                 return None;
             }
         };
@@ -114,20 +150,31 @@ impl Checker<'_> {
                     Diagnostic::new(format!("template syntax error in {}: {e}", path.display()))
                         .at(Some(at))
                         .help(match dialect {
-                            Dialect::Handlebars => "fix the Handlebars syntax ({{var}}, {{#if x}}...{{/if}})",
-                            Dialect::Jinja => "fix the Jinja syntax ({{ var }}, {% if x %}...{% endif %})",
+                            Dialect::Handlebars => {
+                                "fix the Handlebars syntax ({{var}}, {{#if x}}...{{/if}})"
+                            }
+                            Dialect::Jinja => {
+                                "fix the Jinja syntax ({{ var }}, {% if x %}...{% endif %})"
+                            }
                         }),
                 );
                 return None;
             }
         };
-        let env_refs: BTreeSet<String> = refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)).map(|r| r.name.clone()).collect();
+        let env_refs: BTreeSet<String> = refs
+            .iter()
+            .filter(|r| r.name.starts_with(ENV_PREFIX))
+            .map(|r| r.name.clone())
+            .collect();
         for name in &env_refs {
             let r = refs.iter().find(|r| &r.name == name).unwrap();
             let file_at = crate::error::Location::new(path, r.line, r.column);
             let ctx = policy::task_context(play, task, "task", &[FieldStep::Key("src")]);
             if !self.loadenv {
-                self.once(format!("noenv {name} {}", path.display()), policy::loadenv_missing(name, file_at, ctx));
+                self.once(
+                    format!("noenv {name} {}", path.display()),
+                    policy::loadenv_missing(name, file_at, ctx),
+                );
             } else if !self.env.contains_key(name) {
                 let var = name.trim_start_matches(ENV_PREFIX);
                 self.once(
@@ -146,28 +193,56 @@ impl Checker<'_> {
             dialect,
             env_refs: env_refs.into_iter().collect(),
         });
-        self.prepared.templates.insert(path.to_path_buf(), t.clone());
+        self.prepared
+            .templates
+            .insert(path.to_path_buf(), t.clone());
         Some(t)
     }
 
-    fn check_task(&mut self, play: &LoadedPlay, task: &LoadedTask, host: &str, base: &Vars, saved: &BTreeSet<String>) {
+    fn check_task(
+        &mut self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        host: &str,
+        base: &Vars,
+        saved: &BTreeSet<String>,
+    ) {
         let role = task.origin.role.as_deref();
-        let Some(items) = items_of(&task.task, base) else { return };
+        let Some(items) = items_of(&task.task, base) else {
+            return;
+        };
         let has_items = task.task.with().and_then(|w| w.items.as_ref()).is_some();
         for item in items {
             let mut vars = base.clone();
             if let Some(i) = &item {
                 vars.insert("item".into(), i.clone());
             }
-            let known = |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
+            let known =
+                |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
             for (field, text) in task.task.templated_fields() {
-                if field.first() == Some(&FieldStep::Key("with")) && field.get(1) == Some(&FieldStep::Key("items")) {
+                if field.first() == Some(&FieldStep::Key("with"))
+                    && field.get(1) == Some(&FieldStep::Key("items"))
+                {
                     continue;
                 }
-                let result_field = matches!(field.first(), Some(FieldStep::Key("failed_when" | "changed_when")));
+                let result_field = matches!(
+                    field.first(),
+                    Some(FieldStep::Key("failed_when" | "changed_when"))
+                );
                 let known2 = |n: &str| known(n) || (result_field && (n == "rc" || n == "out"));
-                let what = format!("{} of task {:?}", crate::playbook::field_path_string(&field), task.task.display_name());
-                self.check_undefined(text, Dialect::Handlebars, &known2, host, what, task.field_location(&field, None));
+                let what = format!(
+                    "{} of task {:?}",
+                    crate::playbook::field_path_string(&field),
+                    task.task.display_name()
+                );
+                self.check_undefined(
+                    text,
+                    Dialect::Handlebars,
+                    &known2,
+                    host,
+                    what,
+                    task.field_location(&field, None),
+                );
             }
             let (kind, src) = match &task.task {
                 Task::Template(t) => ("templates", &t.src),
@@ -175,7 +250,9 @@ impl Checker<'_> {
                 Task::Shell(_) => continue,
             };
             let ctx = Value::Object(vars.clone());
-            let Ok(src) = self.engine.render(src, &ctx) else { continue };
+            let Ok(src) = self.engine.render(src, &ctx) else {
+                continue;
+            };
             let path = match resolve(kind, play, role, &src) {
                 Ok(p) => p,
                 Err(tried) => {
@@ -183,19 +260,36 @@ impl Checker<'_> {
                         format!("missing {kind} {src} {:?}", role.map(|r| &r.name)),
                         Diagnostic::new(format!("{} source {src:?} not found", task.task.module()))
                             .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
-                            .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
-                            .help(format!("searched: {}", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+                            .context(policy::task_context(
+                                play,
+                                task,
+                                "task",
+                                &[FieldStep::Key("src")],
+                            ))
+                            .help(format!(
+                                "searched: {}",
+                                tried
+                                    .iter()
+                                    .map(|p| p.display().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
                     );
                     continue;
                 }
             };
             if kind == "files" {
-                if !self.prepared.files.contains_key(&path) {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    self.prepared.files.entry(path.clone())
+                {
                     match std::fs::read(&path) {
                         Ok(b) => {
-                            self.prepared.files.insert(path, Arc::new(b));
+                            slot.insert(Arc::new(b));
                         }
-                        Err(e) => self.once(format!("read {}", path.display()), Diagnostic::new(format!("cannot read {}: {e}", path.display()))),
+                        Err(e) => self.once(
+                            format!("read {}", path.display()),
+                            Diagnostic::new(format!("cannot read {}: {e}", path.display())),
+                        ),
                     }
                 }
                 continue;

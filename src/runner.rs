@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::connection::ssh::SshTarget;
-use crate::connection::{AnyConnection, LocalConnection, Privilege, SshConnection, COMMAND_PLACEHOLDER};
+use crate::connection::{
+    AnyConnection, LocalConnection, Privilege, SshConnection, COMMAND_PLACEHOLDER,
+};
 use crate::inventory::Inventory;
 use crate::modules::file::{Content, FileModule};
 use crate::modules::shell::Shell;
@@ -22,6 +24,9 @@ use crate::prepare::{items_of, resolve, Prepared};
 use crate::secret::Secret;
 use crate::template::Engine;
 use crate::vars::task_vars;
+
+/// A host's connection, opened once and shared by its tasks (or the reason it failed).
+type ConnCell = Arc<tokio::sync::OnceCell<Result<Arc<AnyConnection>, String>>>;
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -59,7 +64,7 @@ pub struct Runner {
     pub inventory: Arc<Inventory>,
     pub prepared: Arc<Prepared>,
     pub env: Arc<BTreeMap<String, Secret>>,
-    conns: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Arc<AnyConnection>, String>>>>>,
+    conns: tokio::sync::Mutex<HashMap<String, ConnCell>>,
     facts: Mutex<HashMap<String, Vars>>,
     /// Hosts that failed or could not be reached: they take no further part in the run.
     dead: Mutex<HashSet<String>>,
@@ -117,27 +122,45 @@ impl Runner {
     /// The SSH target of `host` for `play`. Precedence, highest first: inventory
     /// `jet_ssh_*` variables, play `ssh_user`/`ssh_port`, `--user`/`--port` (whose defaults
     /// come from JET_SSH_USER/JET_SSH_PORT), then `~/.ssh/config` and ssh's own defaults.
-    fn ssh_target(&self, host: &str, play: &LoadedPlay, ssh: &SshOptions) -> Result<SshTarget, String> {
+    fn ssh_target(
+        &self,
+        host: &str,
+        play: &LoadedPlay,
+        ssh: &SshOptions,
+    ) -> Result<SshTarget, String> {
         let v = self.inventory.host_variables(host);
         let port = match str_var(&v, "jet_ssh_port") {
-            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("jet_ssh_port of {host} is not a port number: {p:?}"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("jet_ssh_port of {host} is not a port number: {p:?}"))?,
+            ),
             None => play.play.ssh_port.or(ssh.port),
         };
         Ok(SshTarget {
             host: host.to_string(),
             hostname: str_var(&v, "jet_ssh_hostname").unwrap_or_else(|| host.to_string()),
             port,
-            user: str_var(&v, "jet_ssh_user").or_else(|| play.play.ssh_user.clone()).or_else(|| ssh.user.clone()),
+            user: str_var(&v, "jet_ssh_user")
+                .or_else(|| play.play.ssh_user.clone())
+                .or_else(|| ssh.user.clone()),
             key_file: str_var(&v, "jet_ssh_private_key_file").map(PathBuf::from),
             config_file: ssh.config_file.clone(),
             accept_new_host_keys: ssh.accept_new_host_keys,
             connect_timeout: ssh.connect_timeout,
-            control_dir: self.control_dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_else(std::env::temp_dir),
+            control_dir: self
+                .control_dir
+                .as_ref()
+                .map(|d| d.path().to_path_buf())
+                .unwrap_or_else(std::env::temp_dir),
         })
     }
 
     /// One connection per host for the whole run, opened on first use.
-    async fn connection(&self, host: &str, play: &LoadedPlay) -> Result<Arc<AnyConnection>, String> {
+    async fn connection(
+        &self,
+        host: &str,
+        play: &LoadedPlay,
+    ) -> Result<Arc<AnyConnection>, String> {
         let Some(ssh) = &self.opts.ssh else {
             return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
         };
@@ -145,7 +168,10 @@ impl Runner {
         if target.hostname == "localhost" && target.port.is_none() && target.user.is_none() {
             return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
         }
-        let key = format!("{host}\0{}\0{:?}\0{:?}\0{:?}", target.hostname, target.port, target.user, target.key_file);
+        let key = format!(
+            "{host}\0{}\0{:?}\0{:?}\0{:?}",
+            target.hostname, target.port, target.user, target.key_file
+        );
         let cell = self.conns.lock().await.entry(key).or_default().clone();
         cell.get_or_init(|| async {
             SshConnection::connect(&target)
@@ -191,12 +217,18 @@ impl Runner {
                 hosts: hosts.len(),
                 check: self.opts.check,
             });
-            let batch = play.play.batch_size.or(self.opts.batch_size).unwrap_or(usize::MAX).max(1);
+            let batch = play
+                .play
+                .batch_size
+                .or(self.opts.batch_size)
+                .unwrap_or(usize::MAX)
+                .max(1);
             let sem = Arc::new(tokio::sync::Semaphore::new(self.opts.threads.max(1)));
             for chunk in hosts.chunks(batch) {
                 let mut set = tokio::task::JoinSet::new();
                 for host in chunk {
-                    let (me, play, host, sem) = (self.clone(), play.clone(), host.clone(), sem.clone());
+                    let (me, play, host, sem) =
+                        (self.clone(), play.clone(), host.clone(), sem.clone());
                     set.spawn(async move {
                         let _permit = sem.acquire_owned().await;
                         if me.cancelled.load(Ordering::SeqCst) {
@@ -207,7 +239,8 @@ impl Runner {
                 }
                 while let Some(r) = set.join_next().await {
                     if let Err(e) = r {
-                        self.output.warn(&format!("a host worker stopped unexpectedly: {e}"));
+                        self.output
+                            .warn(&format!("a host worker stopped unexpectedly: {e}"));
                         self.failed.store(true, Ordering::SeqCst);
                     }
                 }
@@ -220,7 +253,11 @@ impl Runner {
     }
 
     fn selected(&self, task: &LoadedTask) -> bool {
-        self.opts.tags.is_empty() || task.tags().iter().any(|t| self.opts.tags.iter().any(|w| w == t))
+        self.opts.tags.is_empty()
+            || task
+                .tags()
+                .iter()
+                .any(|t| self.opts.tags.iter().any(|w| w == t))
     }
 
     async fn run_host(&self, play: &LoadedPlay, host: &str) {
@@ -244,23 +281,48 @@ impl Runner {
             if self.cancelled.load(Ordering::SeqCst) {
                 return;
             }
-            if !self.run_task(play, task, host, &conn, &inv, total, &mut notified).await {
+            if !self
+                .run_task(play, task, host, &conn, &inv, total, &mut notified)
+                .await
+            {
                 return;
             }
         }
         let total = play.handlers.len();
         for handler in &play.handlers {
-            let sub = handler.task.with().and_then(|w| w.subscribe.as_deref()).unwrap_or_default();
+            let sub = handler
+                .task
+                .with()
+                .and_then(|w| w.subscribe.as_deref())
+                .unwrap_or_default();
             if !notified.contains(sub) || self.cancelled.load(Ordering::SeqCst) {
                 continue;
             }
-            if !self.run_task(play, handler, host, &conn, &inv, total, &mut BTreeSet::new()).await {
+            if !self
+                .run_task(
+                    play,
+                    handler,
+                    host,
+                    &conn,
+                    &inv,
+                    total,
+                    &mut BTreeSet::new(),
+                )
+                .await
+            {
                 return;
             }
         }
     }
 
-    fn event(&self, play: &LoadedPlay, task: &LoadedTask, host: &str, total: usize, status: Status) -> TaskEvent {
+    fn event(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        host: &str,
+        total: usize,
+        status: Status,
+    ) -> TaskEvent {
         TaskEvent {
             play: play.play.name.clone(),
             host: host.to_string(),
@@ -282,9 +344,23 @@ impl Runner {
         }
     }
 
-    fn privilege(&self, play: &LoadedPlay, task: &LoadedTask, vars: &Value) -> Result<Option<Privilege>, TaskError> {
-        let user = match task.task.with().and_then(|w| w.sudo.clone()).or_else(|| play.play.sudo.clone()).or_else(|| self.opts.sudo.clone()) {
-            Some(u) => self.engine.render(&u, vars).map_err(|e| TaskError::new(format!("cannot render sudo: {e}")))?,
+    fn privilege(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        vars: &Value,
+    ) -> Result<Option<Privilege>, TaskError> {
+        let user = match task
+            .task
+            .with()
+            .and_then(|w| w.sudo.clone())
+            .or_else(|| play.play.sudo.clone())
+            .or_else(|| self.opts.sudo.clone())
+        {
+            Some(u) => self
+                .engine
+                .render(&u, vars)
+                .map_err(|e| TaskError::new(format!("cannot render sudo: {e}")))?,
             None => return Ok(None),
         };
         let template = match &play.play.sudo_template {
@@ -292,9 +368,15 @@ impl Runner {
                 let mut v = vars.clone();
                 if let Value::Object(m) = &mut v {
                     m.insert("jet_sudo_user".into(), Value::String(user.clone()));
-                    m.insert("jet_command".into(), Value::String(COMMAND_PLACEHOLDER.into()));
+                    m.insert(
+                        "jet_command".into(),
+                        Value::String(COMMAND_PLACEHOLDER.into()),
+                    );
                 }
-                let rendered = self.engine.render(t, &v).map_err(|e| TaskError::new(format!("cannot render sudo_template: {e}")))?;
+                let rendered = self
+                    .engine
+                    .render(t, &v)
+                    .map_err(|e| TaskError::new(format!("cannot render sudo_template: {e}")))?;
                 if !rendered.contains(COMMAND_PLACEHOLDER) {
                     return Err(TaskError::new("sudo_template must contain {{jet_command}}"));
                 }
@@ -317,14 +399,27 @@ impl Runner {
         total: usize,
         notified: &mut BTreeSet<String>,
     ) -> bool {
-        let facts = self.facts.lock().unwrap().get(host).cloned().unwrap_or_default();
-        let base = task_vars(play, task.origin.role.as_deref(), inv, &facts, &self.opts.extra_vars);
+        let facts = self
+            .facts
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or_default();
+        let base = task_vars(
+            play,
+            task.origin.role.as_deref(),
+            inv,
+            &facts,
+            &self.opts.extra_vars,
+        );
         let items = match items_of(&task.task, &base) {
             Some(i) => i,
             None => {
                 let mut ev = self.event(play, task, host, total, Status::Failed);
                 ev.failure = Some(Failure {
-                    message: "`items` must be a list, or the name of a variable holding a list".into(),
+                    message: "`items` must be a list, or the name of a variable holding a list"
+                        .into(),
                     ..Default::default()
                 });
                 return self.finish_failure(ev, task);
@@ -351,9 +446,19 @@ impl Runner {
                     if self.output.verbosity >= 1 {
                         ev.cmd = applied.cmd.clone();
                     }
-                    self.attach_out(&mut ev, task, applied.out.as_deref(), self.output.verbosity >= 3);
+                    self.attach_out(
+                        &mut ev,
+                        task,
+                        applied.out.as_deref(),
+                        self.output.verbosity >= 3,
+                    );
                     if let Some((name, v)) = applied.save {
-                        self.facts.lock().unwrap().entry(host.to_string()).or_default().insert(name, v);
+                        self.facts
+                            .lock()
+                            .unwrap()
+                            .entry(host.to_string())
+                            .or_default()
+                            .insert(name, v);
                     }
                     if applied.changed {
                         if let Some(n) = task.task.and().and_then(|a| a.notify.as_ref()) {
@@ -441,11 +546,17 @@ impl Runner {
         let delegate;
         let conn: &AnyConnection = match task.task.with().and_then(|w| w.delegate_to.as_ref()) {
             Some(d) => {
-                let target = self.engine.render(d, vars).map_err(|e| TaskError::new(format!("cannot render delegate_to: {e}")))?;
-                delegate = self.connection(&target, play).await.map_err(|e| TaskError {
-                    connection_lost: false,
-                    ..TaskError::new(format!("cannot reach delegate {target}: {e}"))
-                })?;
+                let target = self
+                    .engine
+                    .render(d, vars)
+                    .map_err(|e| TaskError::new(format!("cannot render delegate_to: {e}")))?;
+                delegate = self
+                    .connection(&target, play)
+                    .await
+                    .map_err(|e| TaskError {
+                        connection_lost: false,
+                        ..TaskError::new(format!("cannot reach delegate {target}: {e}"))
+                    })?;
                 &delegate
             }
             None => conn,
@@ -482,13 +593,20 @@ impl Runner {
             Task::Copy(f) | Task::Template(f) => {
                 let role = task.origin.role.as_deref();
                 let is_template = matches!(task.task, Task::Template(_));
-                let src = self.engine.render(&f.src, ctx.vars).map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
+                let src = self
+                    .engine
+                    .render(&f.src, ctx.vars)
+                    .map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
                 let kind = if is_template { "templates" } else { "files" };
                 let path = resolve(kind, play, role, &src).map_err(|tried| {
                     TaskError::new(format!(
                         "{} source {src:?} not found; searched: {}",
                         task.task.module(),
-                        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                        tried
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?;
                 let (content, secret_bearing) = if is_template {
@@ -496,20 +614,40 @@ impl Runner {
                         TaskError::new(format!("template {} was not checked before the run (its path depends on a runtime value)", path.display()))
                     })?;
                     let secret = !t.env_refs.is_empty();
-                    (Content::Template { template: t, env: &self.env }, secret)
+                    (
+                        Content::Template {
+                            template: t,
+                            env: &self.env,
+                        },
+                        secret,
+                    )
                 } else {
                     let bytes = match self.prepared.files.get(&path) {
                         Some(b) => b.clone(),
-                        None => Arc::new(std::fs::read(&path).map_err(|e| TaskError::new(format!("cannot read {}: {e}", path.display())))?),
+                        None => Arc::new(std::fs::read(&path).map_err(|e| {
+                            TaskError::new(format!("cannot read {}: {e}", path.display()))
+                        })?),
                     };
                     (Content::Copy(bytes), false)
                 };
-                self.drive(&FileModule { task: f, content, secret_bearing }, ctx).await
+                self.drive(
+                    &FileModule {
+                        task: f,
+                        content,
+                        secret_bearing,
+                    },
+                    ctx,
+                )
+                .await
             }
         }
     }
 
-    async fn drive<M: TaskModule>(&self, module: &M, ctx: &TaskCtx<'_>) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
+    async fn drive<M: TaskModule>(
+        &self,
+        module: &M,
+        ctx: &TaskCtx<'_>,
+    ) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
         let plan = module.plan(ctx).await?;
         let (changes, diff) = match &plan {
             Plan::Put { changes, diff, .. } => (changes.clone(), diff.clone()),
@@ -522,7 +660,15 @@ impl Runner {
                 Plan::Run { cmd } if self.output.verbosity >= 1 => Some(cmd.clone()),
                 _ => None,
             };
-            return Ok((Applied { status: Some(status), changed, cmd, ..Default::default() }, (changes, diff)));
+            return Ok((
+                Applied {
+                    status: Some(status),
+                    changed,
+                    cmd,
+                    ..Default::default()
+                },
+                (changes, diff),
+            ));
         }
         let diff = if self.opts.diff { diff } else { None };
         let applied = module.apply(ctx, plan).await?;

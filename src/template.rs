@@ -145,14 +145,17 @@ impl Engine {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        self.hb
-            .render_template(text, ctx)
-            .map_err(|e| hb_error(&e))
+        self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
     }
 
     /// Renders a shell command, refusing substituted values with shell metacharacters unless
     /// the task opted out with `unsafe: true`.
-    pub fn render_shell(&self, text: &str, ctx: &Value, allow_unsafe: bool) -> Result<String, String> {
+    pub fn render_shell(
+        &self,
+        text: &str,
+        ctx: &Value,
+        allow_unsafe: bool,
+    ) -> Result<String, String> {
         if allow_unsafe || !text.contains("{{") {
             return self.render(text, ctx);
         }
@@ -179,7 +182,10 @@ impl Engine {
             .trim();
         let out = self
             .hb
-            .render_template(&format!("{{{{#if {e}}}}}true{{{{else}}}}false{{{{/if}}}}"), ctx)
+            .render_template(
+                &format!("{{{{#if {e}}}}}true{{{{else}}}}false{{{{/if}}}}"),
+                ctx,
+            )
             .map_err(|err| hb_error(&err))?;
         Ok(out == "true")
     }
@@ -187,11 +193,11 @@ impl Engine {
     /// Renders a template file's contents in its dialect.
     pub fn render_file(&self, dialect: Dialect, text: &str, ctx: &Value) -> Result<String, String> {
         match dialect {
-            Dialect::Handlebars => self
-                .hb
-                .render_template(text, ctx)
-                .map_err(|e| hb_error(&e)),
-            Dialect::Jinja => self.jinja.render_str(text, ctx).map_err(|e| jinja_error(&e)),
+            Dialect::Handlebars => self.hb.render_template(text, ctx).map_err(|e| hb_error(&e)),
+            Dialect::Jinja => self
+                .jinja
+                .render_str(text, ctx)
+                .map_err(|e| jinja_error(&e)),
         }
     }
 
@@ -267,7 +273,7 @@ fn env_literals(text: &str) -> Vec<Reference> {
         while let Some(i) = text[start..].find(&pat) {
             let abs = start + i + 1;
             let end = text[abs..].find(q).map_or(text.len(), |e| abs + e);
-            let (line, column) = position_of(&text[..], &text[abs..end]);
+            let (line, column) = position_of(text, &text[abs..end]);
             out.push(Reference {
                 name: text[abs..end].to_string(),
                 line,
@@ -340,8 +346,8 @@ fn walk_helper(
     for p in h.params.iter().chain(h.hash.values()) {
         walk_param(p, top, pos, out);
     }
-    let inner_top = top
-        && !matches!(&h.name, Parameter::Name(n) if CONTEXT_CHANGING.contains(&n.as_str()));
+    let inner_top =
+        top && !matches!(&h.name, Parameter::Name(n) if CONTEXT_CHANGING.contains(&n.as_str()));
     if let Some(t) = &h.template {
         walk_template(t, inner_top, pos, out);
     }
@@ -440,7 +446,11 @@ mod tests {
             "{{#if (eq ENV_X \"a\")}}y{{/if}}",
             "{{#unless a}}{{else}}{{ENV_X}}{{/unless}}",
         ] {
-            assert!(names(t).iter().any(|n| n == "ENV_X"), "missed in {t}: {:?}", names(t));
+            assert!(
+                names(t).iter().any(|n| n == "ENV_X"),
+                "missed in {t}: {:?}",
+                names(t)
+            );
         }
         assert!(names("{{!-- ENV_X --}}").is_empty());
     }
@@ -463,9 +473,7 @@ mod tests {
         assert!(e.render("{{missing}}", &ctx).is_err());
         assert!(e.condition("(eq n 3)", &ctx).unwrap());
         assert!(!e.condition("(isdefined \"zzz\")", &ctx).unwrap());
-        assert!(e
-            .render_file(Dialect::Jinja, "{{ nope }}", &ctx)
-            .is_err());
+        assert!(e.render_file(Dialect::Jinja, "{{ nope }}", &ctx).is_err());
         assert_eq!(
             e.render_file(Dialect::Jinja, "{{ a }}\n", &ctx).unwrap(),
             "Hi <b>\n"
@@ -476,7 +484,10 @@ mod tests {
     fn shell_screening() {
         let e = Engine::new();
         let ctx = json!({"ok": "abc", "bad": "a; rm -rf /"});
-        assert_eq!(e.render_shell("echo {{ok}}", &ctx, false).unwrap(), "echo abc");
+        assert_eq!(
+            e.render_shell("echo {{ok}}", &ctx, false).unwrap(),
+            "echo abc"
+        );
         assert!(e.render_shell("echo {{bad}}", &ctx, false).is_err());
         assert!(e.render_shell("echo {{bad}}", &ctx, true).is_ok());
     }
@@ -485,9 +496,16 @@ mod tests {
     fn jinja_references_top_level_and_env() {
         let e = Engine::new();
         let refs = e
-            .references(Dialect::Jinja, "{% for x in xs %}{{ x.a }}{% endfor %}{{ ENV_T }}")
+            .references(
+                Dialect::Jinja,
+                "{% for x in xs %}{{ x.a }}{% endfor %}{{ ENV_T }}",
+            )
             .unwrap();
-        let tops: Vec<_> = refs.iter().filter(|r| r.top_level).map(|r| r.name.as_str()).collect();
+        let tops: Vec<_> = refs
+            .iter()
+            .filter(|r| r.top_level)
+            .map(|r| r.name.as_str())
+            .collect();
         assert!(tops.contains(&"xs") && tops.contains(&"ENV_T") && !tops.contains(&"x"));
     }
 }

@@ -35,7 +35,8 @@ pub fn task_vars(
 pub fn parse_extra_vars(arg: &str) -> Result<Vars, String> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read --extra-vars file {path}: {e}"))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --extra-vars file {path}: {e}"))?,
             path.to_string(),
         ),
         None => (arg.to_string(), "inline value".to_string()),

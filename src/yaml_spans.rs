@@ -84,7 +84,10 @@ impl Node {
                     let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count());
                     (line + 1 + nl, col + 1)
                 } else if nl == 0 {
-                    (*line, column + usize::from(*quoted) + before.chars().count())
+                    (
+                        *line,
+                        column + usize::from(*quoted) + before.chars().count(),
+                    )
                 } else {
                     (line + nl, 1)
                 }
@@ -134,7 +137,10 @@ impl MarkedEventReceiver for Builder {
                 let node = Node::Scalar {
                     line,
                     column,
-                    quoted: matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted),
+                    quoted: matches!(
+                        style,
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                    ),
                     block: matches!(style, TScalarStyle::Literal | TScalarStyle::Folded),
                 };
                 self.push_value(node, Some(text));

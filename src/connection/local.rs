@@ -23,7 +23,11 @@ pub async fn run_local(script: &str, stdin: &[u8]) -> Result<RunOutput, ConnErro
         .arg(script)
         .env_clear()
         .envs(crate::environment::child_env().iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_empty() { Stdio::null() } else { Stdio::piped() })
+        .stdin(if stdin.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -56,10 +60,18 @@ fn user_name(uid: u32) -> String {
     let mut result = std::ptr::null_mut();
     // SAFETY: buffers are valid for the call; the result points into `pwd`/`buf`.
     let rc = unsafe {
-        libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
-        unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned()
     } else {
         uid.to_string()
     }
@@ -71,10 +83,18 @@ fn group_name(gid: u32) -> String {
     let mut result = std::ptr::null_mut();
     // SAFETY: as above.
     let rc = unsafe {
-        libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
-        unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(grp.gr_name) }
+            .to_string_lossy()
+            .into_owned()
     } else {
         gid.to_string()
     }
@@ -90,7 +110,13 @@ fn uid_of(name: &str) -> Result<u32, String> {
     let mut result = std::ptr::null_mut();
     // SAFETY: as above.
     let rc = unsafe {
-        libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
         Ok(pwd.pw_uid)
@@ -109,7 +135,13 @@ fn gid_of(name: &str) -> Result<u32, String> {
     let mut result = std::ptr::null_mut();
     // SAFETY: as above.
     let rc = unsafe {
-        libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc == 0 && !result.is_null() {
         Ok(grp.gr_gid)
@@ -178,7 +210,12 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
         {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("cannot create a temporary file in {}: {e}", dir.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot create a temporary file in {}: {e}",
+                    dir.display()
+                ))
+            }
         }
     };
     let result = (|| -> Result<(), String> {
@@ -211,7 +248,8 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| format!("cannot set mode of {path}: {e}"))?;
         drop(file);
-        std::fs::rename(&tmp, p).map_err(|e| format!("cannot move the new file into place at {path}: {e}"))
+        std::fs::rename(&tmp, p)
+            .map_err(|e| format!("cannot move the new file into place at {path}: {e}"))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -274,7 +312,9 @@ impl Connection for LocalConnection {
             Some(p) => {
                 let out = run_local(&p.wrap(&scripts::put(path, attrs)), content).await?;
                 if out.rc != 0 {
-                    return Err(ConnError::Failed(scripts::put_error(path, out.rc, &out.out)));
+                    return Err(ConnError::Failed(scripts::put_error(
+                        path, out.rc, &out.out,
+                    )));
                 }
                 Ok(())
             }

@@ -27,7 +27,9 @@ pub struct FileAttrs {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileStatus {
-    Missing { parent_exists: bool },
+    Missing {
+        parent_exists: bool,
+    },
     NotAFile,
     File {
         sha256: String,
@@ -65,7 +67,10 @@ impl Privilege {
     pub fn new(user: impl Into<String>, template: Option<String>) -> Self {
         let user = user.into();
         let template = template.unwrap_or_else(|| {
-            format!("sudo -n -H -u {} -- {COMMAND_PLACEHOLDER}", scripts::quote(&user))
+            format!(
+                "sudo -n -H -u {} -- {COMMAND_PLACEHOLDER}",
+                scripts::quote(&user)
+            )
         });
         Privilege { user, template }
     }

@@ -6,8 +6,7 @@ use super::{ConnError, FileAttrs, FileStatus};
 /// POSIX single-quoting: safe for any byte string.
 pub fn quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
     {
         return s.to_string();
@@ -36,7 +35,12 @@ else echo 'M 0'; fi"#,
 pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnError> {
     let nl = out.iter().position(|&b| b == b'\n').unwrap_or(out.len());
     let head = String::from_utf8_lossy(&out[..nl]);
-    let bad = || ConnError::Failed(format!("unexpected reply to stat: {:?}", head.chars().take(80).collect::<String>()));
+    let bad = || {
+        ConnError::Failed(format!(
+            "unexpected reply to stat: {:?}",
+            head.chars().take(80).collect::<String>()
+        ))
+    };
     let mut parts = head.split(' ');
     match parts.next() {
         Some("M") => Ok(FileStatus::Missing {
@@ -96,7 +100,9 @@ fi
     if let Some(m) = attrs.mode {
         s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n"));
     }
-    s.push_str(&format!("mv -f -- \"$t\" \"$p\" || exit {RENAME}\ntrap - EXIT\n"));
+    s.push_str(&format!(
+        "mv -f -- \"$t\" \"$p\" || exit {RENAME}\ntrap - EXIT\n"
+    ));
     s
 }
 

@@ -36,7 +36,9 @@ fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
         .unwrap_or_default();
     let all = format!("{raw} {detail}");
     let port = t.port.unwrap_or(22);
-    if all.contains("Host key verification failed") || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+    if all.contains("Host key verification failed")
+        || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+    {
         format!(
             "host key of {} ({}:{port}) is unknown or has changed; verify it and add it to known_hosts \
              (e.g. `ssh-keyscan -p {port} {}` after checking the fingerprint), or pass --accept-new-host-keys \
@@ -52,7 +54,12 @@ fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
             all.trim()
         )
     } else {
-        format!("cannot connect to {} ({}:{port}): {}", t.host, t.hostname, all.trim())
+        format!(
+            "cannot connect to {} ({}:{port}): {}",
+            t.host,
+            t.hostname,
+            all.trim()
+        )
     }
 }
 
@@ -171,7 +178,9 @@ impl Connection for SshConnection {
             .exec(&wrap(&scripts::put(path, attrs), privilege), content)
             .await?;
         if out.rc != 0 {
-            return Err(ConnError::Failed(scripts::put_error(path, out.rc, &out.out)));
+            return Err(ConnError::Failed(scripts::put_error(
+                path, out.rc, &out.out,
+            )));
         }
         Ok(())
     }

@@ -51,7 +51,12 @@ impl FileModule<'_> {
             };
             attrs.owner = a.owner.as_ref().map(render).transpose()?;
             attrs.group = a.group.as_ref().map(render).transpose()?;
-            attrs.mode = a.mode.as_ref().map(|m| m.bits()).transpose().map_err(TaskError::new)?;
+            attrs.mode = a
+                .mode
+                .as_ref()
+                .map(|m| m.bits())
+                .transpose()
+                .map_err(TaskError::new)?;
         }
         if attrs.mode.is_none() && self.secret_bearing {
             attrs.mode = Some(0o600);
@@ -77,7 +82,9 @@ impl FileModule<'_> {
                         m.insert(name.clone(), Value::String(value));
                     }
                 }
-                let rendered = ctx.engine.render_file(template.dialect, &template.text, &data);
+                let rendered = ctx
+                    .engine
+                    .render_file(template.dialect, &template.text, &data);
                 if let Value::Object(m) = &mut data {
                     for name in &template.env_refs {
                         if let Some(Value::String(mut s)) = m.remove(name) {
@@ -173,7 +180,11 @@ impl TaskModule for FileModule<'_> {
             } => {
                 ctx.conn.put(&dest, &content, &attrs, ctx.privilege).await?;
                 Ok(Applied {
-                    status: Some(if created { Status::Created } else { Status::Modified }),
+                    status: Some(if created {
+                        Status::Created
+                    } else {
+                        Status::Modified
+                    }),
                     changed: true,
                     ..Default::default()
                 })

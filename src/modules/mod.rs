@@ -97,7 +97,10 @@ impl From<crate::connection::ConnError> for TaskError {
 
 pub trait TaskModule {
     /// Decides what would change. Must not modify the target.
-    fn plan(&self, ctx: &TaskCtx<'_>) -> impl std::future::Future<Output = Result<Plan, TaskError>> + Send;
+    fn plan(
+        &self,
+        ctx: &TaskCtx<'_>,
+    ) -> impl std::future::Future<Output = Result<Plan, TaskError>> + Send;
     /// Makes the planned change.
     fn apply(
         &self,

@@ -32,10 +32,9 @@ impl TaskModule for Shell<'_> {
         }
         let cond = |c: &Option<String>, default: bool| -> Result<bool, TaskError> {
             match c {
-                Some(expr) => ctx
-                    .engine
-                    .condition(expr, &seen)
-                    .map_err(|e| TaskError::new(format!("cannot evaluate condition {expr:?}: {e}"))),
+                Some(expr) => ctx.engine.condition(expr, &seen).map_err(|e| {
+                    TaskError::new(format!("cannot evaluate condition {expr:?}: {e}"))
+                }),
                 None => Ok(default),
             }
         };
