@@ -117,9 +117,21 @@ impl Builder {
                 }
             }
             Some(Frame::Seq(Node::Seq { items, .. })) => items.push(node),
-            Some(Frame::Map(Node::Map { entries, .. }, pending)) => match pending.take() {
+            Some(Frame::Map(
+                Node::Map {
+                    entries,
+                    line,
+                    column,
+                },
+                pending,
+            )) => match pending.take() {
                 None => {
                     let (l, c) = node.position();
+                    // yaml-rust2 marks a block mapping's start after its first key: use the
+                    // first key's position instead.
+                    if entries.is_empty() {
+                        (*line, *column) = (l, c);
+                    }
                     *pending = Some((key_text.unwrap_or_default(), l, c));
                 }
                 Some((k, l, c)) => entries.push((k, l, c, node)),
@@ -184,4 +196,34 @@ pub fn index(text: &str) -> Option<Node> {
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut b, false).ok()?;
     b.root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_keys_values_and_items() {
+        let text = "- name: x\n  tasks:\n    - !shell\n      cmd: echo\n      x: 'q'\n";
+        let idx = index(text).unwrap();
+        let task = [Step::Index(0), Step::Key("tasks"), Step::Index(0)];
+        assert_eq!(idx.locate(&task), (4, 7));
+        let cmd = [
+            Step::Index(0),
+            Step::Key("tasks"),
+            Step::Index(0),
+            Step::Key("cmd"),
+        ];
+        assert_eq!(idx.locate(&cmd), (4, 12));
+        let x = [
+            Step::Index(0),
+            Step::Key("tasks"),
+            Step::Index(0),
+            Step::Key("x"),
+        ];
+        assert_eq!(idx.locate_in_string(&x, "q", 0), (5, 11));
+        // A missing step falls back to the deepest known node.
+        let missing = [Step::Index(0), Step::Key("nope")];
+        assert_eq!(idx.locate(&missing), (1, 3));
+    }
 }

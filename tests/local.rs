@@ -1,0 +1,558 @@
+//! Local mode, driven through the built binary: modules, check mode, handlers, conditions,
+//! items, tags, precedence, exit codes and atomic writes.
+
+mod project;
+
+use std::os::unix::fs::PermissionsExt;
+
+use project::Project;
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn copy_creates_then_matches_then_modifies() {
+    let p = Project::new();
+    p.file("files/a.txt", "hello\n").file(
+        "playbooks/pb.yml",
+        "- name: copy\n  groups: [all]\n  tasks:\n    - !copy\n      src: a.txt\n      dest: @OUT@/a.txt\n      attributes: {mode: 0o640}\n",
+    );
+    let r = p.json("local", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.statuses(), ["created"]);
+    assert_eq!(
+        std::fs::read_to_string(p.out().join("a.txt")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(mode_of(&p.out().join("a.txt")), 0o640);
+
+    assert_eq!(p.json("local", &[]).statuses(), ["matched"]);
+
+    std::fs::write(p.out().join("a.txt"), "changed by hand\n").unwrap();
+    let r = p.json("local", &[]);
+    assert_eq!(r.statuses(), ["modified"]);
+    assert_eq!(r.events()[1]["changes"], serde_json::json!(["content"]));
+    assert_eq!(
+        std::fs::read_to_string(p.out().join("a.txt")).unwrap(),
+        "hello\n"
+    );
+
+    std::fs::set_permissions(
+        p.out().join("a.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let r = p.json("local", &[]);
+    assert_eq!(r.events()[1]["changes"], serde_json::json!(["mode"]));
+    assert_eq!(mode_of(&p.out().join("a.txt")), 0o640);
+    assert!(p.temp_files().is_empty());
+}
+
+#[test]
+fn template_renders_handlebars_and_jinja_with_quoted_mode() {
+    let p = Project::new();
+    p.file("templates/a.conf.hb", "name={{app}} port={{port}}\n")
+        .file("templates/b.conf.j2", "{% for x in xs %}{{ x | upper }},{% endfor %}\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: t\n  groups: [all]\n  vars: {app: demo, port: 80, xs: [a, b]}\n  tasks:\n    - !template\n      src: a.conf.hb\n      dest: @OUT@/a.conf\n      attributes: {mode: \"0600\"}\n    - !template\n      src: b.conf.j2\n      dest: @OUT@/b.conf\n",
+        );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/a.conf"), "name=demo port=80\n");
+    assert_eq!(p.read("out/b.conf"), "A,B,\n");
+    assert_eq!(mode_of(&p.out().join("a.conf")), 0o600);
+    assert!(r.stdout.contains("=> created"), "{}", r.stdout);
+}
+
+#[test]
+fn check_mode_changes_nothing_and_shows_a_diff() {
+    let p = Project::new();
+    p.file("templates/a.hb", "line one\nvalue={{v}}\n").file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  vars: {v: new}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n    - !template\n      src: a.hb\n      dest: @OUT@/b.conf\n",
+    );
+    std::fs::write(p.out().join("a.conf"), "line one\nvalue=old\n").unwrap();
+    let r = p.check(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("would run"), "{}", r.stdout);
+    assert!(r.stdout.contains("would modify (content)"), "{}", r.stdout);
+    assert!(r.stdout.contains("would create"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-value=old") && r.stdout.contains("+value=new"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("@@"), "{}", r.stdout);
+    assert!(
+        !p.out().join("ran").exists(),
+        "check mode ran a shell command"
+    );
+    assert!(
+        !p.out().join("b.conf").exists(),
+        "check mode created a file"
+    );
+    assert_eq!(p.read("out/a.conf"), "line one\nvalue=old\n");
+}
+
+#[test]
+fn shell_save_failed_when_changed_when() {
+    let p = Project::new();
+    p.file("templates/t.hb", "rc={{res.rc}} out={{res.out}}\n")
+        .file(
+            "playbooks/pb.yml",
+            r#"- name: s
+  groups: [all]
+  tasks:
+    - !shell
+      cmd: echo hello; exit 3
+      save: res
+      failed_when: (gt rc 5)
+      changed_when: (eq out "nothing")
+    - !template
+      src: t.hb
+      dest: @OUT@/saved
+"#,
+        );
+    let r = p.json("local", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let ev = &r.events()[1];
+    assert_eq!(ev["status"], "complete");
+    assert_eq!(ev["changed"], false);
+    assert_eq!(p.read("out/saved"), "rc=3 out=hello\n");
+}
+
+#[test]
+fn failing_task_reports_cmd_rc_output_and_exits_1() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: f\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo about to fail; exit 7\n    - !shell\n      cmd: touch @OUT@/after\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("rc: 7"), "{}", r.stdout);
+    assert!(r.stdout.contains("about to fail"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("cmd: echo about to fail; exit 7"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.out().join("after").exists(), "a failed host went on");
+    // With ignore_errors the host carries on.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: f\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: exit 7\n      and: {ignore_errors: true}\n    - !shell\n      cmd: touch @OUT@/after\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p.out().join("after").exists());
+}
+
+#[test]
+fn handlers_run_once_and_only_when_notified() {
+    let p = Project::new();
+    p.file("files/a", "a\n").file(
+        "playbooks/pb.yml",
+        r#"- name: h
+  groups: [all]
+  tasks:
+    - !copy
+      src: a
+      dest: @OUT@/a
+      and: {notify: changed-a}
+    - !copy
+      src: a
+      dest: @OUT@/b
+      and: {notify: changed-a}
+  handlers:
+    - !shell
+      name: on change
+      cmd: echo x >> @OUT@/handler.log
+      with: {subscribe: changed-a}
+    - !shell
+      name: never
+      cmd: touch @OUT@/never
+      with: {subscribe: other}
+"#,
+    );
+    assert_eq!(p.local(&[]).code, 0);
+    assert_eq!(p.read("out/handler.log"), "x\n", "handler must run once");
+    assert!(!p.out().join("never").exists());
+    assert_eq!(p.local(&[]).code, 0);
+    assert_eq!(
+        p.read("out/handler.log"),
+        "x\n",
+        "nothing changed: no handler"
+    );
+}
+
+#[test]
+fn conditions_items_and_tags() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        r#"- name: c
+  groups: [all]
+  vars: {flavor: debian, names: [x, y]}
+  tasks:
+    - !shell
+      cmd: touch @OUT@/debian
+      with: {condition: (eq flavor "debian")}
+    - !shell
+      cmd: touch @OUT@/redhat
+      with: {condition: (eq flavor "redhat")}
+    - !shell
+      cmd: touch @OUT@/item-{{item}}
+      with: {items: [a, b]}
+    - !shell
+      cmd: touch @OUT@/var-{{item}}
+      with: {items: names, tags: [web]}
+"#,
+    );
+    let r = p.json("local", &["--tags", "web"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.statuses(), ["complete", "complete"]);
+    assert!(
+        !p.out().join("debian").exists(),
+        "--tags must select only tagged tasks"
+    );
+    assert!(p.out().join("var-x").exists() && p.out().join("var-y").exists());
+
+    let r = p.json("local", &[]);
+    assert_eq!(
+        r.statuses(),
+        ["complete", "skipped", "complete", "complete", "complete", "complete"]
+    );
+    assert!(p.out().join("debian").exists());
+    assert!(!p.out().join("redhat").exists());
+    assert!(p.out().join("item-a").exists() && p.out().join("item-b").exists());
+}
+
+#[test]
+fn precedence_defaults_vars_extra_vars() {
+    let p = Project::new();
+    p.file("vars.yml", "b: from-file\n")
+        .file("templates/t.hb", "{{a}} {{b}} {{c}} {{d.x}} {{d.y}}\n")
+        .file(
+            "playbooks/pb.yml",
+            r#"- name: p
+  groups: [all]
+  defaults: {a: default, b: default, c: default, d: {x: 1, y: 1}}
+  vars: {b: play, c: play, d: {y: 2}}
+  tasks:
+    - !template
+      src: t.hb
+      dest: @OUT@/t
+"#,
+        );
+    let r = p.local(&["-e", "@vars.yml", "-e", "{\"c\": \"inline\"}"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/t"), "default from-file inline 1 2\n");
+}
+
+#[test]
+fn sibling_groups_rule_is_deterministic() {
+    let p = Project::new();
+    p.file("inv/groups/alpha", "hosts: [h1]\n")
+        .file("inv/groups/beta", "hosts: [h1]\n")
+        .file("inv/groups/parent", "subgroups: [child]\n")
+        .file("inv/groups/child", "hosts: [h1]\n")
+        .file("inv/group_vars/alpha", "x: alpha\ny: alpha\n")
+        .file("inv/group_vars/beta", "x: beta\n")
+        .file("inv/group_vars/parent", "z: parent\nw: parent\n")
+        .file("inv/group_vars/child", "z: child\n")
+        .file("inv/host_vars/h1", "w: host\n");
+    for _ in 0..3 {
+        let r = p.run(&["show-inventory", "-i", "inv"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout.contains("x: \"beta\""),
+            "later sibling wins: {}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("y: \"alpha\""), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("z: \"child\""),
+            "deeper group wins: {}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("w: \"host\""),
+            "host vars win: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn exit_code_2_for_usage_errors() {
+    let p = Project::new();
+    p.file("playbooks/pb.yml", "- name: x\n  groups: [all]\n");
+    assert_eq!(p.run(&["local"]).code, 2);
+    assert_eq!(p.run(&["frobnicate"]).code, 2);
+    assert_eq!(p.local(&["--threads", "0"]).code, 2);
+    assert_eq!(p.local(&["-i", "inv"]).code, 2);
+    assert_eq!(p.run(&["ssh", "-p", "playbooks/pb.yml"]).code, 2);
+    let r = p.local(&["-e", "[1,2]"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("must be a mapping"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_field_names_line_column_and_choices() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo\n      cmdd: typo\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("unknown field `cmdd`"), "{}", r.stderr);
+    assert!(r.stderr.contains("playbooks/pb.yml:6:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`cmd`"),
+        "lists the choices: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("nothing was run"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_module_lists_modules() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !shel\n      cmd: echo\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("unknown variant `shel`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("!shell, !copy, !template"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pb.yml:4:"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_template_lists_paths_tried() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: nope.hb\n      dest: @OUT@/x\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("\"nope.hb\" not found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("playbooks/templates/nope.hb"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pb.yml:7:"), "{}", r.stderr);
+    assert!(
+        !p.out().join("ran").exists(),
+        "nothing may run before the checks pass"
+    );
+}
+
+#[test]
+fn undefined_variables_are_found_before_running() {
+    let p = Project::new();
+    p.file("templates/t.hb", "a={{defined}}\nb={{undefined_in_template}}\n").file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  vars: {defined: 1}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran {{nope}}\n    - !template\n      src: t.hb\n      dest: @OUT@/x\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("undefined variable `nope`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pb.yml:6:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("undefined variable `undefined_in_template`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.out().join("ran").exists());
+}
+
+#[test]
+fn template_syntax_error_is_reported_at_load() {
+    let p = Project::new();
+    p.file("templates/t.hb", "a={{#if x}}\n").file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  vars: {x: 1}\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/x\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("template syntax error"), "{}", r.stderr);
+}
+
+#[test]
+fn handler_without_subscribe_is_an_error() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  handlers:\n    - !shell\n      cmd: echo\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("subscribe"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:5:7"), "{}", r.stderr);
+}
+
+#[test]
+fn failed_write_keeps_old_file_and_leaves_no_temp_file() {
+    let p = Project::new();
+    p.file("files/a", "new\n").file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !copy\n      src: a\n      dest: @OUT@/a\n      attributes: {owner: no-such-user-jetlike}\n",
+    );
+    std::fs::write(p.out().join("a"), "old\n").unwrap();
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("no-such-user-jetlike"), "{}", r.stdout);
+    assert_eq!(p.read("out/a"), "old\n");
+    assert!(
+        p.temp_files().is_empty(),
+        "temp file left behind: {:?}",
+        p.temp_files()
+    );
+}
+
+#[test]
+fn missing_parent_directory_is_a_clear_error() {
+    let p = Project::new();
+    p.file("files/a", "x\n").file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !copy\n      src: a\n      dest: @OUT@/no/such/dir/a\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("parent directory"), "{}", r.stdout);
+}
+
+#[test]
+fn roles_tasks_handlers_and_templates() {
+    let p = Project::new();
+    p.file(
+        "roles/web/role.yml",
+        "name: web\ndefaults: {greeting: hi}\ntasks: [main.yml]\nhandlers: [main.yml]\n",
+    )
+    .file(
+        "roles/web/tasks/main.yml",
+        "- !template\n  src: r.hb\n  dest: @OUT@/r\n  and: {notify: reload}\n",
+    )
+    .file(
+        "roles/web/handlers/main.yml",
+        "- !shell\n  cmd: touch @OUT@/reloaded\n  with: {subscribe: reload}\n",
+    )
+    .file("roles/web/templates/r.hb", "{{greeting}} {{who}}\n")
+    .file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  roles:\n    - role: web\n      vars: {who: role-var}\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/r"), "hi role-var\n");
+    assert!(p.out().join("reloaded").exists());
+}
+
+#[test]
+fn shell_metacharacters_in_values_need_unsafe() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  vars: {v: \"a; touch @OUT@/injected\"}\n  tasks:\n    - !shell\n      cmd: echo {{v}}\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("metacharacters"), "{}", r.stdout);
+    assert!(!p.out().join("injected").exists());
+}
+
+#[test]
+fn json_output_is_one_object_per_line_with_a_recap() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: \"true\"\n",
+    );
+    let r = p.json("local", &[]);
+    assert_eq!(r.code, 0);
+    let ev = r.events();
+    assert_eq!(ev[0]["event"], "play");
+    assert_eq!(ev[1]["event"], "task");
+    assert_eq!(ev[1]["host"], "localhost");
+    let recap = ev.last().unwrap();
+    assert_eq!(recap["event"], "recap");
+    assert_eq!(recap["hosts"]["localhost"]["ok"], 1);
+}
+
+#[test]
+fn no_colour_without_a_tty() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: \"true\"\n",
+    );
+    let r = p.local(&[]);
+    assert!(!r.stdout.contains('\x1b'), "{}", r.stdout);
+}
+
+#[test]
+fn bundled_demo_is_idempotent() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dest = tempfile::tempdir().unwrap();
+    let dir = dest.path().join("demo");
+    let extra = format!("{{\"demo_dir\": \"{}\"}}", dir.display());
+    let run = || {
+        let out = assert_cmd::Command::cargo_bin("jetlike")
+            .unwrap()
+            .current_dir(root)
+            .args([
+                "local",
+                "--playbooks",
+                "playbooks/demo.yml",
+                "--loadenv",
+                "--output",
+                "json",
+                "-e",
+                &extra,
+            ])
+            .env("DEMO_API_TOKEN", "example-token-123")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(first.contains("\"created\""));
+    let second = run();
+    let statuses: Vec<String> = second
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "task")
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["complete", "matched", "matched"]);
+    let conf = std::fs::read_to_string(dir.join("app.conf")).unwrap();
+    assert!(conf.contains("token = example-token-123"));
+    assert_eq!(
+        mode_of(&dir.join("app.conf")),
+        0o600,
+        "secret-bearing template defaults to 0600"
+    );
+}
