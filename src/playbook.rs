@@ -284,6 +284,23 @@ impl Task {
     }
 }
 
+/// How a templated field is written: most are Handlebars text; conditions are bare
+/// sub-expressions (`(eq a "b")`); `items:` may name a variable.
+pub fn field_as_template<'a>(field: &[FieldStep], text: &'a str) -> std::borrow::Cow<'a, str> {
+    let last = field.iter().rev().find_map(|s| match s {
+        FieldStep::Key(k) => Some(*k),
+        _ => None,
+    });
+    let is_items_var = field.len() == 2 && last == Some("items");
+    match last {
+        Some("condition" | "failed_when" | "changed_when") if !text.contains("{{") => {
+            format!("{{{{#if {text}}}}}{{{{/if}}}}").into()
+        }
+        _ if is_items_var && !text.contains("{{") => format!("{{{{{}}}}}", text.trim()).into(),
+        _ => text.into(),
+    }
+}
+
 /// A step of a field path inside a task, owned so it can be stored with a diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldStep {

@@ -207,10 +207,12 @@ pub fn check(
                 }
                 for (field, text) in task.task.templated_fields() {
                     let context = task_context(play, task, kind, &field);
+                    let template = crate::playbook::field_as_template(&field, text);
+                    let exact = matches!(template, std::borrow::Cow::Borrowed(_));
                     check_string(
                         engine,
-                        text,
-                        &|s| task.field_location(&field, s),
+                        &template,
+                        &|s| task.field_location(&field, s.filter(|_| exact)),
                         &context,
                         loadenv,
                         &mut out,
@@ -228,10 +230,19 @@ pub fn check(
                 "--extra-vars {origin}, variable {}",
                 field_path_string(&path)
             );
+            let file = origin.strip_prefix('@').map(std::path::PathBuf::from);
+            let index = file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|t| crate::yaml_spans::index(&t));
+            let src = file.map(|path| Source { path, index });
             check_string(
                 engine,
                 text,
-                &|_| Location::new(origin.trim_start_matches('@'), 0, 0),
+                &|s| match &src {
+                    Some(src) => src.locate_in(&path, s),
+                    None => Location::new("--extra-vars", 0, 0),
+                },
                 &context,
                 loadenv,
                 &mut out,

@@ -235,8 +235,9 @@ impl Checker<'_> {
                     crate::playbook::field_path_string(&field),
                     task.task.display_name()
                 );
+                let template = crate::playbook::field_as_template(&field, text);
                 self.check_undefined(
-                    text,
+                    &template,
                     Dialect::Handlebars,
                     &known2,
                     host,
