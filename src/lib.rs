@@ -15,6 +15,7 @@ pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod secret;
+pub mod taint;
 pub mod template;
 pub mod vars;
 pub mod yaml_spans;

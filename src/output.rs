@@ -84,8 +84,9 @@ pub struct TaskEvent {
     pub suppressed_lines: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmd: Option<String>,
+    /// Content diff (check mode, `--diff`): structured in JSON, unified text for people.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
+    pub diff: Option<Box<crate::diff::FileDiff>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     pub ignored: bool,
@@ -109,6 +110,12 @@ pub enum Event {
         check: bool,
     },
     Task(Box<TaskEvent>),
+    /// The footer of a check (or `--diff`) run.
+    DiffSummary {
+        files: usize,
+        secrets: usize,
+        check: bool,
+    },
     Unreachable {
         play: String,
         host: String,
@@ -316,6 +323,20 @@ impl Output {
                 self.paint("31", "!")
             ),
             Event::Warning { message } => format!("warning: {message}\n"),
+            Event::DiffSummary {
+                files,
+                secrets,
+                check,
+            } => {
+                let verb = if *check { "would change" } else { "changed" };
+                format!(
+                    "{} file{} {verb}; {} secret value{} {verb}\n",
+                    files,
+                    if *files == 1 { "" } else { "s" },
+                    secrets,
+                    if *secrets == 1 { "" } else { "s" }
+                )
+            }
             Event::Recap { hosts } => self.human_recap(hosts),
         }
     }
@@ -385,7 +406,8 @@ impl Output {
             ));
         }
         if let Some(d) = &t.diff {
-            for line in d.lines() {
+            let created = matches!(t.status, Status::Created | Status::WouldCreate);
+            for line in d.render(created).lines() {
                 let code = if line.starts_with('+') && !line.starts_with("+++") {
                     "32"
                 } else if line.starts_with('-') && !line.starts_with("---") {

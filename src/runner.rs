@@ -70,6 +70,9 @@ pub struct Runner {
     dead: Mutex<HashSet<String>>,
     failed: AtomicBool,
     unreachable: AtomicBool,
+    /// For the check-mode footer: files with a content diff, and (host, variable) rotations.
+    files_changed: std::sync::atomic::AtomicUsize,
+    secrets_changed: Mutex<BTreeSet<(String, String)>>,
     pub cancelled: Arc<AtomicBool>,
     control_dir: Option<tempfile::TempDir>,
 }
@@ -114,6 +117,8 @@ impl Runner {
             dead: Default::default(),
             failed: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
+            files_changed: Default::default(),
+            secrets_changed: Default::default(),
             cancelled: Arc::new(AtomicBool::new(false)),
             control_dir,
         })
@@ -245,6 +250,13 @@ impl Runner {
                     }
                 }
             }
+        }
+        if self.opts.check || self.opts.diff {
+            self.output.emit(&Event::DiffSummary {
+                files: self.files_changed.load(Ordering::SeqCst),
+                secrets: self.secrets_changed.lock().unwrap().len(),
+                check: self.opts.check,
+            });
         }
         self.output.emit(&Event::Recap {
             hosts: self.output.recap(),
@@ -441,6 +453,14 @@ impl Runner {
                     ev.status = applied.status.clone().unwrap_or(Status::Matched);
                     ev.changed = applied.changed;
                     ev.changes = plan_info.0;
+                    if let Some(d) = &plan_info.1 {
+                        self.files_changed.fetch_add(1, Ordering::SeqCst);
+                        self.secrets_changed.lock().unwrap().extend(
+                            d.secrets_changed
+                                .iter()
+                                .map(|v| (host.to_string(), v.clone())),
+                        );
+                    }
                     ev.diff = plan_info.1;
                     ev.rc = applied.rc;
                     if self.output.verbosity >= 1 {
@@ -532,7 +552,8 @@ impl Runner {
         task: &LoadedTask,
         conn: &Arc<AnyConnection>,
         vars: &Value,
-    ) -> Result<Option<(Applied, (Vec<String>, Option<String>))>, TaskError> {
+    ) -> Result<Option<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>))>, TaskError>
+    {
         if let Some(cond) = task.task.with().and_then(|w| w.condition.as_ref()) {
             let ok = self
                 .engine
@@ -587,7 +608,7 @@ impl Runner {
         play: &LoadedPlay,
         task: &LoadedTask,
         ctx: &TaskCtx<'_>,
-    ) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
+    ) -> Result<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>)), TaskError> {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
             Task::Copy(f) | Task::Template(f) => {
@@ -647,7 +668,7 @@ impl Runner {
         &self,
         module: &M,
         ctx: &TaskCtx<'_>,
-    ) -> Result<(Applied, (Vec<String>, Option<String>)), TaskError> {
+    ) -> Result<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>)), TaskError> {
         let plan = module.plan(ctx).await?;
         let (changes, diff) = match &plan {
             Plan::Put { changes, diff, .. } => (changes.clone(), diff.clone()),

@@ -121,8 +121,22 @@ fn check_mode_diff_masks_the_secret() {
         &[("APP_TOKEN", &secret)],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stdout.contains("-token=old"), "{}", r.stdout);
-    assert!(r.stdout.contains("+token=***"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("token=old"),
+        "the old value is hidden too: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("-token=***ENV_APP_TOKEN***"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("+token=***ENV_APP_TOKEN***   (ENV_APP_TOKEN: changed)"),
+        "{}",
+        r.stdout
+    );
     assert_run_clean(&r, &secret);
 }
 

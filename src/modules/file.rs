@@ -13,6 +13,7 @@ use crate::connection::{Connection, FileAttrs, FileStatus};
 use crate::output::Status;
 use crate::playbook::FileTask;
 use crate::secret::Secret;
+use crate::taint::Hole;
 use crate::template::Dialect;
 
 /// A template file, loaded and analysed before any host is contacted.
@@ -32,6 +33,9 @@ pub enum Content<'a> {
         env: &'a std::collections::BTreeMap<String, Secret>,
     },
 }
+
+/// Wanted content, and where its secret bytes are (`None`: unknown, so all of it).
+type Rendered = (Zeroizing<Vec<u8>>, Option<Vec<Hole>>);
 
 pub struct FileModule<'a> {
     pub task: &'a FileTask,
@@ -64,9 +68,11 @@ impl FileModule<'_> {
         Ok(attrs)
     }
 
-    fn render(&self, ctx: &TaskCtx<'_>) -> Result<Zeroizing<Vec<u8>>, TaskError> {
+    /// The wanted content, and (for diffs) where its secret bytes are; `None` holes means
+    /// they could not be located, so the whole content counts as secret.
+    fn render(&self, ctx: &TaskCtx<'_>) -> Result<Rendered, TaskError> {
         match &self.content {
-            Content::Copy(bytes) => Ok(Zeroizing::new(bytes.as_ref().clone())),
+            Content::Copy(bytes) => Ok((Zeroizing::new(bytes.as_ref().clone()), Some(vec![]))),
             Content::Template { template, env } => {
                 // Least privilege: only the ENV_ variables this file names statically.
                 let mut data = ctx.vars.clone();
@@ -101,9 +107,40 @@ impl FileModule<'_> {
                         template.path.display()
                     )));
                 }
-                Ok(Zeroizing::new(text.into_bytes()))
+                let holes = if ctx.want_diff && !template.env_refs.is_empty() {
+                    self.taint(ctx, template, env, &text)
+                } else {
+                    Some(vec![])
+                };
+                Ok((Zeroizing::new(text.into_bytes()), holes))
             }
         }
+    }
+
+    /// Renders again with each secret replaced by a sentinel, to find the secret spans.
+    fn taint(
+        &self,
+        ctx: &TaskCtx<'_>,
+        template: &LoadedTemplate,
+        env: &std::collections::BTreeMap<String, Secret>,
+        real: &str,
+    ) -> Option<Vec<Hole>> {
+        let mut data = ctx.vars.clone();
+        if let Value::Object(m) = &mut data {
+            for (i, name) in template.env_refs.iter().enumerate() {
+                m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
+            }
+        }
+        let shadow = ctx
+            .engine
+            .render_file(template.dialect, &template.text, &data)
+            .ok()?;
+        let values: Vec<&[u8]> = template
+            .env_refs
+            .iter()
+            .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
+            .collect();
+        crate::taint::holes(real, &shadow, &template.env_refs, &values)
     }
 }
 
@@ -114,7 +151,7 @@ impl TaskModule for FileModule<'_> {
             .render(&self.task.dest, ctx.vars)
             .map_err(|e| TaskError::new(format!("cannot render dest: {e}")))?;
         let attrs = self.wanted_attrs(ctx)?;
-        let content = self.render(ctx)?;
+        let (content, holes) = self.render(ctx)?;
         let status = ctx.conn.stat(&dest, ctx.want_diff, ctx.privilege).await?;
         let wanted_sha = hex::encode(Sha256::digest(&content[..]));
         let mut changes = vec![];
@@ -155,10 +192,18 @@ impl TaskModule for FileModule<'_> {
         if !created && changes.is_empty() {
             return Ok(Plan::Unchanged);
         }
-        let diff = (ctx.want_diff && (created || changes.iter().any(|c| c == "content")))
-            .then(|| crate::diff::unified(&dest, old.as_deref(), &content));
-        let old = old.map(Zeroizing::new);
-        drop(old);
+        let diff =
+            (ctx.want_diff && (created || changes.iter().any(|c| c == "content"))).then(|| {
+                Box::new(crate::diff::file_diff(
+                    &dest,
+                    old.as_deref(),
+                    &content,
+                    holes.as_deref().unwrap_or_default(),
+                    holes.is_none(),
+                ))
+            });
+        // The target's old content may hold a rotated-out secret: wipe it.
+        drop(old.map(Zeroizing::new));
         Ok(Plan::Put {
             dest,
             content,

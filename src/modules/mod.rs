@@ -35,7 +35,7 @@ pub enum Plan {
         attrs: FileAttrs,
         created: bool,
         changes: Vec<String>,
-        diff: Option<String>,
+        diff: Option<Box<crate::diff::FileDiff>>,
     },
 }
 
