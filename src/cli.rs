@@ -47,6 +47,9 @@ pub enum Command {
     CheckSsh(RunArgs),
     /// Print the inventory's groups, hosts and each host's resolved variables.
     ShowInventory(InventoryArgs),
+    /// Review playbooks without connecting anywhere or reading secrets: every static check,
+    /// a secret-flow report, hard-coded secrets and shell hygiene.
+    Lint(LintArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -119,6 +122,28 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Playbook files; repeat the flag or separate with ':' or ','.
+    #[arg(
+        short = 'p',
+        long = "playbooks",
+        visible_alias = "playbook",
+        required = true,
+        value_name = "FILES"
+    )]
+    pub playbooks: Vec<String>,
+    /// Inventory directory: enables group and host checks.
+    #[arg(short = 'i', long, value_name = "DIR")]
+    pub inventory: Option<PathBuf>,
+    /// human (default) or json (one object: version, findings, flows, errors, warnings).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Count warnings as errors for the exit status.
+    #[arg(long = "deny-warnings")]
+    pub deny_warnings: bool,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct InventoryArgs {
     /// Inventory directory.
     #[arg(short = 'i', long, required = true, value_name = "DIR")]
@@ -177,6 +202,37 @@ pub fn main() -> i32 {
             };
             out.finish();
             code
+        }
+        Command::Lint(args) => {
+            let _ = crate::environment::load(false);
+            let out = Output::new(Format::Human, 0);
+            let paths: Vec<PathBuf> = split_list(&args.playbooks)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            let report = crate::lint::lint(&paths, args.inventory.as_deref());
+            match args.format {
+                Format::Json => {
+                    let doc = serde_json::json!({
+                        "version": 1,
+                        "errors": report.errors(),
+                        "warnings": report.warnings(),
+                        "findings": report.findings,
+                        "flows": report.flows,
+                    });
+                    out.text(&format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&doc).unwrap_or_default()
+                    ));
+                }
+                Format::Human => out.text(&crate::lint::render_human(&report)),
+            }
+            out.finish();
+            if report.errors() > 0 || (args.deny_warnings && report.warnings() > 0) {
+                exit::INVALID
+            } else {
+                exit::OK
+            }
         }
         Command::Local(a) => run(a, false, false),
         Command::CheckLocal(a) => run(a, false, true),

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod environment;
 pub mod error;
 pub mod inventory;
+pub mod lint;
 pub mod mask;
 pub mod modules;
 pub mod output;
