@@ -141,6 +141,18 @@ pub struct Output {
     pub verbosity: u8,
     streams: Mutex<Streams>,
     recap: Mutex<BTreeMap<String, HostRecap>>,
+    /// The live progress line (TTY, human output only), redrawn under the latest output.
+    progress: Mutex<Option<Progress>>,
+}
+
+/// Hosts done / in flight / failed and the latest task, for the live line.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    pub total: usize,
+    pub done: usize,
+    pub in_flight: usize,
+    pub failed: usize,
+    pub current: String,
 }
 
 /// The masker in force; the panic hook reads it.
@@ -178,6 +190,7 @@ impl Output {
                 err: m.stream(),
             }),
             recap: Mutex::new(BTreeMap::new()),
+            progress: Mutex::new(None),
         })
     }
 
@@ -199,11 +212,61 @@ impl Output {
     }
 
     fn write_out(&self, bytes: &[u8]) {
+        let progress = self.progress.lock().unwrap().clone();
         let mut s = self.streams.lock().unwrap();
-        let masked = s.out.push(bytes);
+        let mut masked = s.out.push(bytes);
+        if let Some(p) = progress {
+            // Clear the live line, print, redraw it below (all through the masker).
+            let line = format!(
+                "[{}/{} hosts done, {} in flight, {} failed] {}",
+                p.done, p.total, p.in_flight, p.failed, p.current
+            );
+            let line: String = line.chars().take(100).collect();
+            let mut framed = b"\r\x1b[2K".to_vec();
+            framed.append(&mut masked);
+            framed.extend(s.out.push(line.as_bytes()));
+            framed.extend(s.out.finish());
+            masked = framed;
+        }
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(&masked);
         let _ = o.flush();
+    }
+
+    /// Starts the live progress line: only on a terminal, only for human output.
+    pub fn start_progress(&self, total: usize) {
+        if self.format == Format::Human && std::io::stdout().is_terminal() {
+            *self.progress.lock().unwrap() = Some(Progress {
+                total,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Updates the live line, if any, and redraws it.
+    pub fn update_progress(&self, f: impl FnOnce(&mut Progress)) {
+        let active = {
+            let mut p = self.progress.lock().unwrap();
+            match p.as_mut() {
+                Some(p) => {
+                    f(p);
+                    true
+                }
+                None => false,
+            }
+        };
+        if active {
+            self.write_out(b"");
+        }
+    }
+
+    /// Removes the live line for good (before the recap).
+    pub fn stop_progress(&self) {
+        if self.progress.lock().unwrap().take().is_some() {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(b"\r\x1b[2K");
+            let _ = o.flush();
+        }
     }
 
     fn write_err(&self, bytes: &[u8]) {

@@ -209,6 +209,11 @@ impl Runner {
     }
 
     pub async fn run(self: &Arc<Self>, plays: Vec<(Arc<LoadedPlay>, Vec<String>)>) -> Outcome {
+        if self.opts.ssh.is_some() {
+            // One unit per host and play: a host is "done" once per play it takes part in.
+            self.output
+                .start_progress(plays.iter().map(|(_, h)| h.len()).sum());
+        }
         for (play, hosts) in plays {
             if self.cancelled.load(Ordering::SeqCst) {
                 break;
@@ -239,7 +244,14 @@ impl Runner {
                         if me.cancelled.load(Ordering::SeqCst) {
                             return;
                         }
+                        me.output.update_progress(|p| p.in_flight += 1);
                         me.run_host(&play, &host).await;
+                        let failed = me.dead.lock().unwrap().contains(&host);
+                        me.output.update_progress(|p| {
+                            p.in_flight -= 1;
+                            p.done += 1;
+                            p.failed += usize::from(failed);
+                        });
                     });
                 }
                 while let Some(r) = set.join_next().await {
@@ -251,6 +263,7 @@ impl Runner {
                 }
             }
         }
+        self.output.stop_progress();
         if self.opts.check || self.opts.diff {
             self.output.emit(&Event::DiffSummary {
                 files: self.files_changed.load(Ordering::SeqCst),
@@ -293,6 +306,8 @@ impl Runner {
             if self.cancelled.load(Ordering::SeqCst) {
                 return;
             }
+            self.output
+                .update_progress(|p| p.current = format!("{host}: {}", task.task.display_name()));
             if !self
                 .run_task(play, task, host, &conn, &inv, total, &mut notified)
                 .await
