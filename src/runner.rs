@@ -684,6 +684,10 @@ impl Runner {
         module: &M,
         ctx: &TaskCtx<'_>,
     ) -> Result<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>)), TaskError> {
+        if !self.opts.check && !self.opts.diff {
+            let (applied, changes) = module.converge(ctx).await?;
+            return Ok((applied, (changes, None)));
+        }
         let plan = module.plan(ctx).await?;
         let (changes, diff) = match &plan {
             Plan::Put { changes, diff, .. } => (changes.clone(), diff.clone()),

@@ -11,7 +11,9 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{scripts, wrap, ConnError, Connection, FileAttrs, FileStatus, Privilege, RunOutput};
+use super::{
+    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
+};
 
 #[derive(Debug, Default, Clone)]
 pub struct LocalConnection;
@@ -258,6 +260,60 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
 }
 
 impl Connection for LocalConnection {
+    /// Locally a stat costs no round trip: compare, then write only if needed.
+    async fn ensure(
+        &self,
+        path: &str,
+        content: &[u8],
+        want_sha256: &str,
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> Result<Ensured, ConnError> {
+        let status = self.stat(path, false, privilege).await?;
+        let ensured = match status {
+            FileStatus::Missing {
+                parent_exists: false,
+            } => return Err(ConnError::Failed(scripts::put_error(path, 70, b""))),
+            FileStatus::NotAFile => {
+                return Err(ConnError::Failed(scripts::put_error(path, 75, b"")))
+            }
+            FileStatus::Missing { .. } => Ensured {
+                created: true,
+                changes: vec![],
+            },
+            FileStatus::File {
+                sha256,
+                mode,
+                owner,
+                group,
+                ..
+            } => {
+                let mut changes = vec![];
+                if sha256 != want_sha256 {
+                    changes.push("content".to_string());
+                }
+                if attrs.mode.is_some_and(|m| m != mode) {
+                    changes.push("mode".to_string());
+                }
+                if attrs.owner.as_ref().is_some_and(|o| *o != owner) {
+                    changes.push("owner".to_string());
+                }
+                if attrs.group.as_ref().is_some_and(|g| *g != group) {
+                    changes.push("group".to_string());
+                }
+                if changes.is_empty() {
+                    return Ok(Ensured::default());
+                }
+                Ensured {
+                    created: false,
+                    changes,
+                }
+            }
+        };
+        self.put(path, content, attrs, privilege).await?;
+        Ok(ensured)
+    }
+
     async fn run(
         &self,
         cmd: &str,

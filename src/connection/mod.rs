@@ -89,7 +89,26 @@ pub fn wrap(script: &str, privilege: Option<&Privilege>) -> String {
     }
 }
 
+/// What `ensure` found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ensured {
+    pub created: bool,
+    /// Empty and not created: the target already matched.
+    pub changes: Vec<String>,
+}
+
 pub trait Connection: Send + Sync {
+    /// Makes `path` hold `content` with `attrs`, writing only if something differs, in as few
+    /// round trips as the transport allows.
+    fn ensure(
+        &self,
+        path: &str,
+        content: &[u8],
+        want_sha256: &str,
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> impl Future<Output = Result<Ensured, ConnError>> + Send;
+
     /// Runs `cmd` with `sh`, feeding `stdin`; output is merged stdout+stderr.
     fn run(
         &self,
@@ -124,6 +143,20 @@ pub enum AnyConnection {
 }
 
 impl Connection for AnyConnection {
+    async fn ensure(
+        &self,
+        path: &str,
+        content: &[u8],
+        want_sha256: &str,
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> Result<Ensured, ConnError> {
+        match self {
+            AnyConnection::Local(c) => c.ensure(path, content, want_sha256, attrs, privilege).await,
+            AnyConnection::Ssh(c) => c.ensure(path, content, want_sha256, attrs, privilege).await,
+        }
+    }
+
     async fn run(
         &self,
         cmd: &str,

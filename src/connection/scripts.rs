@@ -106,6 +106,49 @@ fi
     s
 }
 
+/// Compares the target with the wanted hash and attributes and, only if anything differs,
+/// writes stdin through the same atomic steps as `put`: one round trip for the usual case.
+/// Prints `MATCHED`, `CREATED`, or `MODIFIED changes,...` before writing.
+pub fn ensure(path: &str, attrs: &FileAttrs, want_sha256: &str) -> String {
+    let mut checks = format!("[ \"$h\" = {want_sha256} ] || c=\"$c,content\"\n");
+    if let Some(m) = attrs.mode {
+        checks.push_str(&format!("[ \"$1\" = {m:o} ] || c=\"$c,mode\"\n"));
+    }
+    if let Some(o) = &attrs.owner {
+        checks.push_str(&format!("[ \"$2\" = {} ] || c=\"$c,owner\"\n", quote(o)));
+    }
+    if let Some(g) = &attrs.group {
+        checks.push_str(&format!("[ \"$3\" = {} ] || c=\"$c,group\"\n", quote(g)));
+    }
+    format!(
+        r#"p={p}
+if [ -f "$p" ]; then
+  set -- $(stat -c '%a %U %G' -- "$p") || exit 1
+  h=$(sha256sum < "$p") || exit 1
+  h=${{h%% *}}
+  c=
+  {checks}  if [ -z "$c" ]; then cat > /dev/null; echo MATCHED; exit 0; fi
+  echo "MODIFIED ${{c#,}}"
+elif [ -e "$p" ]; then echo "jetlike: $p exists and is not a regular file" >&2; exit 75
+else echo CREATED; fi
+{put}"#,
+        p = quote(path),
+        put = put(path, attrs)
+    )
+}
+
+/// Reads the status line `ensure` printed: (created, changes); matched is (false, []).
+pub fn parse_ensure(out: &[u8]) -> Option<(bool, Vec<String>)> {
+    let first = out.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(first).ok()?;
+    match line.split_once(' ').map_or((line, ""), |(a, b)| (a, b)) {
+        ("MATCHED", _) => Some((false, vec![])),
+        ("CREATED", _) => Some((true, vec![])),
+        ("MODIFIED", c) => Some((false, c.split(',').map(str::to_owned).collect())),
+        _ => None,
+    }
+}
+
 pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
     let detail = String::from_utf8_lossy(out).trim().to_string();
     let what = match rc {
@@ -116,6 +159,7 @@ pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
         WRITE => format!("cannot write a temporary file beside {path}"),
         ATTRS => format!("cannot set owner, group or mode for {path}"),
         RENAME => format!("cannot move the new file into place at {path}"),
+        75 => format!("{path} exists and is not a regular file; remove it or choose another dest"),
         _ => format!("writing {path} failed (exit {rc})"),
     };
     if detail.is_empty() {

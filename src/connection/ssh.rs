@@ -8,7 +8,9 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
-use super::{scripts, wrap, ConnError, Connection, FileAttrs, FileStatus, Privilege, RunOutput};
+use super::{
+    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
+};
 
 /// Everything needed to reach one host, resolved from inventory, play and command line.
 #[derive(Debug, Clone)]
@@ -138,6 +140,26 @@ impl SshConnection {
 }
 
 impl Connection for SshConnection {
+    async fn ensure(
+        &self,
+        path: &str,
+        content: &[u8],
+        want_sha256: &str,
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> Result<Ensured, ConnError> {
+        let script = scripts::ensure(path, attrs, want_sha256);
+        let out = self.exec(&wrap(&script, privilege), content).await?;
+        if out.rc != 0 {
+            return Err(ConnError::Failed(scripts::put_error(
+                path, out.rc, &out.out,
+            )));
+        }
+        let (created, changes) = scripts::parse_ensure(&out.out)
+            .ok_or_else(|| ConnError::Failed(format!("unexpected reply while writing {path}")))?;
+        Ok(Ensured { created, changes })
+    }
+
     async fn run(
         &self,
         cmd: &str,

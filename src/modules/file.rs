@@ -214,6 +214,35 @@ impl TaskModule for FileModule<'_> {
         })
     }
 
+    /// One round trip over SSH: the target compares and writes only if needed.
+    async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<(Applied, Vec<String>), TaskError> {
+        let dest = ctx
+            .engine
+            .render(&self.task.dest, ctx.vars)
+            .map_err(|e| TaskError::new(format!("cannot render dest: {e}")))?;
+        let attrs = self.wanted_attrs(ctx)?;
+        let (content, _) = self.render(ctx)?;
+        let sha = hex::encode(Sha256::digest(&content[..]));
+        let done = ctx
+            .conn
+            .ensure(&dest, &content, &sha, &attrs, ctx.privilege)
+            .await?;
+        let status = match (done.created, done.changes.is_empty()) {
+            (true, _) => Status::Created,
+            (false, true) => Status::Matched,
+            (false, false) => Status::Modified,
+        };
+        let changed = status != Status::Matched;
+        Ok((
+            Applied {
+                status: Some(status),
+                changed,
+                ..Default::default()
+            },
+            done.changes,
+        ))
+    }
+
     async fn apply(&self, ctx: &TaskCtx<'_>, plan: Plan) -> Result<Applied, TaskError> {
         match plan {
             Plan::Put {

@@ -101,6 +101,12 @@ pub trait TaskModule {
         &self,
         ctx: &TaskCtx<'_>,
     ) -> impl std::future::Future<Output = Result<Plan, TaskError>> + Send;
+    /// Plans and applies in one step, in as few round trips as the module can (used when no
+    /// diff is wanted). Returns what was applied and which attributes changed.
+    fn converge(
+        &self,
+        ctx: &TaskCtx<'_>,
+    ) -> impl std::future::Future<Output = Result<(Applied, Vec<String>), TaskError>> + Send;
     /// Makes the planned change.
     fn apply(
         &self,
