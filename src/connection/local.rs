@@ -179,15 +179,6 @@ fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnErr
     })
 }
 
-fn current_umask() -> u32 {
-    // SAFETY: umask is process-wide; set it back immediately.
-    unsafe {
-        let m = libc::umask(0o022);
-        libc::umask(m);
-        m as u32
-    }
-}
-
 fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), String> {
     let p = Path::new(path);
     let dir = match p.parent() {
@@ -224,7 +215,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
         file.write_all(content)
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         let (mut uid, mut gid) = (None, None);
-        let mut mode = 0o666 & !current_umask();
+        let mut mode = 0o644;
         if let Some(m) = &existing {
             uid = Some(m.uid());
             gid = Some(m.gid());

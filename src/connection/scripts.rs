@@ -75,30 +75,37 @@ const RENAME: i32 = 74;
 /// Writes stdin to a fresh 0600 temp file (mktemp) beside `path`, applies attributes (keeping
 /// the existing file's when none are asked), then renames it into place.
 pub fn put(path: &str, attrs: &FileAttrs) -> String {
+    // Few processes on purpose: this runs once per changed file.
     let mut s = format!(
         r#"p={p}
-d=$(dirname -- "$p")
+case $p in */*) d=${{p%/*}}; d=${{d:-/}};; *) d=.;; esac
 [ -d "$d" ] || exit {NO_PARENT}
-t=$(mktemp "$d/.jetlike.XXXXXXXXXX") || exit {NO_TEMP}
+umask 077
+set -C
+t="$d/.jetlike.$$.${{RANDOM:-0}}${{RANDOM:-0}}"
 trap 'rm -f -- "$t"' EXIT HUP INT TERM
-cat > "$t" || exit {WRITE}
-if [ -e "$p" ]; then
-  chown --reference="$p" -- "$t" 2>/dev/null
-  chmod --reference="$p" -- "$t" || exit {ATTRS}
-else
-  m=$(umask); chmod "$(printf '%o' $(( 0666 & ~m )))" -- "$t" || exit {ATTRS}
+if ! {{ cat > "$t"; }} 2>/dev/null; then
+  rm -f -- "$t"; t=$(mktemp "$d/.jetlike.XXXXXXXXXX") || exit {NO_TEMP}
+  cat >| "$t" || exit {WRITE}
 fi
 "#,
         p = quote(path)
     );
+    if attrs.owner.is_none() || attrs.group.is_none() {
+        s.push_str("[ -e \"$p\" ] && chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n");
+    }
+    match attrs.mode {
+        Some(m) => s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n")),
+        None => s.push_str(&format!(
+            "if [ -e \"$p\" ]; then chmod --reference=\"$p\" -- \"$t\" || exit {ATTRS}\n\
+             else chmod 644 -- \"$t\" || exit {ATTRS}; fi\n"
+        )),
+    }
     if let Some(o) = &attrs.owner {
         s.push_str(&format!("chown -- {} \"$t\" || exit {ATTRS}\n", quote(o)));
     }
     if let Some(g) = &attrs.group {
         s.push_str(&format!("chgrp -- {} \"$t\" || exit {ATTRS}\n", quote(g)));
-    }
-    if let Some(m) = attrs.mode {
-        s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n"));
     }
     s.push_str(&format!(
         "mv -f -- \"$t\" \"$p\" || exit {RENAME}\ntrap - EXIT\n"
@@ -127,7 +134,7 @@ if [ -f "$p" ]; then
   h=$(sha256sum < "$p") || exit 1
   h=${{h%% *}}
   c=
-  {checks}  if [ -z "$c" ]; then cat > /dev/null; echo MATCHED; exit 0; fi
+  {checks}  if [ -z "$c" ]; then echo MATCHED; exit 0; fi
   echo "MODIFIED ${{c#,}}"
 elif [ -e "$p" ]; then echo "jetlike: $p exists and is not a regular file" >&2; exit 75
 else echo CREATED; fi

@@ -3,10 +3,11 @@
 //! transfer is a channel over it (openssh's native mux, no process per command).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
@@ -27,8 +28,101 @@ pub struct SshTarget {
 }
 
 pub struct SshConnection {
-    session: Session,
+    session: Arc<Session>,
     host: String,
+    /// The persistent remote shell every operation goes through (when bash is there).
+    agent: tokio::sync::Mutex<Option<Agent>>,
+}
+
+/// One `bash -s` per host, fed requests over a single channel: no channel set-up, login
+/// shell or exec per operation. Each request runs in a subshell (`( eval '...' )`), so a
+/// task's `cd`, `exit` or syntax error cannot disturb the next; its output ends with a random
+/// per-connection marker followed by the exit code. Input bytes (file content) follow the
+/// request on the same stream and are read exactly by `head -c`; bash reads its own commands
+/// byte by byte from a pipe, so it never swallows them.
+struct Agent {
+    stdin: openssh::ChildStdin,
+    stdout: openssh::ChildStdout,
+    _child: openssh::Child<Arc<Session>>,
+    marker: String,
+    buf: Vec<u8>,
+    /// Has answered at least once: a failure before that means "no bash", not "host gone".
+    proven: bool,
+}
+
+impl Agent {
+    async fn start(session: &Arc<Session>) -> Option<Agent> {
+        let mut child = Session::arc_raw_command(
+            session.clone(),
+            "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -s",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .await
+        .ok()?;
+        let stdin = child.stdin().take()?;
+        let stdout = child.stdout().take()?;
+        let marker = format!("JETLIKE-END-{:032x}", rand::random::<u128>());
+        Some(Agent {
+            stdin,
+            stdout,
+            _child: child,
+            marker,
+            buf: vec![],
+            proven: false,
+        })
+    }
+
+    async fn call(&mut self, script: &str, input: &[u8]) -> std::io::Result<RunOutput> {
+        let quoted = scripts::quote(script);
+        let request = if input.is_empty() {
+            format!(
+                "( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {m} \"$?\"\n",
+                m = self.marker
+            )
+        } else {
+            format!(
+                "head -c {n} | {{ ( eval {quoted} ) 2>&1; r=$?; cat >/dev/null; exit $r; }}; printf '\\n%s %d\\n' {m} \"$?\"\n",
+                n = input.len(),
+                m = self.marker
+            )
+        };
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(input);
+        self.stdin.write_all(&bytes).await?;
+        self.stdin.flush().await?;
+        let needle = format!("\n{} ", self.marker).into_bytes();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(at) = find(&self.buf, &needle) {
+                let rest = &self.buf[at + needle.len()..];
+                if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                    let rc = std::str::from_utf8(&rest[..nl])
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(255);
+                    let out = self.buf[..at].to_vec();
+                    self.buf.clear();
+                    self.proven = true;
+                    return Ok(RunOutput { rc, out });
+                }
+            }
+            let n = self.stdout.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the remote shell went away",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
@@ -92,18 +186,51 @@ impl SshConnection {
             .connect_mux(&t.hostname)
             .await
             .map_err(|e| ConnError::Unreachable(explain_connect_error(t, &e)))?;
+        let session = Arc::new(session);
+        let agent = Agent::start(&session).await;
         Ok(SshConnection {
             session,
             host: t.host.clone(),
+            agent: tokio::sync::Mutex::new(agent),
         })
     }
 
     /// Tears down the ControlMaster.
     pub async fn close(self) {
-        let _ = self.session.close().await;
+        let SshConnection { session, agent, .. } = self;
+        drop(agent.into_inner());
+        if let Ok(session) = Arc::try_unwrap(session) {
+            let _ = session.close().await;
+        }
     }
 
+    /// Runs a script on the host: through the persistent shell if there is one, else on a
+    /// channel of its own.
     async fn exec(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+        let mut agent = self.agent.lock().await;
+        if let Some(a) = agent.as_mut() {
+            return match a.call(script, stdin).await {
+                Ok(out) => Ok(out),
+                Err(_) if !a.proven => {
+                    // No bash on the host: one channel per operation instead.
+                    *agent = None;
+                    drop(agent);
+                    self.exec_channel(script, stdin).await
+                }
+                Err(e) => {
+                    *agent = None;
+                    Err(ConnError::Failed(format!(
+                        "connection to {} lost: {e}",
+                        self.host
+                    )))
+                }
+            };
+        }
+        drop(agent);
+        self.exec_channel(script, stdin).await
+    }
+
+    async fn exec_channel(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
         let lost = |e: openssh::Error| {
             ConnError::Failed(format!("connection to {} failed: {e}", self.host))
         };
