@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Shared settings for the baseline harness. Source it; every value can be
+# overridden from the environment before sourcing.
+BENCH_SCRIPTS="${BENCH_SCRIPTS:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+BENCH_DIR="${BENCH_DIR:-/tmp/bench}"          # all state lives here
+SSH_PORT="${SSH_PORT:-2222}"
+SSH_ADDR="${SSH_ADDR:-127.0.0.1}"              # loopback only
+SSH_USER="${SSH_USER:-root}"
+SSHD_DIR="$BENCH_DIR/sshd"
+SSHD_PIDFILE="$BENCH_DIR/sshd.pid"
+KEY="$BENCH_DIR/keys/id_ed25519"
+REMOTE_HOME="$BENCH_DIR/home"                  # HOME of remote sessions (see sshd-up.sh)
+VENV="${VENV:-$BENCH_DIR/venv}"
+FLEET_DIR="${FLEET_DIR:-$BENCH_DIR/fleet}"                  # per-host "roots": $FLEET_DIR/hostNNN
+GEN_DIR="${GEN_DIR:-$BENCH_DIR/gen}"                     # generated inventories, payloads
+CP_DIR="${CP_DIR:-$BENCH_DIR/cp}"                       # ControlMaster sockets
+RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
+WORKLOAD_DIR="$GEN_DIR/workload"               # payload*.bin + app.conf.j2
+# Environment variable consumed by the template task (the "loadenv" variable).
+export BENCH_RELEASE_TAG="${BENCH_RELEASE_TAG:-2024.11-rc3+bench}"
+# jetlike: the release build of this repository (bench/run.sh builds it) - override with JETLIKE_BIN
+JETLIKE_BIN="${JETLIKE_BIN:-$(cd "$BENCH_SCRIPTS/.." && pwd)/target/release/jetlike}"
+# jetlike checks host keys strictly: this ssh_config names the known_hosts sshd-up.sh writes.
+JETLIKE_SSH_CONFIG="$BENCH_DIR/jetlike_ssh_config"
+
+SSH_OPTS=(-p "$SSH_PORT" -i "$KEY" -o IdentitiesOnly=yes -o BatchMode=yes
+          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+
+host_name() { printf 'host%03d' "$1"; }
+host_list() { local i; for ((i = 1; i <= $1; i++)); do host_name "$i"; echo; done; }
+die() { echo "error: $*" >&2; exit 1; }
