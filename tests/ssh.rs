@@ -1,0 +1,693 @@
+//! SSH mode end to end, against real sshds on loopback (see tests/support): every module on
+//! several hosts, modify paths and attributes, check mode, sudo, unreachable hosts, host-key
+//! checking, a host dying mid-run, `--threads 1`, and secrets that must not come back.
+//!
+//! Each test starts its own sshd(s) and uses its own temp dirs, so they run in parallel.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{free_port, Fleet, Sshd};
+
+const ADDRS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+
+/// Three hosts h1..h3 on three loopback addresses of one sshd, keys trusted.
+fn three_hosts() -> (Fleet, Sshd) {
+    let sshd = Sshd::start_on(&ADDRS);
+    let mut f = Fleet::new();
+    for (i, addr) in ADDRS.iter().enumerate() {
+        f.host(&format!("h{}", i + 1), &sshd, addr);
+    }
+    f.trust(&sshd);
+    for (i, _) in ADDRS.iter().enumerate() {
+        let h = format!("h{}", i + 1);
+        let vars = std::fs::read_to_string(f.path().join(format!("inv/host_vars/{h}"))).unwrap();
+        f.file(
+            &format!("inv/host_vars/{h}"),
+            format!("{vars}host_label: label-{h}\n"),
+        );
+    }
+    (f, sshd)
+}
+
+/// Deterministic binary payload: every byte value, including NUL and invalid UTF-8.
+fn payload() -> Vec<u8> {
+    (0..4096u32).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+const MODULES: &str = r#"- name: modules
+  groups: [web]
+  vars: {app: demo}
+  tasks:
+    - !shell
+      name: mark
+      cmd: echo {{app}} {{host_label}} > {{root_dir}}/shell.txt
+    - !copy
+      name: payload
+      src: payload.bin
+      dest: "{{root_dir}}/payload.bin"
+    - !template
+      name: conf
+      src: app.conf.hb
+      dest: "{{root_dir}}/app.conf"
+"#;
+
+const RELEASE: &str = "rel-2024.11+ssh";
+
+fn modules_fleet() -> (Fleet, Sshd) {
+    let (f, sshd) = three_hosts();
+    f.file("files/payload.bin", payload())
+        .file(
+            "templates/app.conf.hb",
+            "# generated\nlabel={{host_label}}\napp={{app}}\nroot={{root_dir}}\nrelease={{ENV_RELEASE}}\n",
+        )
+        .playbook(MODULES);
+    (f, sshd)
+}
+
+fn no_temp_files_left(f: &Fleet, host: &str) {
+    let left: Vec<String> = std::fs::read_dir(f.root(host))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".jetlike"))
+        .collect();
+    assert!(left.is_empty(), "{host}: temp files left behind: {left:?}");
+}
+
+#[test]
+fn every_module_on_three_hosts_then_idempotent_rerun() {
+    let (f, _sshd) = modules_fleet();
+    let env = [("RELEASE", RELEASE)];
+    let r = f.run("ssh", &["--loadenv", "--output", "json"], &env);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for (i, h) in ["h1", "h2", "h3"].iter().enumerate() {
+        assert_eq!(
+            r.statuses_of(h),
+            ["complete", "created", "created"],
+            "{}",
+            r.all()
+        );
+        assert_eq!(f.read(h, "shell.txt"), format!("demo label-{h}\n"));
+        assert_eq!(
+            std::fs::read(f.root(h).join("payload.bin")).unwrap(),
+            payload(),
+            "{h}: copy is byte-exact"
+        );
+        assert_eq!(
+            f.read(h, "app.conf"),
+            format!(
+                "# generated\nlabel=label-{h}\napp=demo\nroot={}\nrelease={RELEASE}\n",
+                f.root(h).display()
+            ),
+            "{h} ({})",
+            ADDRS[i]
+        );
+        no_temp_files_left(&f, h);
+    }
+    let recap = r.recap();
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(recap["hosts"][h]["changed"], 3, "{}", r.all());
+        assert_eq!(recap["hosts"][h]["failed"], 0, "{}", r.all());
+    }
+
+    let again = f.run("ssh", &["--loadenv", "--output", "json"], &env);
+    assert_eq!(again.code, 0, "{}", again.all());
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(
+            again.statuses_of(h),
+            ["complete", "matched", "matched"],
+            "{}",
+            again.all()
+        );
+        assert_eq!(
+            again.recap()["hosts"][h]["changed"],
+            1,
+            "only the shell task"
+        );
+        no_temp_files_left(&f, h);
+    }
+}
+
+#[test]
+fn the_environment_reaches_templates_only_with_loadenv() {
+    let (f, _sshd) = modules_fleet();
+    let r = f.run("ssh", &["--output", "json"], &[("RELEASE", RELEASE)]);
+    assert_ne!(r.code, 0, "ENV_RELEASE without --loadenv: {}", r.all());
+    for h in ["h1", "h2", "h3"] {
+        assert!(!f.root(h).join("app.conf").exists(), "{h}");
+    }
+}
+
+#[test]
+fn modified_content_and_mode_are_detected_and_fixed() {
+    let (f, _sshd) = three_hosts();
+    f.file("files/payload.bin", payload())
+        .file("templates/app.conf.hb", "label={{host_label}}\n")
+        .playbook(
+            r#"- name: attrs
+  groups: [web]
+  tasks:
+    - !copy
+      name: payload
+      src: payload.bin
+      dest: "{{root_dir}}/payload.bin"
+      attributes: {mode: 0o640}
+    - !template
+      name: conf
+      src: app.conf.hb
+      dest: "{{root_dir}}/app.conf"
+      attributes: {mode: 0o600}
+"#,
+        );
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(f.mode(h, "payload.bin"), 0o640, "{h}");
+        assert_eq!(f.mode(h, "app.conf"), 0o600, "{h}");
+    }
+
+    // h1: content only (mode kept at 0640); h2: mode only; h3: untouched.
+    std::fs::write(f.root("h1").join("payload.bin"), "tampered").unwrap();
+    std::fs::write(f.root("h1").join("app.conf"), "label=someone-else\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        f.root("h2").join("payload.bin"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert_eq!(f.mode("h1", "payload.bin"), 0o640);
+
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for line in [
+        "h1 [1/2] payload => modified (content)",
+        "h1 [2/2] conf => modified (content)",
+        "h2 [1/2] payload => modified (mode)",
+        "h2 [2/2] conf => matched",
+        "h3 [1/2] payload => matched",
+        "h3 [2/2] conf => matched",
+    ] {
+        assert!(r.stdout.contains(line), "missing {line:?}:\n{}", r.all());
+    }
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(
+            std::fs::read(f.root(h).join("payload.bin")).unwrap(),
+            payload()
+        );
+        assert_eq!(f.mode(h, "payload.bin"), 0o640, "{h}");
+        assert_eq!(f.read(h, "app.conf"), format!("label=label-{h}\n"));
+        no_temp_files_left(&f, h);
+    }
+
+    // Both at once, in JSON: the changes list names each.
+    std::fs::write(f.root("h3").join("payload.bin"), "x").unwrap();
+    std::fs::set_permissions(
+        f.root("h3").join("payload.bin"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let r = f.run("ssh", &["--output", "json", "--limit-hosts", "h3"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let t = &r.tasks()[0];
+    assert_eq!(t["host"], "h3");
+    assert_eq!(t["status"], "modified");
+    assert_eq!(t["changed"], true);
+    let mut changes: Vec<String> = t["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    changes.sort();
+    assert_eq!(changes, ["content", "mode"], "{}", r.all());
+    assert!(r.statuses_of("h1").is_empty(), "--limit-hosts h3");
+    assert_eq!(f.mode("h3", "payload.bin"), 0o640);
+}
+
+#[test]
+fn check_mode_changes_nothing_and_shows_diffs() {
+    let (f, _sshd) = three_hosts();
+    f.file("files/payload.bin", payload())
+        .file(
+            "templates/app.conf.hb",
+            "label={{host_label}}\nport=8080\nmode=fast\n",
+        )
+        .playbook(
+            r#"- name: check
+  groups: [web]
+  tasks:
+    - !shell
+      name: mark
+      cmd: touch {{root_dir}}/shell-ran
+    - !copy
+      name: payload
+      src: payload.bin
+      dest: "{{root_dir}}/payload.bin"
+    - !template
+      name: conf
+      src: app.conf.hb
+      dest: "{{root_dir}}/app.conf"
+"#,
+        );
+    let old = "label=old-label\nport=8080\nmode=fast\n";
+    std::fs::write(f.root("h1").join("app.conf"), old).unwrap();
+
+    let r = f.run("check-ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.statuses_of("h1"),
+        ["would_run", "would_create", "would_modify"],
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        r.statuses_of("h2"),
+        ["would_run", "would_create", "would_create"],
+        "{}",
+        r.all()
+    );
+    let modify = r
+        .tasks()
+        .into_iter()
+        .find(|t| t["host"] == "h1" && t["status"] == "would_modify")
+        .unwrap();
+    let diff = serde_json::to_string(&modify["diff"]).unwrap();
+    assert!(
+        diff.contains("label=old-label") && diff.contains("label=label-h1"),
+        "the diff shows the old and the new line: {}",
+        r.all()
+    );
+
+    let human = f.run("check-ssh", &[], &[]);
+    assert_eq!(human.code, 0, "{}", human.all());
+    assert!(
+        human.stdout.contains("h1 [3/3] conf => would modify"),
+        "{}",
+        human.all()
+    );
+    assert!(human.stdout.contains("-label=old-label"), "{}", human.all());
+    assert!(human.stdout.contains("+label=label-h1"), "{}", human.all());
+    assert!(
+        human.stdout.contains("h2 [2/3] payload => would create"),
+        "{}",
+        human.all()
+    );
+
+    // Nothing changed on any target.
+    assert_eq!(f.read("h1", "app.conf"), old);
+    for h in ["h1", "h2", "h3"] {
+        assert!(!f.root(h).join("shell-ran").exists(), "{h}: shell ran");
+        assert!(!f.root(h).join("payload.bin").exists(), "{h}: copy wrote");
+        no_temp_files_left(&f, h);
+    }
+    assert!(!f.root("h2").join("app.conf").exists());
+}
+
+#[test]
+fn sudo_wraps_the_whole_compound_command() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    // `nobody` must be able to write there; root (the SSH user) could anyway, so a command
+    // only partly under sudo would leave `root` in one of the files.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(f.root("h1"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    f.playbook(
+        r#"- name: sudo
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: "id -un > {{root_dir}}/a && id -un > {{root_dir}}/b; id -un > {{root_dir}}/c"
+"#,
+    );
+    let r = f.run("ssh", &["--sudo", "nobody"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for file in ["a", "b", "c"] {
+        assert_eq!(f.read("h1", file), "nobody\n", "file {file}: {}", r.all());
+    }
+
+    // Play-level sudo, with a task that proves sudo (not just the SSH user) ran it.
+    f.playbook(
+        r#"- name: sudo
+  groups: [web]
+  sudo: root
+  tasks:
+    - !shell
+      cmd: "id -un > {{root_dir}}/d && echo \"$SUDO_USER\" > {{root_dir}}/e"
+"#,
+    );
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(f.read("h1", "d"), "root\n");
+    assert_eq!(f.read("h1", "e"), "root\n", "SUDO_USER set: sudo ran it");
+}
+
+#[test]
+fn sudo_applies_to_file_tasks() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(f.root("h1"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    f.file("files/payload.bin", payload()).playbook(
+        r#"- name: sudo files
+  groups: [web]
+  tasks:
+    - !copy
+      src: payload.bin
+      dest: "{{root_dir}}/payload.bin"
+      with: {sudo: nobody}
+"#,
+    );
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(f.root("h1").join("payload.bin")).unwrap();
+    let nobody_uid = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .unwrap();
+    let nobody_uid: u32 = String::from_utf8_lossy(&nobody_uid.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(meta.uid(), nobody_uid, "written as the sudo user");
+    assert_eq!(
+        std::fs::read(f.root("h1").join("payload.bin")).unwrap(),
+        payload()
+    );
+}
+
+#[test]
+fn unreachable_host_alongside_healthy_ones() {
+    let sshd = Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2")
+        .raw_host(
+            "dead",
+            &format!(
+                "jet_ssh_hostname: 127.0.0.1\njet_ssh_port: {}\njet_ssh_user: root\n\
+                 jet_ssh_private_key_file: {}\nroot_dir: /nonexistent\n",
+                free_port(),
+                sshd.client_key.display()
+            ),
+        )
+        .trust(&sshd);
+    f.playbook(
+        r#"- name: u
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: touch {{root_dir}}/one
+    - !shell
+      cmd: touch {{root_dir}}/two
+"#,
+    );
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 4, "unreachable only: {}", r.all());
+    let unreachable = r.unreachable();
+    assert_eq!(unreachable.len(), 1, "{}", r.all());
+    assert_eq!(unreachable[0]["host"], "dead");
+    assert!(
+        !unreachable[0]["message"].as_str().unwrap().is_empty(),
+        "a reason is given"
+    );
+    assert!(r.statuses_of("dead").is_empty(), "{}", r.all());
+    for h in ["h1", "h2"] {
+        assert_eq!(r.statuses_of(h), ["complete", "complete"], "{}", r.all());
+        assert!(f.root(h).join("one").exists() && f.root(h).join("two").exists());
+    }
+    let recap = r.recap();
+    assert_eq!(recap["hosts"]["dead"]["unreachable"], 1);
+    assert_eq!(recap["hosts"]["h1"]["ok"], 2);
+    assert_eq!(recap["hosts"]["h2"]["failed"], 0);
+
+    // Human output names the host once, as unreachable.
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    let all = r.all();
+    assert!(all.contains("dead") && all.contains("unreachable"), "{all}");
+}
+
+#[test]
+fn unknown_host_key_is_rejected_unless_accepted() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1"); // known_hosts stays empty
+    f.playbook(
+        "- name: k\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: touch {{root_dir}}/ok\n",
+    );
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    let u = r.unreachable();
+    assert_eq!(u.len(), 1, "{}", r.all());
+    let msg = u[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("known_hosts") || msg.contains("host key"),
+        "the reason names the host key: {msg}"
+    );
+    assert!(!f.root("h1").join("ok").exists(), "nothing ran");
+
+    let r = f.run("ssh", &["--accept-new-host-keys"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(f.root("h1").join("ok").exists());
+    let kh = std::fs::read_to_string(&f.known_hosts).unwrap();
+    assert!(
+        kh.contains(sshd.host_key.split(' ').nth(1).unwrap()),
+        "the key was recorded: {kh}"
+    );
+
+    // Recorded: a plain run now connects.
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn changed_host_key_is_rejected_even_with_accept_new() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1");
+    // A different ed25519 key recorded for this host:port (the client key stands in for it).
+    let other = std::fs::read_to_string(sshd.client_key.with_extension("pub")).unwrap();
+    let other: Vec<&str> = other.split_whitespace().take(2).collect();
+    std::fs::write(
+        &f.known_hosts,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, other.join(" ")),
+    )
+    .unwrap();
+    f.playbook(
+        "- name: k\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: touch {{root_dir}}/ok\n",
+    );
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let mut args = vec!["--output", "json"];
+        args.extend_from_slice(extra);
+        let r = f.run("ssh", &args, &[]);
+        assert_eq!(r.code, 4, "{extra:?}: {}", r.all());
+        assert_eq!(r.unreachable().len(), 1, "{}", r.all());
+        assert!(!f.root("h1").join("ok").exists(), "{extra:?}: it ran");
+    }
+}
+
+#[test]
+fn host_killed_mid_run_fails_alone_without_hanging() {
+    let sshd = Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let victim = Sshd::start_on(&["127.0.0.3"]);
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2")
+        .host("victim", &victim, "127.0.0.3")
+        .trust(&sshd)
+        .trust(&victim);
+    f.playbook(
+        r#"- name: drop
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: touch {{root_dir}}/started
+    - !shell
+      name: slow
+      cmd: sleep 2
+    - !shell
+      cmd: touch {{root_dir}}/finished
+"#,
+    );
+    let started = f.root("victim").join("started");
+    let killer = std::thread::scope(|s| {
+        let k = s.spawn(|| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !started.exists() {
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Well inside the 2 s sleep of task 2.
+            std::thread::sleep(Duration::from_millis(500));
+            victim.kill();
+            true
+        });
+        let r = f.run("ssh", &["--output", "json"], &[]);
+        (k.join().unwrap(), r)
+    });
+    let (killed, r) = killer;
+    assert!(killed, "the victim never started: {}", r.all());
+    assert!(
+        r.elapsed < Duration::from_secs(30),
+        "the run took {:?}",
+        r.elapsed
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    for h in ["h1", "h2"] {
+        assert_eq!(
+            r.statuses_of(h),
+            ["complete", "complete", "complete"],
+            "{}",
+            r.all()
+        );
+        assert!(f.root(h).join("finished").exists(), "{h} went on");
+    }
+    assert!(!f.root("victim").join("finished").exists());
+    let failed: Vec<_> = r
+        .tasks()
+        .into_iter()
+        .filter(|e| e["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", r.all());
+    assert_eq!(failed[0]["host"], "victim");
+    assert_eq!(failed[0]["task"], "slow");
+    let message = failed[0]["failure"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("victim") && message.to_lowercase().contains("connection"),
+        "a clear error names the host and the lost connection: {message}"
+    );
+    assert_eq!(r.recap()["hosts"]["victim"]["failed"], 1);
+}
+
+#[test]
+fn threads_1_runs_hosts_one_at_a_time() {
+    let (f, _sshd) = three_hosts();
+    f.playbook(
+        r#"- name: t
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: sleep 0.2
+    - !shell
+      cmd: sleep 0.2
+    - !shell
+      cmd: "true"
+"#,
+    );
+    let r = f.run("ssh", &["--threads", "1", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let hosts: Vec<String> = r
+        .tasks()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hosts.len(), 9, "{}", r.all());
+    // Contiguous blocks of 3: all of one host's tasks before any of the next.
+    let mut seen = vec![];
+    for block in hosts.chunks(3) {
+        assert!(
+            block.iter().all(|h| *h == block[0]),
+            "interleaved with --threads 1: {hosts:?}"
+        );
+        assert!(!seen.contains(&block[0]), "{hosts:?}");
+        seen.push(block[0].clone());
+    }
+    assert!(
+        r.elapsed >= Duration::from_millis(6 * 200),
+        "six 0.2 s sleeps one after another took only {:?}",
+        r.elapsed
+    );
+
+    // Without the limit the hosts overlap: the check above can tell the difference.
+    let r = f.run("ssh", &["--threads", "3", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let hosts: Vec<String> = r
+        .tasks()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        hosts.chunks(3).any(|b| b.iter().any(|h| *h != b[0])),
+        "--threads 3 should interleave hosts: {hosts:?}"
+    );
+}
+
+fn canary() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    (0..24)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+#[test]
+fn secret_from_the_environment_never_reaches_output() {
+    let canary = canary();
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    let sshd = Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2")
+        .trust(&sshd);
+    f.file(
+        "templates/secret.conf.hb",
+        "user=app\npassword={{ENV_CANARY}}\n",
+    )
+    .playbook(
+        r#"- name: secrets
+  groups: [web]
+  tasks:
+    - !template
+      name: render
+      src: secret.conf.hb
+      dest: "{{root_dir}}/secret.conf"
+    - !shell
+      name: show
+      cmd: "cat {{root_dir}}/secret.conf; sed -n 's/^password=//p' {{root_dir}}/secret.conf | tr -d '\\n' | base64"
+    - !shell
+      name: fail
+      cmd: "cat {{root_dir}}/secret.conf; exit 1"
+"#,
+    );
+    let forms = [
+        canary.clone(),
+        b64(&canary),
+        b64(&format!("user=app\npassword={canary}\n")),
+    ];
+    for extra in [
+        &["-vvv"][..],
+        &["--output", "json"][..],
+        &["--output", "json", "-vvv"][..],
+    ] {
+        let mut args = vec!["--loadenv"];
+        args.extend_from_slice(extra);
+        let r = f.run("ssh", &args, &[("CANARY", canary.as_str())]);
+        assert_eq!(r.code, 1, "{extra:?}: {}", r.all());
+        for form in &forms {
+            for (name, stream) in [("stdout", &r.raw_stdout), ("stderr", &r.raw_stderr)] {
+                assert!(
+                    !stream.windows(form.len()).any(|w| w == form.as_bytes()),
+                    "{extra:?}: {form:?} leaked on {name}:\n{}",
+                    r.all()
+                );
+            }
+        }
+        // The output around the secret is there: what was hidden was only the secret.
+        assert!(r.all().contains("user=app"), "{extra:?}: {}", r.all());
+    }
+    for h in ["h1", "h2"] {
+        assert_eq!(
+            f.read(h, "secret.conf"),
+            format!("user=app\npassword={canary}\n"),
+            "the secret is on the target"
+        );
+    }
+}
