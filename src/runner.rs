@@ -12,14 +12,15 @@ use serde_json::Value;
 
 use crate::connection::ssh::SshTarget;
 use crate::connection::{
-    AnyConnection, LocalConnection, Privilege, SshConnection, COMMAND_PLACEHOLDER,
+    AnyConnection, Connection, LocalConnection, Privilege, SshConnection, WantedFile,
+    COMMAND_PLACEHOLDER,
 };
 use crate::inventory::Inventory;
-use crate::modules::file::{Content, FileModule};
+use crate::modules::file::{converged, Content, FileModule, Wanted};
 use crate::modules::shell::Shell;
 use crate::modules::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::output::{Event, Failure, Output, Status, TaskEvent};
-use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
+use crate::playbook::{FileTask, LoadedPlay, LoadedTask, Task, Vars};
 use crate::prepare::{items_of, resolve, Prepared};
 use crate::secret::Secret;
 use crate::template::Engine;
@@ -75,6 +76,29 @@ pub struct Runner {
     secrets_changed: Mutex<BTreeSet<(String, String)>>,
     pub cancelled: Arc<AtomicBool>,
     control_dir: Option<tempfile::TempDir>,
+}
+
+const ITEMS_NOT_A_LIST: &str = "`items` must be a list, or the name of a variable holding a list";
+
+/// One task with one item, in a batch of file tasks.
+struct Unit<'t> {
+    task: &'t LoadedTask,
+    ev: TaskEvent,
+    vars: Value,
+    step: Step,
+}
+
+enum Step {
+    /// Its condition is false.
+    Skipped,
+    /// Ready to send, with the privilege it runs under.
+    Ready(Box<Wanted>, Option<Privilege>),
+    /// Could not be prepared (`None`: the failure is already in the event).
+    Broken(Option<TaskError>),
+}
+
+fn ignores_errors(task: &LoadedTask) -> bool {
+    task.task.and().is_some_and(|a| a.ignore_errors)
 }
 
 fn item_label(v: &Value) -> String {
@@ -301,45 +325,266 @@ impl Runner {
         };
         let inv = self.inventory.host_variables(host);
         let mut notified = BTreeSet::new();
-        let total = play.tasks.len();
-        for task in play.tasks.iter().filter(|t| self.selected(t)) {
+        let tasks: Vec<&LoadedTask> = play.tasks.iter().filter(|t| self.selected(t)).collect();
+        if !self
+            .run_list(
+                play,
+                &tasks,
+                host,
+                &conn,
+                &inv,
+                play.tasks.len(),
+                &mut notified,
+            )
+            .await
+        {
+            return;
+        }
+        let handlers: Vec<&LoadedTask> = play
+            .handlers
+            .iter()
+            .filter(|h| {
+                let sub = h.task.with().and_then(|w| w.subscribe.as_deref());
+                notified.contains(sub.unwrap_or_default())
+            })
+            .collect();
+        self.run_list(
+            play,
+            &handlers,
+            host,
+            &conn,
+            &inv,
+            play.handlers.len(),
+            &mut BTreeSet::new(),
+        )
+        .await;
+    }
+
+    /// Runs `tasks` in order on one host; false once the host must stop. Consecutive file
+    /// tasks go to the target together (see `run_file_batch`).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_list(
+        &self,
+        play: &LoadedPlay,
+        tasks: &[&LoadedTask],
+        host: &str,
+        conn: &Arc<AnyConnection>,
+        inv: &Vars,
+        total: usize,
+        notified: &mut BTreeSet<String>,
+    ) -> bool {
+        let mut at = 0;
+        while at < tasks.len() {
             if self.cancelled.load(Ordering::SeqCst) {
-                return;
+                return false;
             }
-            self.output
-                .update_progress(|p| p.current = format!("{host}: {}", task.task.display_name()));
-            if !self
-                .run_task(play, task, host, &conn, &inv, total, &mut notified)
-                .await
-            {
-                return;
+            let run = tasks[at..].iter().take_while(|t| self.batchable(t)).count();
+            let go_on = if run >= 2 {
+                self.run_file_batch(play, &tasks[at..at + run], host, conn, inv, total, notified)
+                    .await
+            } else {
+                self.show_current(host, tasks[at]);
+                self.run_task(play, tasks[at], host, conn, inv, total, notified)
+                    .await
+            };
+            if !go_on {
+                return false;
+            }
+            at += run.max(1);
+        }
+        true
+    }
+
+    fn show_current(&self, host: &str, task: &LoadedTask) {
+        self.output
+            .update_progress(|p| p.current = format!("{host}: {}", task.task.display_name()));
+    }
+
+    /// A file task that may share a round trip with its neighbours: applying without diffs,
+    /// no retries (a retry must repeat that task alone) and no delegation (another host).
+    fn batchable(&self, task: &LoadedTask) -> bool {
+        !self.opts.check
+            && !self.opts.diff
+            && matches!(task.task, Task::Copy(_) | Task::Template(_))
+            && task.task.with().is_none_or(|w| w.delegate_to.is_none())
+            && task.task.and().is_none_or(|a| a.retry == 0)
+    }
+
+    /// Consecutive file tasks, all their items, converged with one `ensure_all` per run of
+    /// units sharing a privilege: two round trips over SSH however many files. File tasks save
+    /// no facts, so every unit can be prepared (conditions, rendering) before any is sent;
+    /// events keep task order, and a failure stops the host exactly where running the tasks
+    /// one by one would have.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_file_batch(
+        &self,
+        play: &LoadedPlay,
+        tasks: &[&LoadedTask],
+        host: &str,
+        conn: &Arc<AnyConnection>,
+        inv: &Vars,
+        total: usize,
+        notified: &mut BTreeSet<String>,
+    ) -> bool {
+        let facts = self.facts_of(host);
+        let mut units: Vec<Unit<'_>> = Vec::new();
+        'prepare: for &task in tasks {
+            self.show_current(host, task);
+            let base = task_vars(
+                play,
+                task.origin.role.as_deref(),
+                inv,
+                &facts,
+                &self.opts.extra_vars,
+            );
+            let Some(items) = items_of(&task.task, &base) else {
+                let mut ev = self.event(play, task, host, total, Status::Failed);
+                ev.failure = Some(Failure {
+                    message: ITEMS_NOT_A_LIST.into(),
+                    ..Default::default()
+                });
+                units.push(Unit {
+                    task,
+                    ev,
+                    vars: Value::Null,
+                    step: Step::Broken(None),
+                });
+                if ignores_errors(task) {
+                    continue;
+                }
+                break;
+            };
+            for item in items {
+                let mut vars = base.clone();
+                if let Some(i) = &item {
+                    vars.insert("item".into(), i.clone());
+                }
+                let vars = Value::Object(vars);
+                let mut ev = self.event(play, task, host, total, Status::Skipped);
+                ev.item = item.as_ref().map(item_label);
+                let step = match self.prepare_file(play, task, conn, &vars) {
+                    Ok(None) => Step::Skipped,
+                    Ok(Some((want, privilege))) => Step::Ready(Box::new(want), privilege),
+                    Err(e) => Step::Broken(Some(e)),
+                };
+                let stop = matches!(step, Step::Broken(_)) && !ignores_errors(task);
+                units.push(Unit {
+                    task,
+                    ev,
+                    vars,
+                    step,
+                });
+                if stop {
+                    break 'prepare;
+                }
             }
         }
-        let total = play.handlers.len();
-        for handler in &play.handlers {
-            let sub = handler
-                .task
-                .with()
-                .and_then(|w| w.subscribe.as_deref())
-                .unwrap_or_default();
-            if !notified.contains(sub) || self.cancelled.load(Ordering::SeqCst) {
-                continue;
+        let mut at = 0;
+        while at < units.len() {
+            let end = match &units[at].step {
+                Step::Ready(_, privilege) => {
+                    at + units[at..]
+                        .iter()
+                        .take_while(|u| match &u.step {
+                            Step::Ready(_, p) => p == privilege,
+                            Step::Skipped => true,
+                            Step::Broken(_) => false,
+                        })
+                        .count()
+                }
+                _ => at + 1,
+            };
+            let privilege = units[at..end].iter().find_map(|u| match &u.step {
+                Step::Ready(_, p) => Some(p.clone()),
+                _ => None,
+            });
+            let files: Vec<WantedFile<'_>> = units[at..end]
+                .iter()
+                .filter_map(|u| match &u.step {
+                    Step::Ready(want, _) => Some(want.as_file()),
+                    _ => None,
+                })
+                .collect();
+            let mut results = if files.is_empty() {
+                Vec::new()
+            } else {
+                conn.ensure_all(&files, privilege.flatten().as_ref()).await
             }
-            if !self
-                .run_task(
-                    play,
-                    handler,
-                    host,
-                    &conn,
-                    &inv,
-                    total,
-                    &mut BTreeSet::new(),
-                )
-                .await
-            {
-                return;
+            .into_iter();
+            drop(files);
+            let mut next = end;
+            for (k, unit) in units.iter_mut().enumerate().take(end).skip(at) {
+                let ev = unit.ev.clone();
+                match std::mem::replace(&mut unit.step, Step::Skipped) {
+                    Step::Skipped => self.output.emit(&Event::Task(Box::new(ev))),
+                    Step::Broken(e) => {
+                        let go_on = match e {
+                            Some(e) => self.record_error(ev, unit.task, e, host),
+                            None => self.finish_failure(ev, unit.task),
+                        };
+                        if !go_on {
+                            self.dead.lock().unwrap().insert(host.to_string());
+                            return false;
+                        }
+                    }
+                    Step::Ready(..) => match results.next() {
+                        Some(Ok(done)) => {
+                            let (applied, changes) = converged(done);
+                            self.record_applied(
+                                ev, unit.task, &unit.vars, applied, changes, None, host, notified,
+                            );
+                        }
+                        Some(Err(e)) => {
+                            if !self.record_error(ev, unit.task, e.into(), host) {
+                                return false;
+                            }
+                            // Ignored: the units after it were not attempted; send them again.
+                            next = k + 1;
+                            break;
+                        }
+                        None => unreachable!("ensure_all answers every file up to a failure"),
+                    },
+                }
             }
+            at = next;
         }
+        true
+    }
+
+    /// Condition, privilege and wanted file of one file-task unit; `Ok(None)`: skipped.
+    #[allow(clippy::type_complexity)]
+    fn prepare_file(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        conn: &Arc<AnyConnection>,
+        vars: &Value,
+    ) -> Result<Option<(Wanted, Option<Privilege>)>, TaskError> {
+        if !self.condition_holds(task, vars)? {
+            return Ok(None);
+        }
+        let privilege = self.privilege(play, task, vars)?;
+        let (Task::Copy(f) | Task::Template(f)) = &task.task else {
+            unreachable!("only file tasks are batched");
+        };
+        let module = self.file_module(play, task, f, vars)?;
+        let ctx = TaskCtx {
+            conn,
+            engine: &self.engine,
+            vars,
+            privilege: privilege.as_ref(),
+            want_diff: false,
+        };
+        Ok(Some((module.want(&ctx)?, privilege)))
+    }
+
+    fn facts_of(&self, host: &str) -> Vars {
+        self.facts
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn event(
@@ -426,13 +671,7 @@ impl Runner {
         total: usize,
         notified: &mut BTreeSet<String>,
     ) -> bool {
-        let facts = self
-            .facts
-            .lock()
-            .unwrap()
-            .get(host)
-            .cloned()
-            .unwrap_or_default();
+        let facts = self.facts_of(host);
         let base = task_vars(
             play,
             task.origin.role.as_deref(),
@@ -440,17 +679,13 @@ impl Runner {
             &facts,
             &self.opts.extra_vars,
         );
-        let items = match items_of(&task.task, &base) {
-            Some(i) => i,
-            None => {
-                let mut ev = self.event(play, task, host, total, Status::Failed);
-                ev.failure = Some(Failure {
-                    message: "`items` must be a list, or the name of a variable holding a list"
-                        .into(),
-                    ..Default::default()
-                });
-                return self.finish_failure(ev, task);
-            }
+        let Some(items) = items_of(&task.task, &base) else {
+            let mut ev = self.event(play, task, host, total, Status::Failed);
+            ev.failure = Some(Failure {
+                message: ITEMS_NOT_A_LIST.into(),
+                ..Default::default()
+            });
+            return self.finish_failure(ev, task);
         };
         for item in items {
             let mut vars = base.clone();
@@ -464,74 +699,11 @@ impl Runner {
                 Ok(None) => {
                     self.output.emit(&Event::Task(Box::new(ev)));
                 }
-                Ok(Some((applied, plan_info))) => {
-                    ev.status = applied.status.clone().unwrap_or(Status::Matched);
-                    ev.changed = applied.changed;
-                    ev.changes = plan_info.0;
-                    if let Some(d) = &plan_info.1 {
-                        self.files_changed.fetch_add(1, Ordering::SeqCst);
-                        self.secrets_changed.lock().unwrap().extend(
-                            d.secrets_changed
-                                .iter()
-                                .map(|v| (host.to_string(), v.clone())),
-                        );
-                    }
-                    ev.diff = plan_info.1;
-                    ev.rc = applied.rc;
-                    if self.output.verbosity >= 1 {
-                        ev.cmd = applied.cmd.clone();
-                    }
-                    self.attach_out(
-                        &mut ev,
-                        task,
-                        applied.out.as_deref(),
-                        self.output.verbosity >= 3,
-                    );
-                    if let Some((name, v)) = applied.save {
-                        self.facts
-                            .lock()
-                            .unwrap()
-                            .entry(host.to_string())
-                            .or_default()
-                            .insert(name, v);
-                    }
-                    if applied.changed {
-                        if let Some(n) = task.task.and().and_then(|a| a.notify.as_ref()) {
-                            match self.engine.render(n, &vars) {
-                                Ok(n) => {
-                                    notified.insert(n);
-                                }
-                                Err(_) => {
-                                    notified.insert(n.clone());
-                                }
-                            }
-                        }
-                    }
-                    self.output.emit(&Event::Task(Box::new(ev)));
+                Ok(Some((applied, (changes, diff)))) => {
+                    self.record_applied(ev, task, &vars, applied, changes, diff, host, notified);
                 }
                 Err(e) => {
-                    ev.status = Status::Failed;
-                    ev.rc = e.rc;
-                    let out = e.out.clone();
-                    ev.failure = Some(Failure {
-                        cmd: e.cmd.clone(),
-                        rc: e.rc,
-                        out: None,
-                        message: e.message.clone(),
-                    });
-                    if task.task.sensitive() {
-                        self.attach_out(&mut ev, task, out.as_deref(), true);
-                    } else if let Some(f) = &mut ev.failure {
-                        f.out = out;
-                    }
-                    if e.connection_lost {
-                        self.failed.store(true, Ordering::SeqCst);
-                        self.dead.lock().unwrap().insert(host.to_string());
-                        self.output.emit(&Event::Task(Box::new(ev)));
-                        return false;
-                    }
-                    if !self.finish_failure(ev, task) {
-                        self.dead.lock().unwrap().insert(host.to_string());
+                    if !self.record_error(ev, task, e, host) {
                         return false;
                     }
                 }
@@ -540,8 +712,88 @@ impl Runner {
         true
     }
 
+    /// Emits the event of a unit that ran, and records what it saved and notified.
+    #[allow(clippy::too_many_arguments)]
+    fn record_applied(
+        &self,
+        mut ev: TaskEvent,
+        task: &LoadedTask,
+        vars: &Value,
+        applied: Applied,
+        changes: Vec<String>,
+        diff: Option<Box<crate::diff::FileDiff>>,
+        host: &str,
+        notified: &mut BTreeSet<String>,
+    ) {
+        ev.status = applied.status.clone().unwrap_or(Status::Matched);
+        ev.changed = applied.changed;
+        ev.changes = changes;
+        if let Some(d) = &diff {
+            self.files_changed.fetch_add(1, Ordering::SeqCst);
+            self.secrets_changed.lock().unwrap().extend(
+                d.secrets_changed
+                    .iter()
+                    .map(|v| (host.to_string(), v.clone())),
+            );
+        }
+        ev.diff = diff;
+        ev.rc = applied.rc;
+        if self.output.verbosity >= 1 {
+            ev.cmd = applied.cmd.clone();
+        }
+        self.attach_out(
+            &mut ev,
+            task,
+            applied.out.as_deref(),
+            self.output.verbosity >= 3,
+        );
+        if let Some((name, v)) = applied.save {
+            self.facts
+                .lock()
+                .unwrap()
+                .entry(host.to_string())
+                .or_default()
+                .insert(name, v);
+        }
+        if applied.changed {
+            if let Some(n) = task.task.and().and_then(|a| a.notify.as_ref()) {
+                notified.insert(self.engine.render(n, vars).unwrap_or_else(|_| n.clone()));
+            }
+        }
+        self.output.emit(&Event::Task(Box::new(ev)));
+    }
+
+    /// Emits the event of a unit that failed; false when the host must stop.
+    fn record_error(&self, mut ev: TaskEvent, task: &LoadedTask, e: TaskError, host: &str) -> bool {
+        ev.status = Status::Failed;
+        ev.rc = e.rc;
+        let out = e.out.clone();
+        ev.failure = Some(Failure {
+            cmd: e.cmd.clone(),
+            rc: e.rc,
+            out: None,
+            message: e.message.clone(),
+        });
+        if task.task.sensitive() {
+            self.attach_out(&mut ev, task, out.as_deref(), true);
+        } else if let Some(f) = &mut ev.failure {
+            f.out = out;
+        }
+        if e.connection_lost {
+            self.failed.store(true, Ordering::SeqCst);
+            self.dead.lock().unwrap().insert(host.to_string());
+            self.output.emit(&Event::Task(Box::new(ev)));
+            return false;
+        }
+        if !self.finish_failure(ev, task) {
+            self.dead.lock().unwrap().insert(host.to_string());
+            return false;
+        }
+        true
+    }
+
     fn finish_failure(&self, mut ev: TaskEvent, task: &LoadedTask) -> bool {
-        let ignore = task.task.and().is_some_and(|a| a.ignore_errors);
+        let ignore = ignores_errors(task);
         ev.ignored = ignore;
         if !ignore {
             self.failed.store(true, Ordering::SeqCst);
@@ -569,14 +821,8 @@ impl Runner {
         vars: &Value,
     ) -> Result<Option<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>))>, TaskError>
     {
-        if let Some(cond) = task.task.with().and_then(|w| w.condition.as_ref()) {
-            let ok = self
-                .engine
-                .condition(cond, vars)
-                .map_err(|e| TaskError::new(format!("cannot evaluate condition {cond:?}: {e}")))?;
-            if !ok {
-                return Ok(None);
-            }
+        if !self.condition_holds(task, vars)? {
+            return Ok(None);
         }
         let privilege = self.privilege(play, task, vars)?;
         let delegate;
@@ -627,56 +873,78 @@ impl Runner {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
             Task::Copy(f) | Task::Template(f) => {
-                let role = task.origin.role.as_deref();
-                let is_template = matches!(task.task, Task::Template(_));
-                let src = self
-                    .engine
-                    .render(&f.src, ctx.vars)
-                    .map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
-                let kind = if is_template { "templates" } else { "files" };
-                let path = resolve(kind, play, role, &src).map_err(|tried| {
-                    TaskError::new(format!(
-                        "{} source {src:?} not found; searched: {}",
-                        task.task.module(),
-                        tried
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })?;
-                let (content, secret_bearing) = if is_template {
-                    let t = self.prepared.templates.get(&path).cloned().ok_or_else(|| {
-                        TaskError::new(format!("template {} was not checked before the run (its path depends on a runtime value)", path.display()))
-                    })?;
-                    let secret = !t.env_refs.is_empty();
-                    (
-                        Content::Template {
-                            template: t,
-                            env: &self.env,
-                        },
-                        secret,
-                    )
-                } else {
-                    let bytes = match self.prepared.files.get(&path) {
-                        Some(b) => b.clone(),
-                        None => Arc::new(std::fs::read(&path).map_err(|e| {
-                            TaskError::new(format!("cannot read {}: {e}", path.display()))
-                        })?),
-                    };
-                    (Content::Copy(bytes), false)
-                };
-                self.drive(
-                    &FileModule {
-                        task: f,
-                        content,
-                        secret_bearing,
-                    },
-                    ctx,
-                )
-                .await
+                let module = self.file_module(play, task, f, ctx.vars)?;
+                self.drive(&module, ctx).await
             }
         }
+    }
+
+    fn condition_holds(&self, task: &LoadedTask, vars: &Value) -> Result<bool, TaskError> {
+        match task.task.with().and_then(|w| w.condition.as_ref()) {
+            Some(cond) => self
+                .engine
+                .condition(cond, vars)
+                .map_err(|e| TaskError::new(format!("cannot evaluate condition {cond:?}: {e}"))),
+            None => Ok(true),
+        }
+    }
+
+    /// The module of a copy or template task: its source found and loaded.
+    fn file_module<'s>(
+        &'s self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        f: &'s FileTask,
+        vars: &Value,
+    ) -> Result<FileModule<'s>, TaskError> {
+        let role = task.origin.role.as_deref();
+        let is_template = matches!(task.task, Task::Template(_));
+        let src = self
+            .engine
+            .render(&f.src, vars)
+            .map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
+        let kind = if is_template { "templates" } else { "files" };
+        let path = resolve(kind, play, role, &src).map_err(|tried| {
+            TaskError::new(format!(
+                "{} source {src:?} not found; searched: {}",
+                task.task.module(),
+                tried
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let (content, secret_bearing) = if is_template {
+            let t = self.prepared.templates.get(&path).cloned().ok_or_else(|| {
+                TaskError::new(format!(
+                    "template {} was not checked before the run (its path depends on a runtime value)",
+                    path.display()
+                ))
+            })?;
+            let secret = !t.env_refs.is_empty();
+            (
+                Content::Template {
+                    template: t,
+                    env: &self.env,
+                },
+                secret,
+            )
+        } else {
+            let bytes =
+                match self.prepared.files.get(&path) {
+                    Some(b) => b.clone(),
+                    None => Arc::new(std::fs::read(&path).map_err(|e| {
+                        TaskError::new(format!("cannot read {}: {e}", path.display()))
+                    })?),
+                };
+            (Content::Copy(bytes), false)
+        };
+        Ok(FileModule {
+            task: f,
+            content,
+            secret_bearing,
+        })
     }
 
     async fn drive<M: TaskModule>(

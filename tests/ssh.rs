@@ -226,6 +226,118 @@ fn modified_content_and_mode_are_detected_and_fixed() {
     assert_eq!(f.mode("h3", "payload.bin"), 0o640);
 }
 
+/// Consecutive file tasks go to the host together; this checks that doing so changes nothing
+/// a user can see: order, skips, an ignored failure in the middle, and a failure that stops
+/// the host exactly where running the tasks one by one would.
+#[test]
+fn consecutive_file_tasks_behave_as_if_run_one_by_one() {
+    let (f, _sshd) = three_hosts();
+    f.file("files/a.txt", "a\n")
+        .file("templates/b.hb", "b={{host_label}}\n")
+        .playbook(
+            r#"- name: batch
+  groups: [web]
+  tasks:
+    - !copy
+      name: first
+      src: a.txt
+      dest: "{{root_dir}}/a.txt"
+    - !template
+      name: skipped
+      src: b.hb
+      dest: "{{root_dir}}/skipped.txt"
+      with: {condition: (eq host_label "nobody")}
+    - !template
+      name: items
+      src: b.hb
+      dest: "{{root_dir}}/{{item}}.txt"
+      with: {items: [i1, i2]}
+      attributes: {mode: "0640"}
+    - !copy
+      name: ignored failure
+      src: a.txt
+      dest: "{{root_dir}}/missing-dir/a.txt"
+      and: {ignore_errors: true}
+    - !copy
+      name: after the ignored failure
+      src: a.txt
+      dest: "{{root_dir}}/after.txt"
+    - !copy
+      name: real failure
+      src: a.txt
+      dest: "{{root_dir}}/{{fail_dir}}/a.txt"
+    - !copy
+      name: never reached
+      src: a.txt
+      dest: "{{root_dir}}/never.txt"
+"#,
+        );
+    // h1 and h2 fail at "real failure"; h3's directory exists.
+    std::fs::create_dir(f.root("h3").join("here")).unwrap();
+    for (h, dir) in [("h1", "gone"), ("h2", "gone"), ("h3", "here")] {
+        let path = f.path().join(format!("inv/host_vars/{h}"));
+        let vars = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{vars}fail_dir: {dir}\n")).unwrap();
+    }
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    for h in ["h1", "h2"] {
+        assert_eq!(
+            r.statuses_of(h),
+            ["created", "skipped", "created", "created", "failed", "created", "failed"],
+            "{h}: {}",
+            r.all()
+        );
+        assert!(
+            !f.root(h).join("never.txt").exists(),
+            "{h}: ran past a failure"
+        );
+    }
+    assert_eq!(
+        r.statuses_of("h3"),
+        ["created", "skipped", "created", "created", "failed", "created", "created", "created"],
+        "{}",
+        r.all()
+    );
+    let failures: Vec<_> = r
+        .tasks()
+        .into_iter()
+        .filter(|t| t["host"] == "h1" && t["status"] == "failed")
+        .collect();
+    assert_eq!(failures[0]["ignored"], true);
+    assert_eq!(failures[1]["ignored"], false);
+    let message = failures[1]["failure"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("gone/a.txt") && message.contains("does not exist"),
+        "{message}"
+    );
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(f.read(h, "a.txt"), "a\n");
+        assert_eq!(f.read(h, "i2.txt"), format!("b=label-{h}\n"));
+        assert_eq!(f.mode(h, "i1.txt"), 0o640);
+        assert!(!f.root(h).join("skipped.txt").exists());
+        no_temp_files_left(&f, h);
+    }
+
+    // The second run: everything that exists matches; the same failures, nothing rewritten.
+    std::fs::write(f.root("h1").join("i1.txt"), "tampered\n").unwrap();
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(
+        r.statuses_of("h1"),
+        ["matched", "skipped", "modified", "matched", "failed", "matched", "failed"],
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        r.statuses_of("h3"),
+        ["matched", "skipped", "matched", "matched", "failed", "matched", "matched", "matched"],
+        "{}",
+        r.all()
+    );
+    assert_eq!(f.read("h1", "i1.txt"), "b=label-h1\n");
+}
+
 #[test]
 fn check_mode_changes_nothing_and_shows_diffs() {
     let (f, _sshd) = three_hosts();
@@ -359,11 +471,35 @@ fn sudo_applies_to_file_tasks() {
       src: payload.bin
       dest: "{{root_dir}}/payload.bin"
       with: {sudo: nobody}
+    - !copy
+      name: same user, batched with the first
+      src: payload.bin
+      dest: "{{root_dir}}/payload2.bin"
+      with: {sudo: nobody}
+    - !copy
+      name: another user ends the batch
+      src: payload.bin
+      dest: "{{root_dir}}/payload3.bin"
 "#,
     );
     let r = f.run("ssh", &[], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     use std::os::unix::fs::MetadataExt;
+    let owner = |name: &str| std::fs::metadata(f.root("h1").join(name)).unwrap().uid();
+    assert_eq!(owner("payload2.bin"), owner("payload.bin"));
+    assert_eq!(
+        owner("payload3.bin"),
+        0,
+        "no sudo: the connecting user (root)"
+    );
+    let again = f.run("ssh", &[], &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(
+        again.stdout.matches("=> matched").count(),
+        3,
+        "{}",
+        again.all()
+    );
     let meta = std::fs::metadata(f.root("h1").join("payload.bin")).unwrap();
     let nobody_uid = std::process::Command::new("id")
         .args(["-u", "nobody"])
@@ -654,7 +790,7 @@ fn secret_from_the_environment_never_reaches_output() {
       cmd: "cat {{root_dir}}/secret.conf; sed -n 's/^password=//p' {{root_dir}}/secret.conf | tr -d '\\n' | base64"
     - !shell
       name: fail
-      cmd: "cat {{root_dir}}/secret.conf; exit 1"
+      cmd: "cat {{root_dir}}/secret.conf >&2; base64 {{root_dir}}/secret.conf; exit 3"
 "#,
     );
     let forms = [
@@ -666,6 +802,7 @@ fn secret_from_the_environment_never_reaches_output() {
         &["-vvv"][..],
         &["--output", "json"][..],
         &["--output", "json", "-vvv"][..],
+        &["--diff", "-vvv"][..],
     ] {
         let mut args = vec!["--loadenv"];
         args.extend_from_slice(extra);

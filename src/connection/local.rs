@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
+    WantedFile,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -186,7 +187,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
         _ => std::path::PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(scripts::put_error(path, 70, b""));
+        return Err(scripts::put_error(path, scripts::NO_PARENT, b""));
     }
     let existing = std::fs::metadata(p).ok();
     let mut rng = rand::thread_rng();
@@ -260,49 +261,34 @@ impl Connection for LocalConnection {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<Ensured, ConnError> {
-        let status = self.stat(path, false, privilege).await?;
-        let ensured = match status {
-            FileStatus::Missing {
-                parent_exists: false,
-            } => return Err(ConnError::Failed(scripts::put_error(path, 70, b""))),
-            FileStatus::NotAFile => {
-                return Err(ConnError::Failed(scripts::put_error(path, 75, b"")))
-            }
-            FileStatus::Missing { .. } => Ensured {
-                created: true,
-                changes: vec![],
-            },
-            FileStatus::File {
-                sha256,
-                mode,
-                owner,
-                group,
-                ..
-            } => {
-                let mut changes = vec![];
-                if sha256 != want_sha256 {
-                    changes.push("content".to_string());
-                }
-                if attrs.mode.is_some_and(|m| m != mode) {
-                    changes.push("mode".to_string());
-                }
-                if attrs.owner.as_ref().is_some_and(|o| *o != owner) {
-                    changes.push("owner".to_string());
-                }
-                if attrs.group.as_ref().is_some_and(|g| *g != group) {
-                    changes.push("group".to_string());
-                }
-                if changes.is_empty() {
-                    return Ok(Ensured::default());
-                }
-                Ensured {
-                    created: false,
-                    changes,
-                }
-            }
-        };
-        self.put(path, content, attrs, privilege).await?;
+        let ensured = self
+            .stat(path, false, privilege)
+            .await?
+            .decide(path, want_sha256, attrs)?;
+        if !ensured.matched() {
+            self.put(path, content, attrs, privilege).await?;
+        }
         Ok(ensured)
+    }
+
+    /// No round trips to save locally: one file after the other.
+    async fn ensure_all(
+        &self,
+        files: &[WantedFile<'_>],
+        privilege: Option<&Privilege>,
+    ) -> Vec<Result<Ensured, ConnError>> {
+        let mut results = Vec::with_capacity(files.len());
+        for f in files {
+            let r = self
+                .ensure(f.path, f.content, f.sha256, f.attrs, privilege)
+                .await;
+            let failed = r.is_err();
+            results.push(r);
+            if failed {
+                break;
+            }
+        }
+        results
     }
 
     async fn run(
@@ -350,7 +336,12 @@ impl Connection for LocalConnection {
     ) -> Result<(), ConnError> {
         match privilege {
             None => {
-                let (path, content, attrs) = (path.to_string(), content.to_vec(), attrs.clone());
+                // The content may hold secrets: the copy handed to the blocking thread is wiped.
+                let (path, content, attrs) = (
+                    path.to_string(),
+                    zeroize::Zeroizing::new(content.to_vec()),
+                    attrs.clone(),
+                );
                 tokio::task::spawn_blocking(move || put_in_process(&path, &content, &attrs))
                     .await
                     .map_err(|e| ConnError::Failed(e.to_string()))?

@@ -46,7 +46,10 @@ pub enum ConnError {
     /// The host could not be reached at all (counted as `unreachable`).
     #[error("{0}")]
     Unreachable(String),
-    /// The connection broke or an operation failed on the transport level.
+    /// The connection broke: the host can take no further part in the run.
+    #[error("{0}")]
+    Lost(String),
+    /// An operation failed on the target (or its reply made no sense).
     #[error("{0}")]
     Failed(String),
 }
@@ -97,6 +100,76 @@ pub struct Ensured {
     pub changes: Vec<String>,
 }
 
+impl Ensured {
+    pub fn matched(&self) -> bool {
+        !self.created && self.changes.is_empty()
+    }
+}
+
+impl FileStatus {
+    /// What making `path` hold content hashing to `want_sha256` with `attrs` would do, or why
+    /// the target cannot take a file there. The one place where "changed" is decided.
+    pub fn decide(
+        &self,
+        path: &str,
+        want_sha256: &str,
+        attrs: &FileAttrs,
+    ) -> Result<Ensured, ConnError> {
+        match self {
+            FileStatus::Missing {
+                parent_exists: false,
+            } => Err(ConnError::Failed(scripts::put_error(
+                path,
+                scripts::NO_PARENT,
+                b"",
+            ))),
+            FileStatus::NotAFile => Err(ConnError::Failed(scripts::put_error(
+                path,
+                scripts::NOT_A_FILE,
+                b"",
+            ))),
+            FileStatus::Missing { .. } => Ok(Ensured {
+                created: true,
+                changes: vec![],
+            }),
+            FileStatus::File {
+                sha256,
+                mode,
+                owner,
+                group,
+                ..
+            } => {
+                let mut changes = vec![];
+                if sha256 != want_sha256 {
+                    changes.push("content".to_string());
+                }
+                if attrs.mode.is_some_and(|m| m != *mode) {
+                    changes.push("mode".to_string());
+                }
+                if attrs.owner.as_ref().is_some_and(|o| o != owner) {
+                    changes.push("owner".to_string());
+                }
+                if attrs.group.as_ref().is_some_and(|g| g != group) {
+                    changes.push("group".to_string());
+                }
+                Ok(Ensured {
+                    created: false,
+                    changes,
+                })
+            }
+        }
+    }
+}
+
+/// One file a task wants on the target: the unit of `Connection::ensure_all`.
+#[derive(Clone, Copy)]
+pub struct WantedFile<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+    pub sha256: &'a str,
+    pub attrs: &'a FileAttrs,
+}
+
 pub trait Connection: Send + Sync {
     /// Makes `path` hold `content` with `attrs`, writing only if something differs, in as few
     /// round trips as the transport allows.
@@ -108,6 +181,15 @@ pub trait Connection: Send + Sync {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> impl Future<Output = Result<Ensured, ConnError>> + Send;
+
+    /// Converges several files in order, in as few round trips as the transport allows (over
+    /// SSH: two for any number of files), stopping at the first failure. Returns one result
+    /// per file attempted: all of them, or up to and including the one that failed.
+    fn ensure_all(
+        &self,
+        files: &[WantedFile<'_>],
+        privilege: Option<&Privilege>,
+    ) -> impl Future<Output = Vec<Result<Ensured, ConnError>>> + Send;
 
     /// Runs `cmd` with `sh`, feeding `stdin`; output is merged stdout+stderr.
     fn run(
@@ -154,6 +236,17 @@ impl Connection for AnyConnection {
         match self {
             AnyConnection::Local(c) => c.ensure(path, content, want_sha256, attrs, privilege).await,
             AnyConnection::Ssh(c) => c.ensure(path, content, want_sha256, attrs, privilege).await,
+        }
+    }
+
+    async fn ensure_all(
+        &self,
+        files: &[WantedFile<'_>],
+        privilege: Option<&Privilege>,
+    ) -> Vec<Result<Ensured, ConnError>> {
+        match self {
+            AnyConnection::Local(c) => c.ensure_all(files, privilege).await,
+            AnyConnection::Ssh(c) => c.ensure_all(files, privilege).await,
         }
     }
 

@@ -65,38 +65,79 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
     }
 }
 
-/// Exit codes of the put script, mapped to messages by `put_error`.
-const NO_PARENT: i32 = 70;
+/// Exit codes of the write steps, mapped to messages by `put_error`.
+pub const NO_PARENT: i32 = 70;
 const NO_TEMP: i32 = 71;
 const WRITE: i32 = 72;
 const ATTRS: i32 = 73;
 const RENAME: i32 = 74;
+pub const NOT_A_FILE: i32 = 75;
 
-/// Writes stdin to a fresh 0600 temp file (mktemp) beside `path`, applies attributes (keeping
-/// the existing file's when none are asked), then renames it into place.
-pub fn put(path: &str, attrs: &FileAttrs) -> String {
-    // Few processes on purpose: this runs once per changed file.
+/// Starts every script that writes files: new files are 0600 from creation (`umask 077`) and
+/// created exclusively (`set -C`), and a temp file not yet renamed is removed on any exit.
+const WRITE_PRELUDE: &str = "umask 077\nset -C\nt=\n\
+    trap '[ -z \"$t\" ] || rm -f -- \"$t\"' EXIT\n\
+    trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n";
+
+/// What the script knows about the file it replaces, which decides the attribute steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Not inspected: test at run time.
+    Unknown,
+    Missing,
+    File {
+        mode: u32,
+    },
+}
+
+/// Where the new content comes from on stdin.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// Everything up to the end of input.
+    Rest,
+    /// Exactly this many bytes, so that several files can follow one another.
+    Exactly(usize),
+}
+
+/// The steps that write one file atomically: a fresh 0600 temp file with an unguessable name
+/// beside `path`, the content, attributes (keeping the existing file's where none are asked),
+/// then a rename. Needs `WRITE_PRELUDE` first. Few processes on purpose: a mode of 0600 needs
+/// no `chmod`, a new file no `chown --reference`.
+fn write_one(path: &str, attrs: &FileAttrs, existing: Existing, source: Source) -> String {
     let mut s = format!(
         r#"p={p}
 case $p in */*) d=${{p%/*}}; d=${{d:-/}};; *) d=.;; esac
 [ -d "$d" ] || exit {NO_PARENT}
-umask 077
-set -C
-t="$d/.jetlike.$$.${{RANDOM:-0}}${{RANDOM:-0}}"
-trap 'rm -f -- "$t"' EXIT HUP INT TERM
-if ! {{ cat > "$t"; }} 2>/dev/null; then
-  rm -f -- "$t"; t=$(mktemp "$d/.jetlike.XXXXXXXXXX") || exit {NO_TEMP}
-  cat >| "$t" || exit {WRITE}
-fi
+n="$d/.jetlike.{name:032x}"
+{{ : > "$n"; }} 2>/dev/null || exit {NO_TEMP}
+t=$n
+{read} >| "$t" || exit {WRITE}
 "#,
-        p = quote(path)
+        p = quote(path),
+        name = rand::random::<u128>(),
+        read = match source {
+            Source::Rest => "cat".to_string(),
+            Source::Exactly(n) => format!("head -c {n}"),
+        }
     );
     if attrs.owner.is_none() || attrs.group.is_none() {
-        s.push_str("[ -e \"$p\" ] && chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n");
+        match existing {
+            Existing::Unknown => {
+                s.push_str("[ -e \"$p\" ] && chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n")
+            }
+            Existing::File { .. } => s.push_str("chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n"),
+            Existing::Missing => {}
+        }
     }
-    match attrs.mode {
-        Some(m) => s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n")),
-        None => s.push_str(&format!(
+    let chmod = |s: &mut String, m: u32| {
+        if m != 0o600 {
+            s.push_str(&format!("chmod {m:04o} -- \"$t\" || exit {ATTRS}\n"));
+        }
+    };
+    match (attrs.mode, existing) {
+        (Some(m), _) | (None, Existing::File { mode: m }) => chmod(&mut s, m),
+        (None, Existing::Missing) => chmod(&mut s, 0o644),
+        (None, Existing::Unknown) => s.push_str(&format!(
             "if [ -e \"$p\" ]; then chmod --reference=\"$p\" -- \"$t\" || exit {ATTRS}\n\
              else chmod 644 -- \"$t\" || exit {ATTRS}; fi\n"
         )),
@@ -107,10 +148,16 @@ fi
     if let Some(g) = &attrs.group {
         s.push_str(&format!("chgrp -- {} \"$t\" || exit {ATTRS}\n", quote(g)));
     }
-    s.push_str(&format!(
-        "mv -f -- \"$t\" \"$p\" || exit {RENAME}\ntrap - EXIT\n"
-    ));
+    s.push_str(&format!("mv -f -- \"$t\" \"$p\" || exit {RENAME}\nt=\n"));
     s
+}
+
+/// Writes stdin to `path` atomically (see `write_one`).
+pub fn put(path: &str, attrs: &FileAttrs) -> String {
+    format!(
+        "{WRITE_PRELUDE}{}",
+        write_one(path, attrs, Existing::Unknown, Source::Rest)
+    )
 }
 
 /// Compares the target with the wanted hash and attributes and, only if anything differs,
@@ -136,12 +183,137 @@ if [ -f "$p" ]; then
   c=
   {checks}  if [ -z "$c" ]; then echo MATCHED; exit 0; fi
   echo "MODIFIED ${{c#,}}"
-elif [ -e "$p" ]; then echo "jetlike: $p exists and is not a regular file" >&2; exit 75
+elif [ -e "$p" ]; then echo "jetlike: $p exists and is not a regular file" >&2; exit {NOT_A_FILE}
 else echo CREATED; fi
 {put}"#,
         p = quote(path),
         put = put(path, attrs)
     )
+}
+
+/// Inspects several files in one go, for `ensure_all`: a status line per path (`F`, `N` for
+/// not a regular file, `M1` / `M0` for missing with / without its directory), then one `stat`
+/// and one `sha256sum` over all the regular files: two processes however many files.
+pub fn inspect(paths: &[&str]) -> String {
+    let list: Vec<String> = paths.iter().map(|p| quote(p)).collect();
+    format!(
+        r#"set --
+for p in {list}; do
+  if [ -f "$p" ]; then set -- "$@" "$p"; echo F
+  elif [ -e "$p" ]; then echo N
+  else
+    case $p in */*) d=${{p%/*}}; d=${{d:-/}};; *) d=.;; esac
+    if [ -d "$d" ]; then echo M1; else echo M0; fi
+  fi
+done
+[ $# -eq 0 ] || {{ stat -c '%a %U %G' -- "$@" && sha256sum -- "$@"; }} || exit 1
+"#,
+        list = list.join(" ")
+    )
+}
+
+/// Reads what `inspect` printed for `n` paths.
+pub fn parse_inspect(out: &[u8], n: usize) -> Result<Vec<FileStatus>, ConnError> {
+    let text = String::from_utf8_lossy(out);
+    let bad = || {
+        ConnError::Failed(format!(
+            "unexpected reply while inspecting files: {:?}",
+            text.chars().take(120).collect::<String>()
+        ))
+    };
+    let mut lines = text.lines();
+    let kinds: Vec<&str> = lines.by_ref().take(n).collect();
+    if kinds.len() != n {
+        return Err(bad());
+    }
+    let files = kinds.iter().filter(|k| **k == "F").count();
+    let stats: Vec<&str> = lines.by_ref().take(files).collect();
+    let sums: Vec<&str> = lines.take(files).collect();
+    if sums.len() != files {
+        return Err(bad());
+    }
+    let (mut stats, mut sums) = (stats.into_iter(), sums.into_iter());
+    kinds
+        .iter()
+        .map(|kind| match *kind {
+            "M1" => Ok(FileStatus::Missing {
+                parent_exists: true,
+            }),
+            "M0" => Ok(FileStatus::Missing {
+                parent_exists: false,
+            }),
+            "N" => Ok(FileStatus::NotAFile),
+            "F" => {
+                let (stat, sum) = (stats.next().ok_or_else(bad)?, sums.next().ok_or_else(bad)?);
+                let mut parts = stat.split(' ');
+                let mode =
+                    u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
+                let owner = parts.next().ok_or_else(bad)?.to_string();
+                let group = parts.next().ok_or_else(bad)?.to_string();
+                // sha256sum prefixes a `\` when it had to escape the file name.
+                let sha256 = sum
+                    .trim_start_matches('\\')
+                    .split(' ')
+                    .next()
+                    .ok_or_else(bad)?;
+                if sha256.len() != 64 {
+                    return Err(bad());
+                }
+                Ok(FileStatus::File {
+                    sha256: sha256.to_string(),
+                    mode,
+                    owner,
+                    group,
+                    content: None,
+                })
+            }
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+/// One file for `write_all`: its content follows the previous file's on stdin.
+#[derive(Clone)]
+pub struct Write<'a> {
+    pub path: &'a str,
+    pub attrs: &'a FileAttrs,
+    pub existing: Existing,
+    pub len: usize,
+}
+
+/// Printed after each file `write_all` put in place.
+const WROTE: &str = "JETLIKE-WROTE";
+
+/// Writes several files in order from one stream on stdin (each exactly its length), each
+/// through the atomic steps of `put`, stopping at the first failure.
+pub fn write_all(writes: &[Write<'_>]) -> String {
+    let mut s = WRITE_PRELUDE.to_string();
+    for w in writes {
+        s.push_str(&write_one(
+            w.path,
+            w.attrs,
+            w.existing,
+            Source::Exactly(w.len),
+        ));
+        s.push_str("echo ");
+        s.push_str(WROTE);
+        s.push('\n');
+    }
+    s
+}
+
+/// How many files `write_all` put in place, and the rest of its output (error text).
+pub fn parse_written(out: &[u8]) -> (usize, Vec<u8>) {
+    let mut done = 0;
+    let mut rest = Vec::new();
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        if line.strip_suffix(b"\n").unwrap_or(line) == WROTE.as_bytes() {
+            done += 1;
+        } else {
+            rest.extend_from_slice(line);
+        }
+    }
+    (done, rest)
 }
 
 /// Reads the status line `ensure` printed: (created, changes); matched is (false, []).
@@ -166,7 +338,7 @@ pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
         WRITE => format!("cannot write a temporary file beside {path}"),
         ATTRS => format!("cannot set owner, group or mode for {path}"),
         RENAME => format!("cannot move the new file into place at {path}"),
-        75 => format!("{path} exists and is not a regular file; remove it or choose another dest"),
+        NOT_A_FILE => format!("{path} exists and is not a regular file; remove it or choose another dest"),
         _ => format!("writing {path} failed (exit {rc})"),
     };
     if detail.is_empty() {

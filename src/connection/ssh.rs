@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
+    WantedFile,
 };
 
 /// Everything needed to reach one host, resolved from inventory, play and command line.
@@ -219,7 +220,7 @@ impl SshConnection {
                 }
                 Err(e) => {
                     *agent = None;
-                    Err(ConnError::Failed(format!(
+                    Err(ConnError::Lost(format!(
                         "connection to {} lost: {e}",
                         self.host
                     )))
@@ -231,9 +232,8 @@ impl SshConnection {
     }
 
     async fn exec_channel(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
-        let lost = |e: openssh::Error| {
-            ConnError::Failed(format!("connection to {} failed: {e}", self.host))
-        };
+        let lost =
+            |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
         let mut cmd = self
             .session
             .raw_command(format!("sh -c {}", scripts::quote(script)));
@@ -258,7 +258,7 @@ impl SshConnection {
         merged.extend_from_slice(&out.stderr);
         match out.status.code() {
             Some(rc) => Ok(RunOutput { rc, out: merged }),
-            None => Err(ConnError::Failed(format!(
+            None => Err(ConnError::Lost(format!(
                 "connection to {} lost while a command ran",
                 self.host
             ))),
@@ -285,6 +285,92 @@ impl Connection for SshConnection {
         let (created, changes) = scripts::parse_ensure(&out.out)
             .ok_or_else(|| ConnError::Failed(format!("unexpected reply while writing {path}")))?;
         Ok(Ensured { created, changes })
+    }
+
+    /// Two round trips for any number of files: one inspects them all (one `stat` and one
+    /// `sha256sum` process), one writes those that differ, their contents back to back on stdin.
+    /// A single file keeps `ensure`'s one round trip.
+    async fn ensure_all(
+        &self,
+        files: &[WantedFile<'_>],
+        privilege: Option<&Privilege>,
+    ) -> Vec<Result<Ensured, ConnError>> {
+        if let [f] = files {
+            return vec![
+                self.ensure(f.path, f.content, f.sha256, f.attrs, privilege)
+                    .await,
+            ];
+        }
+        let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+        let statuses = match self
+            .exec(&wrap(&scripts::inspect(&paths), privilege), b"")
+            .await
+        {
+            Ok(out) if out.rc == 0 => scripts::parse_inspect(&out.out, files.len()),
+            Ok(out) => Err(ConnError::Failed(format!(
+                "inspecting {} failed (exit {}): {}",
+                files[0].path,
+                out.rc,
+                String::from_utf8_lossy(&out.out).trim()
+            ))),
+            Err(e) => Err(e),
+        };
+        let statuses = match statuses {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut results = Vec::with_capacity(files.len());
+        let mut writes = Vec::new();
+        let mut input = zeroize::Zeroizing::new(Vec::new());
+        for (i, (f, status)) in files.iter().zip(&statuses).enumerate() {
+            let decided = status.decide(f.path, f.sha256, f.attrs);
+            let Ok(ensured) = &decided else {
+                results.push(decided);
+                break;
+            };
+            if !ensured.matched() {
+                let existing = match status {
+                    FileStatus::File { mode, .. } => scripts::Existing::File { mode: *mode },
+                    _ => scripts::Existing::Missing,
+                };
+                writes.push((
+                    i,
+                    scripts::Write {
+                        path: f.path,
+                        attrs: f.attrs,
+                        existing,
+                        len: f.content.len(),
+                    },
+                ));
+                input.extend_from_slice(f.content);
+            }
+            results.push(decided);
+        }
+        if writes.is_empty() {
+            return results;
+        }
+        let script: Vec<scripts::Write<'_>> = writes.iter().map(|(_, w)| w.clone()).collect();
+        let out = match self
+            .exec(&wrap(&scripts::write_all(&script), privilege), &input)
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                results.truncate(writes[0].0);
+                results.push(Err(e));
+                return results;
+            }
+        };
+        let (done, rest) = scripts::parse_written(&out.out);
+        if out.rc != 0 || done < writes.len() {
+            // Files after the one that failed were not attempted.
+            let (failed_at, w) = &writes[done.min(writes.len() - 1)];
+            results.truncate(*failed_at);
+            results.push(Err(ConnError::Failed(scripts::put_error(
+                w.path, out.rc, &rest,
+            ))));
+        }
+        results
     }
 
     async fn run(

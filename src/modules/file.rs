@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
-use crate::connection::{Connection, FileAttrs, FileStatus};
+use crate::connection::{Connection, Ensured, FileAttrs, FileStatus, WantedFile};
 use crate::output::Status;
 use crate::playbook::FileTask;
 use crate::secret::Secret;
@@ -144,54 +144,98 @@ impl FileModule<'_> {
     }
 }
 
-impl TaskModule for FileModule<'_> {
-    async fn plan(&self, ctx: &TaskCtx<'_>) -> Result<Plan, TaskError> {
+/// What a file task wants on the target, decided locally: the unit that consecutive file
+/// tasks send to the target together (`Connection::ensure_all`).
+pub struct Wanted {
+    pub dest: String,
+    pub content: Zeroizing<Vec<u8>>,
+    pub sha256: String,
+    pub attrs: FileAttrs,
+}
+
+impl Wanted {
+    pub fn as_file(&self) -> WantedFile<'_> {
+        WantedFile {
+            path: &self.dest,
+            content: &self.content,
+            sha256: &self.sha256,
+            attrs: &self.attrs,
+        }
+    }
+}
+
+/// The task result for what `ensure` did.
+pub fn converged(done: Ensured) -> (Applied, Vec<String>) {
+    let status = match (done.created, done.changes.is_empty()) {
+        (true, _) => Status::Created,
+        (false, true) => Status::Matched,
+        (false, false) => Status::Modified,
+    };
+    let changed = status != Status::Matched;
+    (
+        Applied {
+            status: Some(status),
+            changed,
+            ..Default::default()
+        },
+        done.changes,
+    )
+}
+
+impl FileModule<'_> {
+    /// Renders destination, attributes and content, without touching the target.
+    pub fn want(&self, ctx: &TaskCtx<'_>) -> Result<Wanted, TaskError> {
+        self.want_with_holes(ctx).map(|(want, _)| want)
+    }
+
+    /// `want`, plus where the content's secret bytes are (for diffs; see `render`).
+    fn want_with_holes(&self, ctx: &TaskCtx<'_>) -> Result<(Wanted, Option<Vec<Hole>>), TaskError> {
         let dest = ctx
             .engine
             .render(&self.task.dest, ctx.vars)
             .map_err(|e| TaskError::new(format!("cannot render dest: {e}")))?;
         let attrs = self.wanted_attrs(ctx)?;
         let (content, holes) = self.render(ctx)?;
-        let status = ctx.conn.stat(&dest, ctx.want_diff, ctx.privilege).await?;
-        let wanted_sha = hex::encode(Sha256::digest(&content[..]));
-        let mut changes = vec![];
-        let (created, old) = match &status {
-            FileStatus::Missing { parent_exists: false } => {
-                return Err(TaskError::new(format!(
-                    "the parent directory of {dest} does not exist; create it first (for example with a !shell task running mkdir -p)"
-                )))
-            }
-            FileStatus::Missing { .. } => (true, None),
-            FileStatus::NotAFile => {
-                return Err(TaskError::new(format!(
-                    "{dest} exists and is not a regular file; remove it or choose another dest"
-                )))
-            }
-            FileStatus::File {
+        let sha256 = hex::encode(Sha256::digest(&content[..]));
+        let want = Wanted {
+            dest,
+            content,
+            sha256,
+            attrs,
+        };
+        Ok((want, holes))
+    }
+}
+
+impl TaskModule for FileModule<'_> {
+    async fn plan(&self, ctx: &TaskCtx<'_>) -> Result<Plan, TaskError> {
+        let (
+            Wanted {
+                dest,
+                content,
                 sha256,
-                mode,
-                owner,
-                group,
-                content: old,
-            } => {
-                if *sha256 != wanted_sha {
-                    changes.push("content".to_string());
-                }
-                if attrs.mode.is_some_and(|m| m != *mode) {
-                    changes.push("mode".to_string());
-                }
-                if attrs.owner.as_ref().is_some_and(|o| o != owner) {
-                    changes.push("owner".to_string());
-                }
-                if attrs.group.as_ref().is_some_and(|g| g != group) {
-                    changes.push("group".to_string());
-                }
-                (false, old.clone())
-            }
+                attrs,
+            },
+            holes,
+        ) = self.want_with_holes(ctx)?;
+        let status = ctx.conn.stat(&dest, ctx.want_diff, ctx.privilege).await?;
+        let Ensured { created, changes } = match status.decide(&dest, &sha256, &attrs) {
+            Ok(decided) => decided,
+            // An earlier task (a `mkdir`) may create the directory, which check mode only
+            // reports: say so rather than fail. Applying still fails if it is missing then.
+            Err(_) if matches!(status, FileStatus::Missing { .. }) => Ensured {
+                created: true,
+                changes: vec!["its directory does not exist yet".to_string()],
+            },
+            Err(e) => return Err(e.into()),
         };
         if !created && changes.is_empty() {
             return Ok(Plan::Unchanged);
         }
+        let old = match status {
+            FileStatus::File { content, .. } => content,
+            _ => None,
+        };
         let diff =
             (ctx.want_diff && (created || changes.iter().any(|c| c == "content"))).then(|| {
                 Box::new(crate::diff::file_diff(
@@ -216,31 +260,18 @@ impl TaskModule for FileModule<'_> {
 
     /// One round trip over SSH: the target compares and writes only if needed.
     async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<(Applied, Vec<String>), TaskError> {
-        let dest = ctx
-            .engine
-            .render(&self.task.dest, ctx.vars)
-            .map_err(|e| TaskError::new(format!("cannot render dest: {e}")))?;
-        let attrs = self.wanted_attrs(ctx)?;
-        let (content, _) = self.render(ctx)?;
-        let sha = hex::encode(Sha256::digest(&content[..]));
+        let want = self.want(ctx)?;
         let done = ctx
             .conn
-            .ensure(&dest, &content, &sha, &attrs, ctx.privilege)
+            .ensure(
+                &want.dest,
+                &want.content,
+                &want.sha256,
+                &want.attrs,
+                ctx.privilege,
+            )
             .await?;
-        let status = match (done.created, done.changes.is_empty()) {
-            (true, _) => Status::Created,
-            (false, true) => Status::Matched,
-            (false, false) => Status::Modified,
-        };
-        let changed = status != Status::Matched;
-        Ok((
-            Applied {
-                status: Some(status),
-                changed,
-                ..Default::default()
-            },
-            done.changes,
-        ))
+        Ok(converged(done))
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, plan: Plan) -> Result<Applied, TaskError> {

@@ -86,8 +86,8 @@ impl TaskError {
 
 impl From<crate::connection::ConnError> for TaskError {
     fn from(e: crate::connection::ConnError) -> Self {
-        let lost = matches!(e, crate::connection::ConnError::Unreachable(_))
-            || e.to_string().contains("connection to");
+        use crate::connection::ConnError;
+        let lost = matches!(e, ConnError::Unreachable(_) | ConnError::Lost(_));
         TaskError {
             connection_lost: lost,
             ..TaskError::new(e.to_string())
