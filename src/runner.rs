@@ -736,7 +736,12 @@ impl Runner {
                     .map(|v| (host.to_string(), v.clone())),
             );
         }
-        ev.diff = diff;
+        // A sensitive task shows nothing of its content, not even masked.
+        if diff.is_some() && task.task.sensitive() {
+            ev.changes.push("diff hidden: sensitive task".to_string());
+        } else {
+            ev.diff = diff;
+        }
         ev.rc = applied.rc;
         if self.output.verbosity >= 1 {
             ev.cmd = applied.cmd.clone();

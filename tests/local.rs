@@ -97,6 +97,51 @@ fn check_mode_changes_nothing_and_shows_a_diff() {
 }
 
 #[test]
+fn check_mode_reports_a_file_whose_directory_an_earlier_task_would_create() {
+    let p = Project::new();
+    p.file("files/a.txt", "a\n").file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: mkdir -p @OUT@/new\n    - !copy\n      src: a.txt\n      dest: @OUT@/new/a.txt\n",
+    );
+    let r = p.check(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("would create (its directory does not exist yet)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.out().join("new").exists(), "check mode ran mkdir");
+    // Applying creates the directory first, so the copy succeeds.
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/new/a.txt"), "a\n");
+}
+
+#[test]
+fn a_sensitive_file_task_shows_no_diff() {
+    let p = Project::new();
+    p.file("templates/a.hb", "visible-literal value={{v}}\n").file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  vars: {v: new}\n  tasks:\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n      sensitive: true\n",
+    );
+    for args in [&["check-local"][..], &["local", "--diff"][..]] {
+        std::fs::write(p.out().join("a.conf"), "visible-literal value=old\n").unwrap();
+        let mut full = args.to_vec();
+        full.extend(["--playbooks", "playbooks/pb.yml"]);
+        let r = p.run(&full);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout.contains("diff hidden: sensitive task"),
+            "{}",
+            r.stdout
+        );
+        assert!(!r.all().contains("visible-literal"), "{}", r.all());
+        assert!(r.stdout.contains("1 file"), "still counted: {}", r.stdout);
+    }
+}
+
+#[test]
 fn shell_save_failed_when_changed_when() {
     let p = Project::new();
     p.file("templates/t.hb", "rc={{res.rc}} out={{res.out}}\n")
