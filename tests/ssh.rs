@@ -755,6 +755,68 @@ fn threads_1_runs_hosts_one_at_a_time() {
     );
 }
 
+/// Ctrl-C (and SIGTERM, as a cancelled CI job sends): the task in flight finishes, nothing
+/// new starts, the exit code is 130, and no ControlMaster outlives the run.
+#[test]
+fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let sshd = Sshd::start();
+        let mut f = Fleet::new();
+        f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+        f.playbook(
+            r#"- name: slow
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: touch {{root_dir}}/started; sleep 2; touch {{root_dir}}/first
+    - !shell
+      cmd: touch {{root_dir}}/second
+"#,
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = f
+            .command("ssh", &[])
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = f.root("h1").join("started");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !started.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first task never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The masters' control sockets live under TMPDIR.
+        let tmp_name = tmp.path().to_string_lossy().into_owned();
+        let naming_tmp = || -> Vec<String> {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains(&tmp_name) && c.starts_with("ssh"))
+                .collect()
+        };
+        assert!(!naming_tmp().is_empty(), "no master found under TMPDIR");
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "signal {signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(
+            f.root("h1").join("first").exists(),
+            "the task in flight was cut short"
+        );
+        assert!(!f.root("h1").join("second").exists(), "a new task started");
+        let lingering = naming_tmp();
+        assert!(lingering.is_empty(), "left running: {lingering:?}");
+    }
+}
+
 fn canary() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
     WantedFile,
 };
+
+/// How long (seconds) a ControlMaster with no channel open stays up.
+const MASTER_IDLE_SECS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(30).unwrap();
 
 /// Everything needed to reach one host, resolved from inventory, play and command line.
 #[derive(Debug, Clone)]
@@ -33,6 +36,9 @@ pub struct SshConnection {
     host: String,
     /// The persistent remote shell every operation goes through (when bash is there).
     agent: tokio::sync::Mutex<Option<Agent>>,
+    /// Without bash, an idle channel that keeps the master from timing out between
+    /// operations (see `MASTER_IDLE_SECS`).
+    keepalive: std::sync::Mutex<Option<openssh::Child<Arc<Session>>>>,
 }
 
 /// One `bash -s` per host, fed requests over a single channel: no channel set-up, login
@@ -170,6 +176,10 @@ impl SshConnection {
         })
         .connect_timeout(t.connect_timeout)
         .server_alive_interval(Duration::from_secs(5))
+        // A master with no channel open exits after this, so one cannot outlive a jetlike
+        // that was killed. During a run a channel is always open (the persistent shell, or
+        // the keep-alive channel when the host has no bash).
+        .control_persist(ControlPersist::IdleFor(MASTER_IDLE_SECS))
         .control_directory(&t.control_dir);
         if let Some(p) = t.port {
             b.port(p);
@@ -193,13 +203,33 @@ impl SshConnection {
             session,
             host: t.host.clone(),
             agent: tokio::sync::Mutex::new(agent),
+            keepalive: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The persistent shell is gone before it ever answered: the host has no bash, and each
+    /// operation gets a channel of its own from now on.
+    async fn without_agent(&self) {
+        let child = Session::arc_raw_command(self.session.clone(), "exec cat >/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .await
+            .ok();
+        *self.keepalive.lock().unwrap() = child;
     }
 
     /// Tears down the ControlMaster.
     pub async fn close(self) {
-        let SshConnection { session, agent, .. } = self;
+        let SshConnection {
+            session,
+            agent,
+            keepalive,
+            ..
+        } = self;
         drop(agent.into_inner());
+        drop(keepalive.into_inner());
         if let Ok(session) = Arc::try_unwrap(session) {
             let _ = session.close().await;
         }
@@ -216,6 +246,7 @@ impl SshConnection {
                     // No bash on the host: one channel per operation instead.
                     *agent = None;
                     drop(agent);
+                    self.without_agent().await;
                     self.exec_channel(script, stdin).await
                 }
                 Err(e) => {

@@ -452,16 +452,22 @@ impl Fleet {
 
     /// `jetlike MODE -p playbooks/pb.yml -i inv --ssh-config ... --connect-timeout 5 EXTRA`,
     /// with `env` added to jetlike's own environment only.
-    pub fn run(&self, mode: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut c = assert_cmd::Command::cargo_bin("jetlike").unwrap();
+    /// The `jetlike` command line `run` uses, to spawn it by hand (e.g. to signal it).
+    pub fn command(&self, mode: &str, extra: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("jetlike"));
         c.current_dir(self.path())
             .arg(mode)
             .args(["-p", "playbooks/pb.yml", "-i", "inv", "--ssh-config"])
             .arg(&self.ssh_config)
             .args(["--connect-timeout", "5"])
             .args(extra)
-            .env("NO_COLOR", "1")
-            .timeout(RUN_TIMEOUT);
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    pub fn run(&self, mode: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = assert_cmd::Command::from_std(self.command(mode, extra));
+        c.timeout(RUN_TIMEOUT);
         for (k, v) in env {
             c.env(k, v);
         }
