@@ -774,7 +774,7 @@ fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
 "#,
         );
         let tmp = tempfile::tempdir().unwrap();
-        let mut child = f
+        let child = f
             .command("ssh", &[])
             .env("TMPDIR", tmp.path())
             .stdout(std::process::Stdio::piped())
