@@ -339,6 +339,39 @@ fn consecutive_file_tasks_behave_as_if_run_one_by_one() {
 }
 
 #[test]
+fn a_file_written_twice_in_a_row_sees_its_first_write() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    f.file("files/a.txt", "a\n")
+        .file("files/b.txt", "b\n")
+        .playbook(
+            r#"- name: twice
+  groups: [web]
+  tasks:
+    - !copy
+      src: a.txt
+      dest: "{{root_dir}}/x.txt"
+    - !copy
+      src: a.txt
+      dest: "{{root_dir}}/x.txt"
+    - !copy
+      src: b.txt
+      dest: "{{root_dir}}/x.txt"
+"#,
+        );
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.statuses_of("h1"),
+        ["created", "matched", "modified"],
+        "{}",
+        r.all()
+    );
+    assert_eq!(f.read("h1", "x.txt"), "b\n");
+}
+
+#[test]
 fn check_mode_changes_nothing_and_shows_diffs() {
     let (f, _sshd) = three_hosts();
     f.file("files/payload.bin", payload())

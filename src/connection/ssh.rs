@@ -262,66 +262,8 @@ impl SshConnection {
         self.exec_channel(script, stdin).await
     }
 
-    async fn exec_channel(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
-        let lost =
-            |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
-        let mut cmd = self
-            .session
-            .raw_command(format!("sh -c {}", scripts::quote(script)));
-        cmd.stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().await.map_err(lost)?;
-        let writer = child.stdin().take();
-        let feed = async move {
-            if let Some(mut w) = writer {
-                let _ = w.write_all(stdin).await;
-                let _ = w.shutdown().await;
-            }
-        };
-        let (_, out) = tokio::join!(feed, child.wait_with_output());
-        let out = out.map_err(lost)?;
-        let mut merged = out.stdout;
-        merged.extend_from_slice(&out.stderr);
-        match out.status.code() {
-            Some(rc) => Ok(RunOutput { rc, out: merged }),
-            None => Err(ConnError::Lost(format!(
-                "connection to {} lost while a command ran",
-                self.host
-            ))),
-        }
-    }
-}
-
-impl Connection for SshConnection {
-    async fn ensure(
-        &self,
-        path: &str,
-        content: &[u8],
-        want_sha256: &str,
-        attrs: &FileAttrs,
-        privilege: Option<&Privilege>,
-    ) -> Result<Ensured, ConnError> {
-        let script = scripts::ensure(path, attrs, want_sha256);
-        let out = self.exec(&wrap(&script, privilege), content).await?;
-        if out.rc != 0 {
-            return Err(ConnError::Failed(scripts::put_error(
-                path, out.rc, &out.out,
-            )));
-        }
-        let (created, changes) = scripts::parse_ensure(&out.out)
-            .ok_or_else(|| ConnError::Failed(format!("unexpected reply while writing {path}")))?;
-        Ok(Ensured { created, changes })
-    }
-
-    /// Two round trips for any number of files: one inspects them all (one `stat` and one
-    /// `sha256sum` process), one writes those that differ, their contents back to back on stdin.
-    /// A single file keeps `ensure`'s one round trip.
-    async fn ensure_all(
+    /// `ensure_all` for files with distinct paths. A single file keeps `ensure`'s one round trip.
+    async fn ensure_batch(
         &self,
         files: &[WantedFile<'_>],
         privilege: Option<&Privilege>,
@@ -400,6 +342,87 @@ impl Connection for SshConnection {
             results.push(Err(ConnError::Failed(scripts::put_error(
                 w.path, out.rc, &rest,
             ))));
+        }
+        results
+    }
+
+    async fn exec_channel(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+        let lost =
+            |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
+        let mut cmd = self
+            .session
+            .raw_command(format!("sh -c {}", scripts::quote(script)));
+        cmd.stdin(if stdin.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(lost)?;
+        let writer = child.stdin().take();
+        let feed = async move {
+            if let Some(mut w) = writer {
+                let _ = w.write_all(stdin).await;
+                let _ = w.shutdown().await;
+            }
+        };
+        let (_, out) = tokio::join!(feed, child.wait_with_output());
+        let out = out.map_err(lost)?;
+        let mut merged = out.stdout;
+        merged.extend_from_slice(&out.stderr);
+        match out.status.code() {
+            Some(rc) => Ok(RunOutput { rc, out: merged }),
+            None => Err(ConnError::Lost(format!(
+                "connection to {} lost while a command ran",
+                self.host
+            ))),
+        }
+    }
+}
+
+impl Connection for SshConnection {
+    async fn ensure(
+        &self,
+        path: &str,
+        content: &[u8],
+        want_sha256: &str,
+        attrs: &FileAttrs,
+        privilege: Option<&Privilege>,
+    ) -> Result<Ensured, ConnError> {
+        let script = scripts::ensure(path, attrs, want_sha256);
+        let out = self.exec(&wrap(&script, privilege), content).await?;
+        if out.rc != 0 {
+            return Err(ConnError::Failed(scripts::put_error(
+                path, out.rc, &out.out,
+            )));
+        }
+        let (created, changes) = scripts::parse_ensure(&out.out)
+            .ok_or_else(|| ConnError::Failed(format!("unexpected reply while writing {path}")))?;
+        Ok(Ensured { created, changes })
+    }
+
+    /// Two round trips for any number of files: one inspects them all (one `stat` and one
+    /// `sha256sum` process), one writes those that differ, their contents back to back on stdin.
+    async fn ensure_all(
+        &self,
+        files: &[WantedFile<'_>],
+        privilege: Option<&Privilege>,
+    ) -> Vec<Result<Ensured, ConnError>> {
+        // A path written twice must see its first write: split the batch before a repeat.
+        let mut results = Vec::with_capacity(files.len());
+        let mut start = 0;
+        while start < files.len() {
+            let end = (start + 1..files.len())
+                .find(|&i| files[start..i].iter().any(|f| f.path == files[i].path))
+                .unwrap_or(files.len());
+            let part = self.ensure_batch(&files[start..end], privilege).await;
+            let complete = part.len() == end - start && part.iter().all(Result::is_ok);
+            results.extend(part);
+            if !complete {
+                break;
+            }
+            start = end;
         }
         results
     }
