@@ -30,6 +30,15 @@ elif tool == "jetlike":
     rows = re.findall(r"^\s+(host\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M)
     good = [r for r in rows if r[1] == "20" and int(r[2]) == want_changed and r[3:] == ("0", "0", "0")]
     ok, detail = len(rows) == n and len(good) == n, f"{len(good)}/{n} hosts ok=20 changed={want_changed}"
+elif tool == "jet":
+    # One line per task and host: "✓ host001 => created" (colour codes stripped).
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    per = {}
+    for host, status in re.findall(r"^✓ (host\d+) => (\w+)", plain, re.M):
+        per.setdefault(host, []).append(status)
+    want = {"first": {"complete": 10, "created": 10}, "rerun": {"complete": 10, "matched": 10}}[phase]
+    good = [h for h, st in per.items() if {s: st.count(s) for s in set(st)} == want]
+    ok, detail = len(per) == n and len(good) == n, f"{len(good)}/{n} hosts with {want}"
 else:
     print(f"{tool} n={n} {phase}: no log checker for this tool (check {log} by hand)")
     sys.exit(0)

@@ -20,6 +20,10 @@ WORKLOAD_DIR="$GEN_DIR/workload"               # payload*.bin + app.conf.j2
 export BENCH_RELEASE_TAG="${BENCH_RELEASE_TAG:-2024.11-rc3+bench}"
 # jetlike: the release build of this repository (bench/run.sh builds it) - override with JETLIKE_BIN
 JETLIKE_BIN="${JETLIKE_BIN:-$(cd "$BENCH_SCRIPTS/.." && pwd)/target/release/jetlike}"
+# Jet (jetporch, `jetp` on crates.io): setup.sh installs it here when TOOLS names `jet`.
+JET_BIN="${JET_BIN:-$BENCH_DIR/jet/bin/jetp}"
+# Jet authenticates through ssh-agent only: sshd-up.sh starts one holding the bench key.
+AGENT_SOCK="$BENCH_DIR/agent.sock"
 # jetlike checks host keys strictly: this ssh_config names the known_hosts sshd-up.sh writes.
 JETLIKE_SSH_CONFIG="$BENCH_DIR/jetlike_ssh_config"
 

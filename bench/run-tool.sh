@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-tool.sh TOOL N [LOG] - run workload W once with TOOL against the N-host fleet
 # (no reset: the caller decides whether this is a first run or a re-run).
-# TOOL: ansible | pyinfra | baseline | persist | jetlike
+# TOOL: ansible | pyinfra | baseline | persist | jetlike | jet
 # Parallelism = min(N, MAX_PAR) (MAX_PAR defaults to 50): ansible --forks,
 # pyinfra --parallel, baseline/persist xargs -P, jetlike --threads.
 # Tool output goes to LOG (default $RESULTS_DIR/logs/TOOL-nN-last.log).
@@ -33,5 +33,11 @@ case "$TOOL" in
     [[ -x "$JETLIKE_BIN" ]] || die "jetlike binary not found at $JETLIKE_BIN (cargo build --release, or set JETLIKE_BIN)"
     "$JETLIKE_BIN" ssh --playbooks "$T/jetlike/playbook.yml" --inventory "$INV/jetlike/inventory" \
       --ssh-config "$JETLIKE_SSH_CONFIG" --loadenv --threads "$PAR" > "$LOG" 2>&1 ;;
-  *) die "unknown tool '$TOOL' (ansible|pyinfra|baseline|persist|jetlike)" ;;
+  jet)
+    # Jet runs the same playbook (it is Jet's format; app.conf.j2 is valid Handlebars too).
+    # It loads the whole environment as ENV_*, so ENV_BENCH_RELEASE_TAG needs no flag.
+    [[ -x "$JET_BIN" ]] || die "jetp not found at $JET_BIN (TOOLS=jet bench/setup.sh installs it)"
+    (cd "$T/jetlike" && SSH_AUTH_SOCK="$AGENT_SOCK" "$JET_BIN" ssh --playbook playbook.yml \
+      --inventory "$INV/jetlike/inventory" --threads "$PAR") > "$LOG" 2>&1 ;;
+  *) die "unknown tool '$TOOL' (ansible|pyinfra|baseline|persist|jetlike|jet)" ;;
 esac

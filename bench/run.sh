@@ -3,7 +3,7 @@
 #   build jetlike (release) -> setup (apt tools; venv with ansible-core + pyinfra only when
 #   TOOLS names them) -> private sshd -> measure.sh -> summary -> stop sshd.
 # Knobs (environment), all passed on to measure.sh:
-#   TOOLS="persist baseline jetlike pyinfra ansible"  NS="1 10 50"  RUNS=3  MEM=1
+#   TOOLS="persist baseline jetlike jet pyinfra ansible"  NS="1 10 50"  RUNS=3  MEM=1
 #   RUNS_<tool>_<N>=k (e.g. RUNS_ansible_50=1)  BENCH_DIR=/tmp/jetlike-bench  SSH_PORT=2232
 # Quick pass without the Python tools:
 #   TOOLS="persist baseline jetlike" NS="1 10 50" RUNS=3 bench/run.sh
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # Own state dir and port by default, so a run never touches another bench's sshd or fleet.
 export BENCH_DIR="${BENCH_DIR:-/tmp/jetlike-bench}"
 export SSH_PORT="${SSH_PORT:-2232}"
-export TOOLS="${TOOLS:-persist baseline jetlike pyinfra ansible}"
+export TOOLS="${TOOLS:-persist baseline jetlike jet pyinfra ansible}"
 source "$here/common.sh"
 
 if [[ " $TOOLS " == *" jetlike "* && -z "${JETLIKE_BIN_PREBUILT:-}" ]]; then

@@ -48,5 +48,11 @@ fi
 # jetlike verifies host keys: record ours and point an ssh_config at it.
 echo "[$SSH_ADDR]:$SSH_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/ssh_host_ed25519_key.pub")" > "$BENCH_DIR/known_hosts"
 printf 'Host *\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  LogLevel ERROR\n' "$BENCH_DIR/known_hosts" > "$JETLIKE_SSH_CONFIG"
+# Jet authenticates through ssh-agent only: one agent for the bench, holding the bench key.
+if ! SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -l >/dev/null 2>&1; then
+  rm -f "$AGENT_SOCK"
+  ssh-agent -a "$AGENT_SOCK" > "$BENCH_DIR/agent.env"
+  SSH_AUTH_SOCK="$AGENT_SOCK" ssh-add -q "$KEY"
+fi
 # smoke test
 ssh "${SSH_OPTS[@]}" "$SSH_USER@$SSH_ADDR" true && echo "ssh -p $SSH_PORT -i $KEY $SSH_USER@$SSH_ADDR true: OK"
