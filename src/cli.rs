@@ -168,6 +168,9 @@ fn split_list(values: &[String]) -> Vec<String> {
 }
 
 pub fn main() -> i32 {
+    // First, before any thread exists: copy the environment out of the original block and
+    // wipe it (see `environment`).
+    crate::environment::init();
     crate::output::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -431,7 +434,7 @@ fn prepare_and_run(
         .filter_map(|n| env.get(n))
         .collect();
     let masker = Arc::new(Masker::new(secrets.iter().copied()));
-    crate::environment::forget_secret_values(&secrets);
+    crate::environment::seal_child_env(&secrets);
     out.set_masker(masker.clone());
     for name in masker.unmasked_names() {
         out.warn(&format!(

@@ -56,6 +56,46 @@ pub fn resolve(
     paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
 }
 
+/// Kernel and device trees a `src` may never come from: `/proc/self/environ` or
+/// `/proc/self/mem` would ship jetlike's own environment or memory to a target.
+const KERNEL_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// The first search path that is (lexically, or once symlinks are resolved) under a kernel or
+/// device tree, as the path that was found there.
+fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
+    let under = |p: &Path| KERNEL_DIRS.iter().any(|d| p.starts_with(d));
+    for c in candidates {
+        let absolute = if c.is_absolute() {
+            c.clone()
+        } else {
+            std::env::current_dir().ok()?.join(c)
+        };
+        let normal: PathBuf = absolute.components().fold(PathBuf::new(), |mut p, c| {
+            match c {
+                std::path::Component::ParentDir => {
+                    p.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => p.push(c),
+            }
+            p
+        });
+        if under(&normal) {
+            return Some(normal);
+        }
+        if let Ok(real) = std::fs::canonicalize(c) {
+            if under(&real) {
+                return Some(real);
+            }
+            // The first existing candidate is the one `resolve` would pick.
+            if real.is_file() {
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// The item values a task will loop over, if knowable before running (a literal list or a
 /// variable holding a list); `[None]` when the task has no `items`.
 pub fn items_of(task: &Task, vars: &Vars) -> Option<Vec<Option<Value>>> {
@@ -254,6 +294,25 @@ impl Checker<'_> {
             let Ok(src) = self.engine.render(src, &ctx) else {
                 continue;
             };
+            if let Some(bad) = kernel_path(&search_paths(kind, play, role, &src)) {
+                self.once(
+                    format!("kernel {kind} {src}"),
+                    Diagnostic::new(format!(
+                        "{} source {src:?} is {}, under /proc, /sys or /dev: refusing to read it",
+                        task.task.module(),
+                        bad.display()
+                    ))
+                    .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
+                    .context(policy::task_context(
+                        play,
+                        task,
+                        "task",
+                        &[FieldStep::Key("src")],
+                    ))
+                    .help("kernel and device files (such as /proc/self/environ) can hold jetlike's own environment and secrets; copy a regular file from files/"),
+                );
+                continue;
+            }
             let path = match resolve(kind, play, role, &src) {
                 Ok(p) => p,
                 Err(tried) => {
