@@ -224,6 +224,21 @@ impl Checker<'_> {
                         .context(ctx)
                         .help(format!("export {var} (for example through your secret injector: op run --env-file .env -- jetlike ...)")),
                 );
+            } else if self.env.get(name).is_some_and(|s| s.expose_str().is_none()) {
+                // Templates render text: a lossy conversion would both corrupt the value and
+                // defeat masking (the masker knows the original bytes only).
+                let var = name.trim_start_matches(ENV_PREFIX);
+                self.once(
+                    format!("utf8 {name}"),
+                    Diagnostic::new(format!(
+                        "{name} is referenced, but the value of {var} is not valid UTF-8"
+                    ))
+                    .at(Some(file_at))
+                    .context(ctx)
+                    .help(format!(
+                        "templates render text: store {var} as UTF-8 (for binary data, base64-encode it and decode it on the target)"
+                    )),
+                );
             }
         }
         self.prepared.secret_names.extend(env_refs.iter().cloned());

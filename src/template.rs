@@ -133,6 +133,7 @@ impl Engine {
         jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         jinja.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         jinja.set_keep_trailing_newline(true);
+        jinja_globals::register(&mut jinja);
         Engine {
             hb,
             hb_screen,
@@ -214,8 +215,22 @@ impl Engine {
             .jinja
             .template_from_str(text)
             .map_err(|e| jinja_error(&e))?;
-        let top: BTreeSet<String> = tpl.undeclared_variables(false).into_iter().collect();
-        let mut names: BTreeSet<String> = tpl.undeclared_variables(true).into_iter().collect();
+        // minijinja reports the environment's global functions (`range`, `dict`, `cycler`,
+        // ...) as undeclared variables: they are not variables.
+        let global = |name: &str| {
+            let first = name.split('.').next().unwrap_or(name);
+            self.jinja.globals().any(|(g, _)| g == first)
+        };
+        let top: BTreeSet<String> = tpl
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| !global(n))
+            .collect();
+        let mut names: BTreeSet<String> = tpl
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|n| !global(n))
+            .collect();
         names.extend(top.iter().cloned());
         // String literals naming ENV_ variables (e.g. a dynamic lookup) count as references.
         let mut out: Vec<Reference> = vec![];
@@ -235,6 +250,160 @@ impl Engine {
             out.push(lit);
         }
         Ok(out)
+    }
+}
+
+/// The Jinja2 global functions minijinja's core leaves out: `cycler`, `joiner` and `lipsum`
+/// (deterministic here, so a template using it stays idempotent).
+mod jinja_globals {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
+    use minijinja::{Environment, Error, ErrorKind, State};
+
+    #[derive(Debug)]
+    struct Cycler {
+        items: Vec<Value>,
+        pos: AtomicUsize,
+    }
+
+    impl Object for Cycler {
+        fn repr(self: &Arc<Self>) -> ObjectRepr {
+            ObjectRepr::Plain
+        }
+        fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+            (key.as_str() == Some("current"))
+                .then(|| self.items[self.pos.load(Ordering::Relaxed) % self.items.len()].clone())
+        }
+        fn call_method(
+            self: &Arc<Self>,
+            _: &State<'_, '_>,
+            method: &str,
+            _: &[Value],
+        ) -> Result<Value, Error> {
+            match method {
+                "next" => {
+                    let i = self.pos.fetch_add(1, Ordering::Relaxed);
+                    Ok(self.items[i % self.items.len()].clone())
+                }
+                "reset" => {
+                    self.pos.store(0, Ordering::Relaxed);
+                    Ok(Value::from(()))
+                }
+                _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Joiner {
+        sep: String,
+        used: AtomicBool,
+    }
+
+    impl Object for Joiner {
+        fn repr(self: &Arc<Self>) -> ObjectRepr {
+            ObjectRepr::Plain
+        }
+        fn call(self: &Arc<Self>, _: &State<'_, '_>, _: &[Value]) -> Result<Value, Error> {
+            Ok(Value::from(if self.used.swap(true, Ordering::Relaxed) {
+                self.sep.as_str()
+            } else {
+                ""
+            }))
+        }
+    }
+
+    const LOREM: &[&str] = &[
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "consectetur",
+        "adipiscing",
+        "elit",
+        "sed",
+        "do",
+        "eiusmod",
+        "tempor",
+        "incididunt",
+        "ut",
+        "labore",
+        "et",
+        "dolore",
+        "magna",
+        "aliqua",
+        "enim",
+        "ad",
+        "minim",
+        "veniam",
+        "quis",
+        "nostrud",
+        "exercitation",
+        "ullamco",
+        "laboris",
+        "nisi",
+        "aliquip",
+        "ex",
+        "ea",
+        "commodo",
+        "consequat",
+    ];
+
+    fn lipsum(
+        n: Option<usize>,
+        html: Option<bool>,
+        min: Option<usize>,
+        max: Option<usize>,
+        kwargs: Kwargs,
+    ) -> Result<String, Error> {
+        let n = kwargs
+            .get::<Option<usize>>("n")?
+            .or(n)
+            .unwrap_or(5)
+            .min(100);
+        let html = kwargs.get::<Option<bool>>("html")?.or(html).unwrap_or(true);
+        let min = kwargs.get::<Option<usize>>("min")?.or(min).unwrap_or(20);
+        let max = kwargs.get::<Option<usize>>("max")?.or(max).unwrap_or(100);
+        kwargs.assert_all_used()?;
+        let words = (min.max(1) + max.max(min.max(1))) / 2;
+        let mut paragraphs = vec![];
+        for p in 0..n {
+            let mut text: Vec<String> = (0..words)
+                .map(|i| LOREM[(p * 7 + i) % LOREM.len()].to_string())
+                .collect();
+            if let Some(first) = text.first_mut() {
+                first[..1].make_ascii_uppercase();
+            }
+            let mut s = text.join(" ");
+            s.push('.');
+            paragraphs.push(if html { format!("<p>{s}</p>") } else { s });
+        }
+        Ok(paragraphs.join("\n\n"))
+    }
+
+    pub fn register(env: &mut Environment<'static>) {
+        env.add_function("cycler", |items: Rest<Value>| {
+            if items.0.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::MissingArgument,
+                    "cycler() needs at least one item",
+                ));
+            }
+            Ok(Value::from_object(Cycler {
+                items: items.0,
+                pos: AtomicUsize::new(0),
+            }))
+        });
+        env.add_function("joiner", |sep: Option<String>| {
+            Value::from_object(Joiner {
+                sep: sep.unwrap_or_else(|| ", ".to_string()),
+                used: AtomicBool::new(false),
+            })
+        });
+        env.add_function("lipsum", lipsum);
     }
 }
 
@@ -490,6 +659,27 @@ mod tests {
         );
         assert!(e.render_shell("echo {{bad}}", &ctx, false).is_err());
         assert!(e.render_shell("echo {{bad}}", &ctx, true).is_ok());
+    }
+
+    #[test]
+    fn jinja_globals_are_not_variables_and_render() {
+        let e = Engine::new();
+        let text = "{% for i in range(3) %}{{ i }}{% endfor %}|{{ dict(a=1).a }}|\
+                    {% set ns = namespace(n=2) %}{{ ns.n }}|{{ debug() | length > 0 }}|\
+                    {% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}|\
+                    {% set j = joiner('+') %}{{ j() }}x{{ j() }}y|{{ lipsum(1, false, 3, 3) }}|{{ v }}";
+        let refs = e.references(Dialect::Jinja, text).unwrap();
+        let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["v"], "{refs:?}");
+        let out = e
+            .render_file(Dialect::Jinja, text, &json!({"v": "V"}))
+            .unwrap();
+        assert_eq!(out, "012|1|2|True|abab|x+y|Lorem ipsum dolor.|V");
+        let twice = e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}));
+        assert_eq!(
+            twice,
+            e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}))
+        );
     }
 
     #[test]

@@ -556,3 +556,29 @@ fn bundled_demo_is_idempotent() {
         "secret-bearing template defaults to 0600"
     );
 }
+
+#[test]
+fn jinja_global_functions_are_not_undefined_variables() {
+    let p = Project::new();
+    p.file(
+        "templates/g.j2",
+        "{% for i in range(3) %}{{ i }}{% endfor %}\n{{ dict(a=1).a }}\n{% set ns = namespace(n=2) %}{{ ns.n }}\n{% set c = cycler('x', 'y') %}{{ c.next() }}{{ c.next() }}\n{% set j = joiner(',') %}{% for i in items %}{{ j() }}{{ i }}{% endfor %}\n{{ lipsum(1, false, 2, 2) }}\n{{ (debug() | length) > 0 }}\n",
+    )
+    .file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  vars: {items: [a, b]}\n  tasks:\n    - !template\n      src: g.j2\n      dest: @OUT@/g\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/g"), "012\n1\n2\nxy\na,b\nLorem ipsum.\nTrue\n");
+    // A real undefined variable next to them is still reported.
+    p.file("templates/g.j2", "{{ range(2) | list }} {{ nope }}\n");
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("undefined variable `nope`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("`range`"), "{}", r.stderr);
+}

@@ -574,3 +574,34 @@ fn allowlisted_variable_loaded_as_a_secret_is_not_passed_to_children() {
     assert!(env.contains("LC_MEASUREMENT=C"), "{env}");
     assert_run_clean(&r, &secret);
 }
+
+#[test]
+fn non_utf8_secret_is_rejected_by_name_before_anything_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Project::new();
+    p.file("templates/t.hb", "token={{ENV_APP_TOKEN}}\n").file(
+        "playbooks/pb.yml",
+        "- name: bin\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n",
+    );
+    let value: &[u8] = b"caf\xe9-latin1-secret-\xff\xfe-value";
+    let out = p
+        .cmd(&["local", "-p", "playbooks/pb.yml", "--loadenv"])
+        .env("APP_TOKEN", std::ffi::OsStr::from_bytes(value))
+        .env("UNUSED_BINARY", std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("ENV_APP_TOKEN"), "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(stderr.contains("t.hb:1:7"), "{stderr}");
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !stream.windows(8).any(|w| value.windows(8).any(|v| v == w)),
+            "no byte of the value is printed"
+        );
+        assert!(!String::from_utf8_lossy(stream).contains("latin1-secret"));
+    }
+    assert!(!p.out().join("ran").exists());
+    assert!(!p.out().join("t.conf").exists());
+}
