@@ -57,7 +57,7 @@ fn check_string(
 }
 
 /// Byte offset of a 1-based line/column inside `text`.
-fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+pub fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     let mut off = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {

@@ -139,7 +139,7 @@ impl Checker<'_> {
         known: &dyn Fn(&str) -> bool,
         host: &str,
         what: String,
-        at: crate::error::Location,
+        locate: &dyn Fn(&crate::template::Reference) -> crate::error::Location,
     ) {
         let Ok(refs) = self.engine.references(dialect, text) else {
             return;
@@ -148,13 +148,13 @@ impl Checker<'_> {
             .iter()
             .filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX))
         {
-            if known(&r.name) || text.contains(&format!("\"{}\"", r.name)) {
+            if known(&r.name) || crate::template::guarded(dialect, text, &r.name) {
                 continue;
             }
             self.once(
                 format!("undef {what} {}", r.name),
                 Diagnostic::new(format!("undefined variable `{}` in {what} (host {host})", r.name))
-                    .at(Some(at.clone()))
+                    .at(Some(locate(r)))
                     .help("define it in the inventory (group_vars/host_vars), the play's vars, or --extra-vars"),
             );
         }
@@ -291,14 +291,13 @@ impl Checker<'_> {
                     task.task.display_name()
                 );
                 let template = crate::playbook::field_as_template(&field, text);
-                self.check_undefined(
-                    &template,
-                    Dialect::Handlebars,
-                    &known2,
-                    host,
-                    what,
-                    task.field_location(&field, None),
-                );
+                // Exact positions when the field is the template as written.
+                let exact = matches!(template, std::borrow::Cow::Borrowed(_));
+                let locate = |r: &crate::template::Reference| {
+                    let offset = policy::byte_offset(text, r.line, r.column);
+                    task.field_location(&field, exact.then_some((text, offset)))
+                };
+                self.check_undefined(&template, Dialect::Handlebars, &known2, host, what, &locate);
             }
             let (kind, src) = match &task.task {
                 Task::Template(t) => ("templates", &t.src),
@@ -371,9 +370,11 @@ impl Checker<'_> {
             }
             if let Some(t) = self.load_template(play, task, &path) {
                 let what = format!("template {}", t.path.display());
-                let at = crate::error::Location::new(&t.path, 1, 1);
-                let text = t.text.clone();
-                self.check_undefined(&text, t.dialect, &known, host, what, at);
+                let path = t.path.clone();
+                let locate = |r: &crate::template::Reference| {
+                    crate::error::Location::new(&path, r.line, r.column)
+                };
+                self.check_undefined(&t.text, t.dialect, &known, host, what, &locate);
             }
         }
     }

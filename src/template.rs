@@ -235,7 +235,7 @@ impl Engine {
         // String literals naming ENV_ variables (e.g. a dynamic lookup) count as references.
         let mut out: Vec<Reference> = vec![];
         for name in names {
-            let (line, column) = position_of(text, &name);
+            let (line, column) = jinja_position(text, &name);
             let top_level = top.contains(&name);
             for part in name.split('.') {
                 out.push(Reference {
@@ -419,16 +419,108 @@ fn jinja_error(e: &minijinja::Error) -> String {
     s
 }
 
+/// 1-based line and column (in characters) of byte offset `off`.
+fn line_col(text: &str, off: usize) -> (usize, usize) {
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+    (line, col)
+}
+
 /// 1-based line and column of the first occurrence of `needle`, or the start.
 fn position_of(text: &str, needle: &str) -> (usize, usize) {
-    match text.find(needle) {
-        Some(off) => {
-            let before = &text[..off];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
-            (line, col)
+    text.find(needle).map_or((1, 1), |off| line_col(text, off))
+}
+
+/// Where a Jinja template first uses variable `name` (its first segment, for `a.b`): the
+/// first identifier token with that name inside a `{{ }}` or `{% %}` tag, outside string
+/// literals and not an attribute (`x.name`). Falls back to the first textual occurrence.
+fn jinja_position(text: &str, name: &str) -> (usize, usize) {
+    let first = name.split('.').next().unwrap_or(name);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(rel) = text[i..].find(['{']) {
+        let open = i + rel;
+        let close = match b.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let end = text[open + 2..]
+            .find(close)
+            .map_or(text.len(), |e| open + 2 + e);
+        let mut j = open + 2;
+        let mut quote = None;
+        while j < end {
+            let c = b[j];
+            if let Some(q) = quote {
+                if c == b'\\' {
+                    j += 2;
+                    continue;
+                }
+                if c == q {
+                    quote = None;
+                }
+                j += 1;
+            } else if c == b'"' || c == b'\'' {
+                quote = Some(c);
+                j += 1;
+            } else if c.is_ascii_alphabetic() || c == b'_' {
+                let start = j;
+                while j < end && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                let attribute = text[..start].trim_end().ends_with('.');
+                if &text[start..j] == first && !attribute {
+                    return line_col(text, start);
+                }
+            } else {
+                j += 1;
+            }
         }
-        None => (1, 1),
+        i = end.min(text.len());
+        if i >= text.len() {
+            break;
+        }
+    }
+    position_of(text, first)
+}
+
+/// Whether the template guards its use of `name` with a definedness test, so the variable
+/// may legitimately be missing: Handlebars `(isdefined "name")`, Jinja `name is defined`,
+/// `name is not defined`, `name is undefined`, `name | default(...)` / `name | d(...)`.
+pub fn guarded(dialect: Dialect, text: &str, name: &str) -> bool {
+    match dialect {
+        Dialect::Handlebars => text.match_indices("isdefined").any(|(i, m)| {
+            text[i + m.len()..]
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.strip_prefix(name))
+                .is_some_and(|r| r.starts_with('"'))
+        }),
+        Dialect::Jinja => text.match_indices(name).any(|(i, _)| {
+            let before_ok = text[..i]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+            let after: String = text[i + name.len()..]
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let after = after.trim_start_matches(|c: char| c.is_whitespace());
+            before_ok
+                && (after.starts_with("is defined")
+                    || after.starts_with("is not defined")
+                    || after.starts_with("is undefined")
+                    || after.starts_with("|default")
+                    || after.starts_with("| default")
+                    || after.starts_with("|d(")
+                    || after.starts_with("| d("))
+        }),
     }
 }
 
@@ -442,7 +534,7 @@ fn env_literals(text: &str) -> Vec<Reference> {
         while let Some(i) = text[start..].find(&pat) {
             let abs = start + i + 1;
             let end = text[abs..].find(q).map_or(text.len(), |e| abs + e);
-            let (line, column) = position_of(text, &text[abs..end]);
+            let (line, column) = line_col(text, abs);
             out.push(Reference {
                 name: text[abs..end].to_string(),
                 line,

@@ -582,3 +582,60 @@ fn jinja_global_functions_are_not_undefined_variables() {
     );
     assert!(!r.stderr.contains("`range`"), "{}", r.stderr);
 }
+
+#[test]
+fn undefined_variables_point_at_their_line_and_column() {
+    let p = Project::new();
+    p.file("templates/undef.hb", "line1\nline2\nx={{nope}}\n")
+        .file(
+            "templates/j.j2",
+            "{# nope #}\n{% for x in xs %}{{ x.nope }}{% endfor %}\n  {{ \"nope\" ~ a.nope }} {{ nope }}\n",
+        )
+        .file(
+            "playbooks/pb.yml",
+            "- name: u\n  groups: [all]\n  vars: {xs: [], a: {}}\n  tasks:\n    - !template\n      src: undef.hb\n      dest: @OUT@/a\n    - !template\n      src: j.j2\n      dest: @OUT@/b\n    - !shell\n      cmd: |\n        echo\n          echo {{undefined_x}}\n",
+        );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    for at in [
+        "templates/undef.hb:3:3\n",
+        "templates/j.j2:3:28\n",
+        "playbooks/pb.yml:14:16\n",
+    ] {
+        assert!(r.stderr.contains(at), "{at}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains(":1:1\n"), "{}", r.stderr);
+}
+
+#[test]
+fn guarded_variables_may_be_missing_but_quoted_names_are_no_guard() {
+    let p = Project::new();
+    p.file(
+        "templates/g.hb",
+        "{{#if (isdefined \"maybe\")}}{{maybe}}{{/if}}ok\n",
+    )
+    .file(
+        "templates/g.j2",
+        "{% if maybe is defined %}{{ maybe }}{% endif %}{{ other | default(\"d\") }}\n",
+    )
+    .file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  tasks:\n    - !template\n      src: g.hb\n      dest: @OUT@/a\n    - !template\n      src: g.j2\n      dest: @OUT@/b\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/a"), "ok\n");
+    assert_eq!(p.read("out/b"), "d\n");
+    // A name that merely also appears in quotes is still undefined.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo \"label\" {{label}}\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("undefined variable `label`"),
+        "{}",
+        r.stderr
+    );
+}
