@@ -241,7 +241,8 @@ pub fn check(
                 text,
                 &|s| match &src {
                     Some(src) => src.locate_in(&path, s),
-                    None => Location::new("--extra-vars", 0, 0),
+                    // Inline: the argument's position, e.g. `--extra-vars #2`.
+                    None => Location::new(format!("--extra-vars {origin}"), 0, 0),
                 },
                 &context,
                 loadenv,

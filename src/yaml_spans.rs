@@ -92,6 +92,26 @@ impl Node {
         self.position()
     }
 
+    /// The source text of the plain (unquoted) scalar at `path`, as written: `644` vs `0o644`
+    /// for a value that serde has already turned into a number. `None` for other styles.
+    pub fn plain_source(&self, path: &[Step<'_>]) -> Option<&str> {
+        match self.get(path)? {
+            Node::Scalar {
+                style: Style::Plain,
+                start,
+                doc,
+                ..
+            } => {
+                let rest = &doc.0[*start..];
+                let end = rest
+                    .find(|c: char| matches!(c, '\n' | '\r' | ',' | '}' | ']') || c == '#')
+                    .unwrap_or(rest.len());
+                Some(rest[..end].trim_end())
+            }
+            _ => None,
+        }
+    }
+
     /// Position of byte `offset` of `text`, the (decoded) value of the string scalar at
     /// `path`: the scalar's source is walked character by character, undoing quoting, escapes,
     /// block indentation and line folding, so the position is exact in every scalar style.

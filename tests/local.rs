@@ -639,3 +639,63 @@ fn guarded_variables_may_be_missing_but_quoted_names_are_no_guard() {
         r.stderr
     );
 }
+
+#[test]
+fn modes_written_in_decimal_that_look_octal_are_errors() {
+    let p = Project::new();
+    p.file("files/a.txt", "a\n");
+    let play = |mode: &str| {
+        format!("- name: m\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !copy\n      src: a.txt\n      dest: @OUT@/a\n      attributes: {{mode: {mode}}}\n")
+    };
+    for (mode, hint) in [
+        ("644", "write 0o644 or \"0644\""),
+        ("755", "write 0o755 or \"0755\""),
+        ("0o17777", "out of range"),
+        ("99999", "out of range"),
+        ("\"0999\"", "not an octal number"),
+    ] {
+        p.file("playbooks/pb.yml", &play(mode));
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{mode}: {}", r.all());
+        assert!(r.stderr.contains(hint), "{mode}: {}", r.stderr);
+        assert!(r.stderr.contains("pb.yml:9:"), "{mode}: {}", r.stderr);
+        assert!(!p.out().join("ran").exists(), "{mode}");
+    }
+    // What YAML really does with the accepted spellings: unquoted 0640 is read as the string
+    // "0640" (a leading zero is not a YAML 1.2 decimal), so it is octal like the others.
+    for (mode, bits) in [
+        ("0o640", 0o640),
+        ("\"0640\"", 0o640),
+        ("0640", 0o640),
+        ("0o4755", 0o4755),
+        ("493", 0o755),
+    ] {
+        p.file("playbooks/pb.yml", &play(mode));
+        let _ = std::fs::remove_file(p.out().join("a"));
+        let r = p.local(&[]);
+        assert_eq!(r.code, 0, "{mode}: {}", r.all());
+        assert_eq!(mode_of(&p.out().join("a")), bits, "{mode}");
+    }
+}
+
+#[test]
+fn threads_and_batch_size_are_validated_as_usage_errors() {
+    let p = Project::new();
+    p.file("playbooks/pb.yml", "- name: x\n  groups: [all]\n");
+    for args in [
+        &["-t", "18446744073709551615"][..],
+        &["--threads", "0"][..],
+        &["--threads", "10001"][..],
+        &["--batch-size", "0"][..],
+        &["--batch-size", "18446744073709551615"][..],
+        &["--connect-timeout", "18446744073709551615"][..],
+    ] {
+        let r = p.local(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    assert_eq!(p.local(&["-t", "10000", "--batch-size", "3"]).code, 0);
+    let help = p.run(&["--help"]).stdout;
+    assert!(help.contains("130  interrupted"), "{help}");
+    assert!(!help.contains("or the run was interrupted"), "{help}");
+}

@@ -299,3 +299,47 @@ fn violations_point_at_the_exact_line_and_column_in_every_scalar_style() {
         );
     }
 }
+
+#[test]
+fn save_cannot_create_an_env_fact() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        &play_with("    - !shell\n      cmd: echo hi\n      save: ENV_SECRET\n"),
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("SECRET", "policy-canary-value")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("save: ENV_SECRET"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:9:13"), "{}", r.stderr);
+    assert!(!p.out().join("ran").exists());
+}
+
+#[test]
+fn inline_extra_vars_violation_names_the_argument() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        &play_with("    - !shell\n      cmd: echo {{x}}\n"),
+    );
+    let r = p.run(&[
+        "local",
+        "-p",
+        "playbooks/pb.yml",
+        "--loadenv",
+        "-e",
+        "{\"x\": \"ok\"}",
+        "-e",
+        "{\"x\": \"{{ENV_SECRET}}\"}",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("--> --extra-vars #2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--extra-vars #2, variable x"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.out().join("ran").exists());
+}
