@@ -201,6 +201,22 @@ impl Checker<'_> {
                 return None;
             }
         };
+        let includes = self.engine.includes(dialect, &text);
+        if !includes.is_empty() {
+            for (what, line, column) in includes {
+                self.once(
+                    format!("include {} {line}:{column}", path.display()),
+                    Diagnostic::new(format!(
+                        "template {} uses {what}: includes, extends, imports and partials are not supported",
+                        path.display()
+                    ))
+                    .at(Some(crate::error::Location::new(path, line, column)))
+                    .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
+                    .help("inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)"),
+                );
+            }
+            return None;
+        }
         let env_refs: BTreeSet<String> = refs
             .iter()
             .filter(|r| r.name.starts_with(ENV_PREFIX))

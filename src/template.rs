@@ -210,6 +210,30 @@ impl Engine {
         }
     }
 
+    /// Uses of other template files — Jinja `{% include %}`, `{% extends %}`, `{% import %}`,
+    /// `{% from %}`, Handlebars partials `{{> name}}` — which jetlike does not support (each
+    /// template is checked and rendered on its own, with only the ENV_ variables it names):
+    /// `(what, line, column)` for each. Handlebars inline partials defined in the same file are
+    /// fine. Assumes `text` parses (see [`Engine::references`]).
+    pub fn includes(&self, dialect: Dialect, text: &str) -> Vec<(String, usize, usize)> {
+        match dialect {
+            Dialect::Jinja => jinja_includes(text),
+            Dialect::Handlebars => {
+                let Ok(tpl) = Template::compile(text) else {
+                    return vec![];
+                };
+                let mut inline = BTreeSet::new();
+                let mut partials = vec![];
+                walk_partials(&tpl, (1, 1), &mut inline, &mut partials);
+                partials
+                    .into_iter()
+                    .filter(|(name, ..)| !inline.contains(name))
+                    .map(|(name, l, c)| (format!("the partial {{{{> {name}}}}}"), l, c))
+                    .collect()
+            }
+        }
+    }
+
     fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, String> {
         let tpl = self
             .jinja
@@ -563,6 +587,94 @@ fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
     Ok(out)
 }
 
+/// Collects inline partial definitions (`{{#*inline "name"}}`) and partial uses.
+fn walk_partials(
+    tpl: &Template,
+    fallback: (usize, usize),
+    inline: &mut BTreeSet<String>,
+    partials: &mut Vec<(String, usize, usize)>,
+) {
+    let name_of = |p: &Parameter| match p {
+        Parameter::Name(n) => n.clone(),
+        Parameter::Path(p) => path_raw(p).to_string(),
+        Parameter::Literal(Value::String(s)) => s.clone(),
+        _ => "(dynamic)".to_string(),
+    };
+    for (i, el) in tpl.elements.iter().enumerate() {
+        let pos = tpl.mapping.get(i).map_or(fallback, |m| (m.0, m.1));
+        match el {
+            TemplateElement::DecoratorBlock(d) | TemplateElement::DecoratorExpression(d) => {
+                if matches!(&d.name, Parameter::Name(n) if n == "inline") {
+                    if let Some(p) = d.params.first() {
+                        inline.insert(name_of(p));
+                    }
+                }
+                if let Some(t) = &d.template {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                let name = name_of(&d.name);
+                if name != "@partial-block" {
+                    partials.push((name, pos.0, pos.1));
+                }
+                if let Some(t) = &d.template {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            TemplateElement::HelperBlock(h) => {
+                for t in [&h.template, &h.inverse].into_iter().flatten() {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Jinja block tags that load another template, outside comments and `{% raw %}` blocks.
+fn jinja_includes(text: &str) -> Vec<(String, usize, usize)> {
+    let mut out = vec![];
+    let mut i = 0;
+    let mut raw = false;
+    while let Some(rel) = text[i..].find('{') {
+        let open = i + rel;
+        let close = match text.as_bytes().get(open + 1) {
+            Some(b'%') => "%}",
+            Some(b'#') => "#}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let end = text[open + 2..]
+            .find(close)
+            .map_or(text.len(), |e| open + 2 + e);
+        i = (end + 2).min(text.len());
+        if close == "#}" {
+            continue;
+        }
+        let body = text[open + 2..end].trim_start_matches(['-', '+']).trim();
+        let word = body
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if raw {
+            raw = word != "endraw";
+            continue;
+        }
+        match word {
+            "raw" => raw = true,
+            "include" | "extends" | "import" | "from" => {
+                let (l, c) = line_col(text, open);
+                out.push((format!("{{% {word} %}}"), l, c));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 const CONTEXT_CHANGING: &[&str] = &["each", "with"];
 
 fn walk_template(tpl: &Template, top: bool, fallback: (usize, usize), out: &mut Vec<Reference>) {
@@ -772,6 +884,40 @@ mod tests {
             twice,
             e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}))
         );
+    }
+
+    #[test]
+    fn includes_and_partials_are_found() {
+        let e = Engine::new();
+        let found = |d, t| {
+            e.includes(d, t)
+                .into_iter()
+                .map(|(w, l, c)| format!("{w}@{l}:{c}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(
+                Dialect::Jinja,
+                "a\n  {% include 'x' %}{#- {% include 'no' %} #}\n{%- extends \"b\" %}{% raw %}{% import 'no' %}{% endraw %}{% from 'm' import f %}"
+            ),
+            ["{% include %}@2:3", "{% extends %}@3:1", "{% from %}@3:57"]
+        );
+        assert!(found(Dialect::Jinja, "{% if x %}{{ include }}{% endif %}").is_empty());
+        assert_eq!(
+            found(
+                Dialect::Handlebars,
+                "x\n{{> header}}{{#if a}}{{> (lookup this \"p\")}}{{/if}}"
+            ),
+            [
+                "the partial {{> header}}@2:1",
+                "the partial {{> (dynamic)}}@2:22"
+            ]
+        );
+        assert!(found(
+            Dialect::Handlebars,
+            "{{#*inline \"row\"}}<{{this}}>{{/inline}}{{#each xs}}{{> row}}{{/each}}"
+        )
+        .is_empty());
     }
 
     #[test]

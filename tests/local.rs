@@ -699,3 +699,50 @@ fn threads_and_batch_size_are_validated_as_usage_errors() {
     assert!(help.contains("130  interrupted"), "{help}");
     assert!(!help.contains("or the run was interrupted"), "{help}");
 }
+
+#[test]
+fn template_includes_and_partials_are_rejected_at_load_time() {
+    let p = Project::new();
+    p.file("templates/inner.j2", "x={{ x }}\n")
+        .file("templates/part.hb", "x={{x}}\n")
+        .file("templates/inc.j2", "a\n{% include \"inner.j2\" %}\n")
+        .file("templates/ext.j2", "{% extends \"inner.j2\" %}\n")
+        .file(
+            "templates/imp.j2",
+            "b\n\n  {% from \"inner.j2\" import m %}\n",
+        )
+        .file("templates/p.hb", "one\n{{> part.hb}}\n")
+        .file(
+            "templates/inline.hb",
+            "{{#*inline \"row\"}}[{{this}}]{{/inline}}{{#each xs}}{{> row}}{{/each}}\n",
+        );
+    for (src, at, what) in [
+        ("inc.j2", "inc.j2:2:1", "{% include %}"),
+        ("ext.j2", "ext.j2:1:1", "{% extends %}"),
+        ("imp.j2", "imp.j2:3:3", "{% from %}"),
+        ("p.hb", "p.hb:2:1", "{{> part.hb}}"),
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: i\n  groups: [all]\n  vars: {{x: 1}}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: {src}\n      dest: @OUT@/o\n"),
+        );
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{src}: {}", r.all());
+        assert!(r.stderr.contains("not supported"), "{src}: {}", r.stderr);
+        assert!(r.stderr.contains(what), "{src}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("templates/{at}\n")),
+            "{src}: {}",
+            r.stderr
+        );
+        assert!(!p.out().join("ran").exists());
+    }
+    // An inline partial defined in the same file is no include.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: i\n  groups: [all]\n  vars: {xs: [a, b]}\n  tasks:\n    - !template\n      src: inline.hb\n      dest: @OUT@/o\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/o"), "[a][b]\n");
+}
