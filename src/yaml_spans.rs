@@ -104,7 +104,7 @@ impl Node {
             } => {
                 let rest = &doc.0[*start..];
                 let end = rest
-                    .find(|c: char| matches!(c, '\n' | '\r' | ',' | '}' | ']') || c == '#')
+                    .find(['\n', '\r', ',', '}', ']', '#'])
                     .unwrap_or(rest.len());
                 Some(rest[..end].trim_end())
             }
