@@ -18,11 +18,12 @@ use crate::template::Engine;
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  all tasks succeeded on every host
-  1  a task failed on some host (or the run was interrupted)
-  2  usage error (bad flags or arguments)
-  3  invalid playbook, inventory, template, or policy violation: nothing was run
-  4  some host was unreachable (and no task failed)
+  0    all tasks succeeded on every host
+  1    a task failed on some host
+  2    usage error (bad flags or arguments)
+  3    invalid playbook, inventory, template, or policy violation: nothing was run
+  4    some host was unreachable (and no task failed)
+  130  interrupted (Ctrl-C): in-flight work finished, nothing new started
 
 Secrets: only with --loadenv are environment variables exposed, as ENV_<NAME>, and only to the
 contents of template files. Any other reference to ENV_ is rejected before anything runs.
@@ -83,8 +84,9 @@ pub struct RunArgs {
     /// Only hosts in these groups (':' or ',' separated); unknown names are errors.
     #[arg(long = "limit-groups", value_name = "GROUPS")]
     pub limit_groups: Vec<String>,
-    /// Hosts in flight at once.
-    #[arg(short = 't', long, default_value_t = 20, value_name = "N")]
+    /// Hosts in flight at once (1 to 10000).
+    #[arg(short = 't', long, default_value_t = 20, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub threads: usize,
     /// SSH user (default: JET_SSH_USER, then ~/.ssh/config, then the local user).
     #[arg(short = 'u', long, env = "JET_SSH_USER", value_name = "USER")]
@@ -96,7 +98,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "USER")]
     pub sudo: Option<String>,
     /// Hosts per batch: a batch finishes a play before the next starts.
-    #[arg(long = "batch-size", value_name = "N")]
+    #[arg(long = "batch-size", value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub batch_size: Option<usize>,
     /// -v: commands and transfers; -vv: more; -vvv: command output.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
@@ -117,7 +120,8 @@ pub struct RunArgs {
     #[arg(long = "accept-new-host-keys")]
     pub accept_new_host_keys: bool,
     /// Seconds to wait for an SSH connection before declaring the host unreachable.
-    #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS")]
+    #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub connect_timeout: u64,
 }
 
@@ -168,6 +172,9 @@ fn split_list(values: &[String]) -> Vec<String> {
 }
 
 pub fn main() -> i32 {
+    // First, before any thread exists: copy the environment out of the original block and
+    // wipe it (see `environment`).
+    crate::environment::init();
     crate::output::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -381,12 +388,6 @@ fn prepare_and_run(
     env: std::collections::BTreeMap<String, crate::secret::Secret>,
     out: &Arc<Output>,
 ) -> Result<i32> {
-    if args.threads == 0 {
-        return Err(Error::Usage("--threads must be at least 1".into()));
-    }
-    if args.batch_size == Some(0) {
-        return Err(Error::Usage("--batch-size must be at least 1".into()));
-    }
     let inventory = match (ssh, &args.inventory) {
         (true, Some(dir)) => Inventory::load(dir)?,
         (true, None) => return Err(Error::Usage("ssh modes need --inventory DIR".into())),
@@ -403,13 +404,14 @@ fn prepare_and_run(
         .collect();
     let mut extra_layers = vec![];
     let mut extra = Vars::new();
-    for e in &args.extra_vars {
+    for (i, e) in args.extra_vars.iter().enumerate() {
         let v = crate::vars::parse_extra_vars(e).map_err(Error::Usage)?;
         crate::playbook::merge(&mut extra, &v);
+        // Inline values are named by their position among the -e arguments.
         let origin = if e.starts_with('@') {
             e.clone()
         } else {
-            "(inline)".to_string()
+            format!("#{}", i + 1)
         };
         extra_layers.push((origin, v));
     }
@@ -431,7 +433,7 @@ fn prepare_and_run(
         .filter_map(|n| env.get(n))
         .collect();
     let masker = Arc::new(Masker::new(secrets.iter().copied()));
-    crate::environment::forget_secret_values(&secrets);
+    crate::environment::seal_child_env(&secrets);
     out.set_masker(masker.clone());
     for name in masker.unmasked_names() {
         out.warn(&format!(

@@ -175,11 +175,33 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// Masks every string of a JSON value in place, object keys included.
+pub fn mask_json(masker: &Masker, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            let masked = masker.mask_str(s);
+            if masked != *s {
+                *s = masked;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| mask_json(masker, v)),
+        Value::Object(m) => {
+            let entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+            for (k, mut v) in entries {
+                mask_json(masker, &mut v);
+                m.insert(masker.mask_str(&k), v);
+            }
+        }
+        _ => {}
+    }
+}
+
 impl Output {
     pub fn new(format: Format, verbosity: u8) -> Arc<Self> {
         let color = format == Format::Human
             && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            && !crate::environment::no_color();
         let m = masker_cell().read().unwrap().clone();
         Arc::new(Output {
             format,
@@ -289,7 +311,7 @@ impl Output {
     pub fn error(&self, text: &str) {
         if self.format == Format::Json {
             let line = serde_json::json!({"event": "error", "message": text});
-            self.write_out(format!("{line}\n").as_bytes());
+            self.write_json(line);
         }
         self.write_err(text.as_bytes());
     }
@@ -304,6 +326,19 @@ impl Output {
                 self.write_err(text.as_bytes());
             }
         }
+    }
+
+    /// One JSON Lines event. Every string (and key) is masked *before* serialising: a secret
+    /// printed by a child in an escaped form (JSON, shell) would be escaped a second time by
+    /// serialisation and no longer match. The serialised line then goes through the stream
+    /// masker too, like every other byte.
+    fn write_json(&self, mut value: serde_json::Value) {
+        let masker = masker_cell().read().unwrap().clone();
+        if !masker.is_empty() {
+            mask_json(&masker, &mut value);
+        }
+        let line = serde_json::to_string(&value).unwrap_or_default();
+        self.write_out(format!("{line}\n").as_bytes());
     }
 
     /// Plain text for `show-inventory` and similar reports.
@@ -356,8 +391,8 @@ impl Output {
         }
         match self.format {
             Format::Json => {
-                let line = serde_json::to_string(ev).unwrap_or_default();
-                self.write_out(format!("{line}\n").as_bytes());
+                let value = serde_json::to_value(ev).unwrap_or_default();
+                self.write_json(value);
             }
             Format::Human => {
                 let text = self.human(ev);

@@ -124,6 +124,28 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Checks a mode as written in the playbook (`written`: the source text of an unquoted
+    /// number, when known). YAML reads `644` as the decimal number 644 (octal 1204), almost
+    /// certainly not what was meant: an integer written in decimal whose digits all look
+    /// octal (3 or 4 digits 0-7) is an error, as is anything over 0o7777.
+    pub fn validate(&self, written: Option<&str>) -> std::result::Result<u32, String> {
+        if let Mode::Int(n) = self {
+            let decimal = match written {
+                Some(w) => w.chars().all(|c| c.is_ascii_digit()).then(|| w.to_string()),
+                // Position unknown: judge by the value.
+                None => Some(n.to_string()),
+            };
+            if let Some(d) = decimal {
+                if (3..=4).contains(&d.len()) && d.chars().all(|c| ('0'..='7').contains(&c)) {
+                    return Err(format!(
+                        "mode {d} is the decimal number {d} (octal {n:o}), not octal {d}; write 0o{d} or \"{d:0>4}\""
+                    ));
+                }
+            }
+        }
+        self.bits()
+    }
+
     pub fn bits(&self) -> std::result::Result<u32, String> {
         let bits = match self {
             Mode::Int(n) => *n,
@@ -135,7 +157,7 @@ impl Mode {
         };
         if bits > 0o7777 {
             return Err(format!(
-                "mode {bits:o} (octal) is out of range; write it as 0o640 or \"0640\""
+                "mode {bits:o} (octal) is out of range (at most 0o7777); write it as 0o640 or \"0640\""
             ));
         }
         Ok(bits)
@@ -364,19 +386,28 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn locate(&self, path: &[FieldStep]) -> Location {
-        self.locate_in(path, None)
+    /// The source text of the unquoted scalar at `path` (see `yaml_spans`).
+    pub fn plain_source(&self, path: &[FieldStep]) -> Option<String> {
+        let steps = Self::steps(path);
+        self.index.as_ref()?.plain_source(&steps).map(str::to_owned)
     }
-    /// Location of `path`, or of byte `offset` inside the string at `path`.
-    pub fn locate_in(&self, path: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
-        let steps: Vec<Step<'_>> = path
-            .iter()
+
+    fn steps(path: &[FieldStep]) -> Vec<Step<'_>> {
+        path.iter()
             .map(|s| match s {
                 FieldStep::Key(k) => Step::Key(k),
                 FieldStep::Name(k) => Step::Key(k.as_str()),
                 FieldStep::Index(i) => Step::Index(*i),
             })
-            .collect();
+            .collect()
+    }
+
+    pub fn locate(&self, path: &[FieldStep]) -> Location {
+        self.locate_in(path, None)
+    }
+    /// Location of `path`, or of byte `offset` inside the string at `path`.
+    pub fn locate_in(&self, path: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
+        let steps = Self::steps(path);
         let (line, column) = match (&self.index, in_string) {
             (Some(idx), Some((text, off))) => idx.locate_in_string(&steps, text, off),
             (Some(idx), None) => idx.locate(&steps),
@@ -680,6 +711,44 @@ pub fn load_playbooks(paths: &[PathBuf]) -> Result<Vec<LoadedPlay>> {
     }
 }
 
+/// Load-time checks of single task fields that serde cannot express: file modes (how the
+/// number was written) and `save:` names.
+fn check_task_fields(t: &LoadedTask, errors: &mut Vec<Diagnostic>) {
+    use FieldStep::Key as K;
+    match &t.task {
+        Task::Copy(f) | Task::Template(f) => {
+            let Some(mode) = f.attributes.as_ref().and_then(|a| a.mode.as_ref()) else {
+                return;
+            };
+            let field = [K("attributes"), K("mode")];
+            let mut path = t.origin.path.clone();
+            path.extend(field.iter().cloned());
+            let written = t.origin.source.plain_source(&path);
+            if let Err(e) = mode.validate(written.as_deref()) {
+                errors.push(
+                    Diagnostic::new(e)
+                        .at(Some(t.field_location(&field, None)))
+                        .help("modes are octal: 0o640 (YAML's octal) or \"0640\""),
+                );
+            }
+        }
+        Task::Shell(s) => {
+            if let Some(name) = s.save.as_deref() {
+                if name.trim().starts_with(crate::policy::ENV_PREFIX) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "`save: {}` would create a fact named like an ENV_ variable",
+                            name.trim()
+                        ))
+                        .at(Some(t.field_location(&[K("save")], None)))
+                        .help("ENV_ names are reserved for environment values loaded with --loadenv; save under another name"),
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn load_play(
     play: Play,
     pi: usize,
@@ -754,6 +823,9 @@ fn load_play(
                 .help("add `with: {subscribe: EVENT}` and `and: {notify: EVENT}` to the task that should trigger it"),
             );
         }
+    }
+    for t in tasks.iter().chain(handlers.iter()) {
+        check_task_fields(t, errors);
     }
     for t in &tasks {
         if t.task.with().and_then(|w| w.subscribe.as_ref()).is_some() {

@@ -57,7 +57,7 @@ fn check_string(
 }
 
 /// Byte offset of a 1-based line/column inside `text`.
-fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+pub fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     let mut off = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
@@ -241,7 +241,8 @@ pub fn check(
                 text,
                 &|s| match &src {
                     Some(src) => src.locate_in(&path, s),
-                    None => Location::new("--extra-vars", 0, 0),
+                    // Inline: the argument's position, e.g. `--extra-vars #2`.
+                    None => Location::new(format!("--extra-vars {origin}"), 0, 0),
                 },
                 &context,
                 loadenv,

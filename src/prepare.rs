@@ -56,6 +56,46 @@ pub fn resolve(
     paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
 }
 
+/// Kernel and device trees a `src` may never come from: `/proc/self/environ` or
+/// `/proc/self/mem` would ship jetlike's own environment or memory to a target.
+const KERNEL_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// The first search path that is (lexically, or once symlinks are resolved) under a kernel or
+/// device tree, as the path that was found there.
+fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
+    let under = |p: &Path| KERNEL_DIRS.iter().any(|d| p.starts_with(d));
+    for c in candidates {
+        let absolute = if c.is_absolute() {
+            c.clone()
+        } else {
+            std::env::current_dir().ok()?.join(c)
+        };
+        let normal: PathBuf = absolute.components().fold(PathBuf::new(), |mut p, c| {
+            match c {
+                std::path::Component::ParentDir => {
+                    p.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => p.push(c),
+            }
+            p
+        });
+        if under(&normal) {
+            return Some(normal);
+        }
+        if let Ok(real) = std::fs::canonicalize(c) {
+            if under(&real) {
+                return Some(real);
+            }
+            // The first existing candidate is the one `resolve` would pick.
+            if real.is_file() {
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// The item values a task will loop over, if knowable before running (a literal list or a
 /// variable holding a list); `[None]` when the task has no `items`.
 pub fn items_of(task: &Task, vars: &Vars) -> Option<Vec<Option<Value>>> {
@@ -99,7 +139,7 @@ impl Checker<'_> {
         known: &dyn Fn(&str) -> bool,
         host: &str,
         what: String,
-        at: crate::error::Location,
+        locate: &dyn Fn(&crate::template::Reference) -> crate::error::Location,
     ) {
         let Ok(refs) = self.engine.references(dialect, text) else {
             return;
@@ -108,13 +148,13 @@ impl Checker<'_> {
             .iter()
             .filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX))
         {
-            if known(&r.name) || text.contains(&format!("\"{}\"", r.name)) {
+            if known(&r.name) || crate::template::guarded(dialect, text, &r.name) {
                 continue;
             }
             self.once(
                 format!("undef {what} {}", r.name),
                 Diagnostic::new(format!("undefined variable `{}` in {what} (host {host})", r.name))
-                    .at(Some(at.clone()))
+                    .at(Some(locate(r)))
                     .help("define it in the inventory (group_vars/host_vars), the play's vars, or --extra-vars"),
             );
         }
@@ -161,6 +201,22 @@ impl Checker<'_> {
                 return None;
             }
         };
+        let includes = self.engine.includes(dialect, &text);
+        if !includes.is_empty() {
+            for (what, line, column) in includes {
+                self.once(
+                    format!("include {} {line}:{column}", path.display()),
+                    Diagnostic::new(format!(
+                        "template {} uses {what}: includes, extends, imports and partials are not supported",
+                        path.display()
+                    ))
+                    .at(Some(crate::error::Location::new(path, line, column)))
+                    .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
+                    .help("inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)"),
+                );
+            }
+            return None;
+        }
         let env_refs: BTreeSet<String> = refs
             .iter()
             .filter(|r| r.name.starts_with(ENV_PREFIX))
@@ -183,6 +239,21 @@ impl Checker<'_> {
                         .at(Some(file_at))
                         .context(ctx)
                         .help(format!("export {var} (for example through your secret injector: op run --env-file .env -- jetlike ...)")),
+                );
+            } else if self.env.get(name).is_some_and(|s| s.expose_str().is_none()) {
+                // Templates render text: a lossy conversion would both corrupt the value and
+                // defeat masking (the masker knows the original bytes only).
+                let var = name.trim_start_matches(ENV_PREFIX);
+                self.once(
+                    format!("utf8 {name}"),
+                    Diagnostic::new(format!(
+                        "{name} is referenced, but the value of {var} is not valid UTF-8"
+                    ))
+                    .at(Some(file_at))
+                    .context(ctx)
+                    .help(format!(
+                        "templates render text: store {var} as UTF-8 (for binary data, base64-encode it and decode it on the target)"
+                    )),
                 );
             }
         }
@@ -236,14 +307,13 @@ impl Checker<'_> {
                     task.task.display_name()
                 );
                 let template = crate::playbook::field_as_template(&field, text);
-                self.check_undefined(
-                    &template,
-                    Dialect::Handlebars,
-                    &known2,
-                    host,
-                    what,
-                    task.field_location(&field, None),
-                );
+                // Exact positions when the field is the template as written.
+                let exact = matches!(template, std::borrow::Cow::Borrowed(_));
+                let locate = |r: &crate::template::Reference| {
+                    let offset = policy::byte_offset(text, r.line, r.column);
+                    task.field_location(&field, exact.then_some((text, offset)))
+                };
+                self.check_undefined(&template, Dialect::Handlebars, &known2, host, what, &locate);
             }
             let (kind, src) = match &task.task {
                 Task::Template(t) => ("templates", &t.src),
@@ -254,6 +324,25 @@ impl Checker<'_> {
             let Ok(src) = self.engine.render(src, &ctx) else {
                 continue;
             };
+            if let Some(bad) = kernel_path(&search_paths(kind, play, role, &src)) {
+                self.once(
+                    format!("kernel {kind} {src}"),
+                    Diagnostic::new(format!(
+                        "{} source {src:?} is {}, under /proc, /sys or /dev: refusing to read it",
+                        task.task.module(),
+                        bad.display()
+                    ))
+                    .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
+                    .context(policy::task_context(
+                        play,
+                        task,
+                        "task",
+                        &[FieldStep::Key("src")],
+                    ))
+                    .help("kernel and device files (such as /proc/self/environ) can hold jetlike's own environment and secrets; copy a regular file from files/"),
+                );
+                continue;
+            }
             let path = match resolve(kind, play, role, &src) {
                 Ok(p) => p,
                 Err(tried) => {
@@ -297,9 +386,11 @@ impl Checker<'_> {
             }
             if let Some(t) = self.load_template(play, task, &path) {
                 let what = format!("template {}", t.path.display());
-                let at = crate::error::Location::new(&t.path, 1, 1);
-                let text = t.text.clone();
-                self.check_undefined(&text, t.dialect, &known, host, what, at);
+                let path = t.path.clone();
+                let locate = |r: &crate::template::Reference| {
+                    crate::error::Location::new(&path, r.line, r.column)
+                };
+                self.check_undefined(&t.text, t.dialect, &known, host, what, &locate);
             }
         }
     }

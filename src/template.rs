@@ -133,6 +133,7 @@ impl Engine {
         jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         jinja.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         jinja.set_keep_trailing_newline(true);
+        jinja_globals::register(&mut jinja);
         Engine {
             hb,
             hb_screen,
@@ -209,18 +210,56 @@ impl Engine {
         }
     }
 
+    /// Uses of other template files — Jinja `{% include %}`, `{% extends %}`, `{% import %}`,
+    /// `{% from %}`, Handlebars partials `{{> name}}` — which jetlike does not support (each
+    /// template is checked and rendered on its own, with only the ENV_ variables it names):
+    /// `(what, line, column)` for each. Handlebars inline partials defined in the same file are
+    /// fine. Assumes `text` parses (see [`Engine::references`]).
+    pub fn includes(&self, dialect: Dialect, text: &str) -> Vec<(String, usize, usize)> {
+        match dialect {
+            Dialect::Jinja => jinja_includes(text),
+            Dialect::Handlebars => {
+                let Ok(tpl) = Template::compile(text) else {
+                    return vec![];
+                };
+                let mut inline = BTreeSet::new();
+                let mut partials = vec![];
+                walk_partials(&tpl, (1, 1), &mut inline, &mut partials);
+                partials
+                    .into_iter()
+                    .filter(|(name, ..)| !inline.contains(name))
+                    .map(|(name, l, c)| (format!("the partial {{{{> {name}}}}}"), l, c))
+                    .collect()
+            }
+        }
+    }
+
     fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, String> {
         let tpl = self
             .jinja
             .template_from_str(text)
             .map_err(|e| jinja_error(&e))?;
-        let top: BTreeSet<String> = tpl.undeclared_variables(false).into_iter().collect();
-        let mut names: BTreeSet<String> = tpl.undeclared_variables(true).into_iter().collect();
+        // minijinja reports the environment's global functions (`range`, `dict`, `cycler`,
+        // ...) as undeclared variables: they are not variables.
+        let global = |name: &str| {
+            let first = name.split('.').next().unwrap_or(name);
+            self.jinja.globals().any(|(g, _)| g == first)
+        };
+        let top: BTreeSet<String> = tpl
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| !global(n))
+            .collect();
+        let mut names: BTreeSet<String> = tpl
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|n| !global(n))
+            .collect();
         names.extend(top.iter().cloned());
         // String literals naming ENV_ variables (e.g. a dynamic lookup) count as references.
         let mut out: Vec<Reference> = vec![];
         for name in names {
-            let (line, column) = position_of(text, &name);
+            let (line, column) = jinja_position(text, &name);
             let top_level = top.contains(&name);
             for part in name.split('.') {
                 out.push(Reference {
@@ -238,6 +277,160 @@ impl Engine {
     }
 }
 
+/// The Jinja2 global functions minijinja's core leaves out: `cycler`, `joiner` and `lipsum`
+/// (deterministic here, so a template using it stays idempotent).
+mod jinja_globals {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
+    use minijinja::{Environment, Error, ErrorKind, State};
+
+    #[derive(Debug)]
+    struct Cycler {
+        items: Vec<Value>,
+        pos: AtomicUsize,
+    }
+
+    impl Object for Cycler {
+        fn repr(self: &Arc<Self>) -> ObjectRepr {
+            ObjectRepr::Plain
+        }
+        fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+            (key.as_str() == Some("current"))
+                .then(|| self.items[self.pos.load(Ordering::Relaxed) % self.items.len()].clone())
+        }
+        fn call_method(
+            self: &Arc<Self>,
+            _: &State<'_, '_>,
+            method: &str,
+            _: &[Value],
+        ) -> Result<Value, Error> {
+            match method {
+                "next" => {
+                    let i = self.pos.fetch_add(1, Ordering::Relaxed);
+                    Ok(self.items[i % self.items.len()].clone())
+                }
+                "reset" => {
+                    self.pos.store(0, Ordering::Relaxed);
+                    Ok(Value::from(()))
+                }
+                _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Joiner {
+        sep: String,
+        used: AtomicBool,
+    }
+
+    impl Object for Joiner {
+        fn repr(self: &Arc<Self>) -> ObjectRepr {
+            ObjectRepr::Plain
+        }
+        fn call(self: &Arc<Self>, _: &State<'_, '_>, _: &[Value]) -> Result<Value, Error> {
+            Ok(Value::from(if self.used.swap(true, Ordering::Relaxed) {
+                self.sep.as_str()
+            } else {
+                ""
+            }))
+        }
+    }
+
+    const LOREM: &[&str] = &[
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "consectetur",
+        "adipiscing",
+        "elit",
+        "sed",
+        "do",
+        "eiusmod",
+        "tempor",
+        "incididunt",
+        "ut",
+        "labore",
+        "et",
+        "dolore",
+        "magna",
+        "aliqua",
+        "enim",
+        "ad",
+        "minim",
+        "veniam",
+        "quis",
+        "nostrud",
+        "exercitation",
+        "ullamco",
+        "laboris",
+        "nisi",
+        "aliquip",
+        "ex",
+        "ea",
+        "commodo",
+        "consequat",
+    ];
+
+    fn lipsum(
+        n: Option<usize>,
+        html: Option<bool>,
+        min: Option<usize>,
+        max: Option<usize>,
+        kwargs: Kwargs,
+    ) -> Result<String, Error> {
+        let n = kwargs
+            .get::<Option<usize>>("n")?
+            .or(n)
+            .unwrap_or(5)
+            .min(100);
+        let html = kwargs.get::<Option<bool>>("html")?.or(html).unwrap_or(true);
+        let min = kwargs.get::<Option<usize>>("min")?.or(min).unwrap_or(20);
+        let max = kwargs.get::<Option<usize>>("max")?.or(max).unwrap_or(100);
+        kwargs.assert_all_used()?;
+        let words = (min.max(1) + max.max(min.max(1))) / 2;
+        let mut paragraphs = vec![];
+        for p in 0..n {
+            let mut text: Vec<String> = (0..words)
+                .map(|i| LOREM[(p * 7 + i) % LOREM.len()].to_string())
+                .collect();
+            if let Some(first) = text.first_mut() {
+                first[..1].make_ascii_uppercase();
+            }
+            let mut s = text.join(" ");
+            s.push('.');
+            paragraphs.push(if html { format!("<p>{s}</p>") } else { s });
+        }
+        Ok(paragraphs.join("\n\n"))
+    }
+
+    pub fn register(env: &mut Environment<'static>) {
+        env.add_function("cycler", |items: Rest<Value>| {
+            if items.0.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::MissingArgument,
+                    "cycler() needs at least one item",
+                ));
+            }
+            Ok(Value::from_object(Cycler {
+                items: items.0,
+                pos: AtomicUsize::new(0),
+            }))
+        });
+        env.add_function("joiner", |sep: Option<String>| {
+            Value::from_object(Joiner {
+                sep: sep.unwrap_or_else(|| ", ".to_string()),
+                used: AtomicBool::new(false),
+            })
+        });
+        env.add_function("lipsum", lipsum);
+    }
+}
+
 fn jinja_error(e: &minijinja::Error) -> String {
     let mut s = e.kind().to_string();
     if let Some(d) = e.detail() {
@@ -250,16 +443,108 @@ fn jinja_error(e: &minijinja::Error) -> String {
     s
 }
 
+/// 1-based line and column (in characters) of byte offset `off`.
+fn line_col(text: &str, off: usize) -> (usize, usize) {
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+    (line, col)
+}
+
 /// 1-based line and column of the first occurrence of `needle`, or the start.
 fn position_of(text: &str, needle: &str) -> (usize, usize) {
-    match text.find(needle) {
-        Some(off) => {
-            let before = &text[..off];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
-            (line, col)
+    text.find(needle).map_or((1, 1), |off| line_col(text, off))
+}
+
+/// Where a Jinja template first uses variable `name` (its first segment, for `a.b`): the
+/// first identifier token with that name inside a `{{ }}` or `{% %}` tag, outside string
+/// literals and not an attribute (`x.name`). Falls back to the first textual occurrence.
+fn jinja_position(text: &str, name: &str) -> (usize, usize) {
+    let first = name.split('.').next().unwrap_or(name);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(rel) = text[i..].find(['{']) {
+        let open = i + rel;
+        let close = match b.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let end = text[open + 2..]
+            .find(close)
+            .map_or(text.len(), |e| open + 2 + e);
+        let mut j = open + 2;
+        let mut quote = None;
+        while j < end {
+            let c = b[j];
+            if let Some(q) = quote {
+                if c == b'\\' {
+                    j += 2;
+                    continue;
+                }
+                if c == q {
+                    quote = None;
+                }
+                j += 1;
+            } else if c == b'"' || c == b'\'' {
+                quote = Some(c);
+                j += 1;
+            } else if c.is_ascii_alphabetic() || c == b'_' {
+                let start = j;
+                while j < end && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                let attribute = text[..start].trim_end().ends_with('.');
+                if &text[start..j] == first && !attribute {
+                    return line_col(text, start);
+                }
+            } else {
+                j += 1;
+            }
         }
-        None => (1, 1),
+        i = end.min(text.len());
+        if i >= text.len() {
+            break;
+        }
+    }
+    position_of(text, first)
+}
+
+/// Whether the template guards its use of `name` with a definedness test, so the variable
+/// may legitimately be missing: Handlebars `(isdefined "name")`, Jinja `name is defined`,
+/// `name is not defined`, `name is undefined`, `name | default(...)` / `name | d(...)`.
+pub fn guarded(dialect: Dialect, text: &str, name: &str) -> bool {
+    match dialect {
+        Dialect::Handlebars => text.match_indices("isdefined").any(|(i, m)| {
+            text[i + m.len()..]
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.strip_prefix(name))
+                .is_some_and(|r| r.starts_with('"'))
+        }),
+        Dialect::Jinja => text.match_indices(name).any(|(i, _)| {
+            let before_ok = text[..i]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+            let after: String = text[i + name.len()..]
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let after = after.trim_start_matches(|c: char| c.is_whitespace());
+            before_ok
+                && (after.starts_with("is defined")
+                    || after.starts_with("is not defined")
+                    || after.starts_with("is undefined")
+                    || after.starts_with("|default")
+                    || after.starts_with("| default")
+                    || after.starts_with("|d(")
+                    || after.starts_with("| d("))
+        }),
     }
 }
 
@@ -273,7 +558,7 @@ fn env_literals(text: &str) -> Vec<Reference> {
         while let Some(i) = text[start..].find(&pat) {
             let abs = start + i + 1;
             let end = text[abs..].find(q).map_or(text.len(), |e| abs + e);
-            let (line, column) = position_of(text, &text[abs..end]);
+            let (line, column) = line_col(text, abs);
             out.push(Reference {
                 name: text[abs..end].to_string(),
                 line,
@@ -300,6 +585,94 @@ fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
     let mut out = vec![];
     walk_template(&tpl, true, (1, 1), &mut out);
     Ok(out)
+}
+
+/// Collects inline partial definitions (`{{#*inline "name"}}`) and partial uses.
+fn walk_partials(
+    tpl: &Template,
+    fallback: (usize, usize),
+    inline: &mut BTreeSet<String>,
+    partials: &mut Vec<(String, usize, usize)>,
+) {
+    let name_of = |p: &Parameter| match p {
+        Parameter::Name(n) => n.clone(),
+        Parameter::Path(p) => path_raw(p).to_string(),
+        Parameter::Literal(Value::String(s)) => s.clone(),
+        _ => "(dynamic)".to_string(),
+    };
+    for (i, el) in tpl.elements.iter().enumerate() {
+        let pos = tpl.mapping.get(i).map_or(fallback, |m| (m.0, m.1));
+        match el {
+            TemplateElement::DecoratorBlock(d) | TemplateElement::DecoratorExpression(d) => {
+                if matches!(&d.name, Parameter::Name(n) if n == "inline") {
+                    if let Some(p) = d.params.first() {
+                        inline.insert(name_of(p));
+                    }
+                }
+                if let Some(t) = &d.template {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                let name = name_of(&d.name);
+                if name != "@partial-block" {
+                    partials.push((name, pos.0, pos.1));
+                }
+                if let Some(t) = &d.template {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            TemplateElement::HelperBlock(h) => {
+                for t in [&h.template, &h.inverse].into_iter().flatten() {
+                    walk_partials(t, pos, inline, partials);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Jinja block tags that load another template, outside comments and `{% raw %}` blocks.
+fn jinja_includes(text: &str) -> Vec<(String, usize, usize)> {
+    let mut out = vec![];
+    let mut i = 0;
+    let mut raw = false;
+    while let Some(rel) = text[i..].find('{') {
+        let open = i + rel;
+        let close = match text.as_bytes().get(open + 1) {
+            Some(b'%') => "%}",
+            Some(b'#') => "#}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let end = text[open + 2..]
+            .find(close)
+            .map_or(text.len(), |e| open + 2 + e);
+        i = (end + 2).min(text.len());
+        if close == "#}" {
+            continue;
+        }
+        let body = text[open + 2..end].trim_start_matches(['-', '+']).trim();
+        let word = body
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if raw {
+            raw = word != "endraw";
+            continue;
+        }
+        match word {
+            "raw" => raw = true,
+            "include" | "extends" | "import" | "from" => {
+                let (l, c) = line_col(text, open);
+                out.push((format!("{{% {word} %}}"), l, c));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 const CONTEXT_CHANGING: &[&str] = &["each", "with"];
@@ -490,6 +863,61 @@ mod tests {
         );
         assert!(e.render_shell("echo {{bad}}", &ctx, false).is_err());
         assert!(e.render_shell("echo {{bad}}", &ctx, true).is_ok());
+    }
+
+    #[test]
+    fn jinja_globals_are_not_variables_and_render() {
+        let e = Engine::new();
+        let text = "{% for i in range(3) %}{{ i }}{% endfor %}|{{ dict(a=1).a }}|\
+                    {% set ns = namespace(n=2) %}{{ ns.n }}|{{ debug() | length > 0 }}|\
+                    {% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}|\
+                    {% set j = joiner('+') %}{{ j() }}x{{ j() }}y|{{ lipsum(1, false, 3, 3) }}|{{ v }}";
+        let refs = e.references(Dialect::Jinja, text).unwrap();
+        let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["v"], "{refs:?}");
+        let out = e
+            .render_file(Dialect::Jinja, text, &json!({"v": "V"}))
+            .unwrap();
+        assert_eq!(out, "012|1|2|True|abab|x+y|Lorem ipsum dolor.|V");
+        let twice = e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}));
+        assert_eq!(
+            twice,
+            e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}))
+        );
+    }
+
+    #[test]
+    fn includes_and_partials_are_found() {
+        let e = Engine::new();
+        let found = |d, t| {
+            e.includes(d, t)
+                .into_iter()
+                .map(|(w, l, c)| format!("{w}@{l}:{c}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(
+                Dialect::Jinja,
+                "a\n  {% include 'x' %}{#- {% include 'no' %} #}\n{%- extends \"b\" %}{% raw %}{% import 'no' %}{% endraw %}{% from 'm' import f %}"
+            ),
+            ["{% include %}@2:3", "{% extends %}@3:1", "{% from %}@3:57"]
+        );
+        assert!(found(Dialect::Jinja, "{% if x %}{{ include }}{% endif %}").is_empty());
+        assert_eq!(
+            found(
+                Dialect::Handlebars,
+                "x\n{{> header}}{{#if a}}{{> (lookup this \"p\")}}{{/if}}"
+            ),
+            [
+                "the partial {{> header}}@2:1",
+                "the partial {{> (dynamic)}}@2:22"
+            ]
+        );
+        assert!(found(
+            Dialect::Handlebars,
+            "{{#*inline \"row\"}}<{{this}}>{{/inline}}{{#each xs}}{{> row}}{{/each}}"
+        )
+        .is_empty());
     }
 
     #[test]

@@ -4,17 +4,41 @@
 //! serde gives us the typed model but forgets positions; this walks the same text with
 //! yaml-rust2's marked events and keeps just enough structure to answer "where is this path?".
 
+use std::sync::Arc;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// How a scalar is written, which decides how its value maps back to source characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// `|` and `>` block scalars.
+    Block,
+}
+
+/// The document text, shared by every scalar of one index (not printed by `Debug`).
+#[derive(Clone)]
+pub struct Doc(Arc<str>);
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Doc({} bytes)", self.0.len())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Node {
     Scalar {
         line: usize,
         column: usize,
-        /// Plain scalars start at the first character of their value; quoted ones one later.
-        quoted: bool,
-        block: bool,
+        style: Style,
+        /// Byte offset of the scalar's start mark in `doc` (the opening quote of a quoted
+        /// scalar, the first content character of a block scalar).
+        start: usize,
+        doc: Doc,
     },
     Seq {
         line: usize,
@@ -68,28 +92,43 @@ impl Node {
         self.position()
     }
 
-    /// Position of a byte offset inside the string scalar at `path`, best effort: exact for
-    /// single-line scalars, the right line for block scalars.
+    /// The source text of the plain (unquoted) scalar at `path`, as written: `644` vs `0o644`
+    /// for a value that serde has already turned into a number. `None` for other styles.
+    pub fn plain_source(&self, path: &[Step<'_>]) -> Option<&str> {
+        match self.get(path)? {
+            Node::Scalar {
+                style: Style::Plain,
+                start,
+                doc,
+                ..
+            } => {
+                let rest = &doc.0[*start..];
+                let end = rest
+                    .find(['\n', '\r', ',', '}', ']', '#'])
+                    .unwrap_or(rest.len());
+                Some(rest[..end].trim_end())
+            }
+            _ => None,
+        }
+    }
+
+    /// Position of byte `offset` of `text`, the (decoded) value of the string scalar at
+    /// `path`: the scalar's source is walked character by character, undoing quoting, escapes,
+    /// block indentation and line folding, so the position is exact in every scalar style.
+    /// If the source does not decode to `text`, falls back to the scalar's start.
     pub fn locate_in_string(&self, path: &[Step<'_>], text: &str, offset: usize) -> (usize, usize) {
         match self.get(path) {
             Some(Node::Scalar {
                 line,
                 column,
-                quoted,
-                block,
+                style,
+                start,
+                doc,
             }) => {
-                let before = &text[..offset.min(text.len())];
-                let nl = before.matches('\n').count();
-                if *block {
-                    let col = before.rsplit('\n').next().map_or(0, |s| s.chars().count());
-                    (line + 1 + nl, col + 1)
-                } else if nl == 0 {
-                    (
-                        *line,
-                        column + usize::from(*quoted) + before.chars().count(),
-                    )
-                } else {
-                    (line + nl, 1)
+                let index = text[..floor_char_boundary(text, offset)].chars().count();
+                match align(&doc.0[*start..], (*line, *column), *style, text) {
+                    Some(positions) => positions[index.min(positions.len() - 1)],
+                    None => (*line, *column),
                 }
             }
             _ => self.locate(path),
@@ -97,10 +136,135 @@ impl Node {
     }
 }
 
-#[derive(Default)]
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The source position of every character of `value` (plus one past the end), walking the
+/// scalar's source `src` from its start mark at `pos`. `None` when the source does not decode
+/// to `value` (then the caller falls back to the start).
+fn align(src: &str, pos: (usize, usize), style: Style, value: &str) -> Option<Vec<(usize, usize)>> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    let (mut line, mut col) = pos;
+    let advance = |i: &mut usize, line: &mut usize, col: &mut usize| {
+        if chars[*i] == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+        *i += 1;
+    };
+    match style {
+        Style::SingleQuoted | Style::DoubleQuoted => advance(&mut i, &mut line, &mut col),
+        // Should the mark sit on the `|`/`>` indicator, content starts on the next line.
+        Style::Block if matches!(chars.first(), Some('|' | '>')) => {
+            while i < chars.len() && chars[i] != '\n' {
+                advance(&mut i, &mut line, &mut col);
+            }
+        }
+        _ => {}
+    }
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let mut out = Vec::with_capacity(value.len() + 1);
+    for v in value.chars() {
+        loop {
+            let c = *chars.get(i)?;
+            if style == Style::DoubleQuoted && c == '\\' {
+                let n = *chars.get(i + 1)?;
+                if n == '\n' || n == '\r' {
+                    // An escaped line break: no character, leading blanks of the next line go.
+                    advance(&mut i, &mut line, &mut col);
+                    while i < chars.len() && ws(chars[i]) {
+                        advance(&mut i, &mut line, &mut col);
+                    }
+                    continue;
+                }
+                let (len, decoded) = match n {
+                    'x' | 'u' | 'U' => {
+                        let digits = match n {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let hex: String = chars.get(i + 2..i + 2 + digits)?.iter().collect();
+                        (
+                            2 + digits,
+                            char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?,
+                        )
+                    }
+                    '0' => (2, '\0'),
+                    'a' => (2, '\x07'),
+                    'b' => (2, '\x08'),
+                    't' | '\t' => (2, '\t'),
+                    'n' => (2, '\n'),
+                    'v' => (2, '\x0b'),
+                    'f' => (2, '\x0c'),
+                    'r' => (2, '\r'),
+                    'e' => (2, '\x1b'),
+                    'N' => (2, '\u{85}'),
+                    '_' => (2, '\u{a0}'),
+                    'L' => (2, '\u{2028}'),
+                    'P' => (2, '\u{2029}'),
+                    other => (2, other),
+                };
+                if decoded != v {
+                    return None;
+                }
+                out.push((line, col));
+                for _ in 0..len {
+                    advance(&mut i, &mut line, &mut col);
+                }
+                break;
+            }
+            if style == Style::SingleQuoted && c == '\'' && chars.get(i + 1) == Some(&'\'') {
+                if v != '\'' {
+                    return None;
+                }
+                out.push((line, col));
+                advance(&mut i, &mut line, &mut col);
+                advance(&mut i, &mut line, &mut col);
+                break;
+            }
+            if c == v {
+                out.push((line, col));
+                advance(&mut i, &mut line, &mut col);
+                break;
+            }
+            match (ws(v), ws(c)) {
+                // Line folding, indentation: source blanks that are no value character.
+                (false, true) => advance(&mut i, &mut line, &mut col),
+                // A folded line break: the value's blank stands for source blanks.
+                (true, true) => {
+                    out.push((line, col));
+                    while i < chars.len() && ws(chars[i]) {
+                        advance(&mut i, &mut line, &mut col);
+                    }
+                    break;
+                }
+                (true, false) => {
+                    out.push((line, col));
+                    break;
+                }
+                (false, false) => return None,
+            }
+        }
+    }
+    out.push((line, col));
+    Some(out)
+}
+
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
+    doc: Doc,
+    /// Byte offset of the start of each line (0-based line numbers).
+    line_starts: Vec<usize>,
 }
 
 enum Frame {
@@ -109,6 +273,17 @@ enum Frame {
 }
 
 impl Builder {
+    /// Byte offset of a 1-based line and column (in characters).
+    fn offset(&self, line: usize, column: usize) -> usize {
+        let Some(&ls) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.doc.0.len();
+        };
+        self.doc.0[ls..]
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(self.doc.0.len(), |(b, _)| ls + b)
+    }
+
     fn push_value(&mut self, node: Node, key_text: Option<String>) {
         match self.stack.last_mut() {
             None => {
@@ -149,11 +324,14 @@ impl MarkedEventReceiver for Builder {
                 let node = Node::Scalar {
                     line,
                     column,
-                    quoted: matches!(
-                        style,
-                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
-                    ),
-                    block: matches!(style, TScalarStyle::Literal | TScalarStyle::Folded),
+                    style: match style {
+                        TScalarStyle::SingleQuoted => Style::SingleQuoted,
+                        TScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                        TScalarStyle::Literal | TScalarStyle::Folded => Style::Block,
+                        _ => Style::Plain,
+                    },
+                    start: self.offset(line, column),
+                    doc: self.doc.clone(),
                 };
                 self.push_value(node, Some(text));
             }
@@ -161,8 +339,9 @@ impl MarkedEventReceiver for Builder {
                 Node::Scalar {
                     line,
                     column,
-                    quoted: false,
-                    block: false,
+                    style: Style::Plain,
+                    start: self.offset(line, column),
+                    doc: self.doc.clone(),
                 },
                 None,
             ),
@@ -192,7 +371,14 @@ impl MarkedEventReceiver for Builder {
 /// Index positions of the first document in `text`; `None` if it does not parse (the typed
 /// parse reports that error with its own location).
 pub fn index(text: &str) -> Option<Node> {
-    let mut b = Builder::default();
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let mut b = Builder {
+        stack: vec![],
+        root: None,
+        doc: Doc(Arc::from(text)),
+        line_starts,
+    };
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut b, false).ok()?;
     b.root
@@ -222,8 +408,43 @@ mod tests {
             Step::Key("x"),
         ];
         assert_eq!(idx.locate_in_string(&x, "q", 0), (5, 11));
+        assert_eq!(idx.locate_in_string(&x, "q", 1), (5, 12));
         // A missing step falls back to the deepest known node.
         let missing = [Step::Index(0), Step::Key("nope")];
         assert_eq!(idx.locate(&missing), (1, 3));
+    }
+
+    /// The 1-based line and column of the first `{{` inside the value at key `k` of `text`.
+    fn find(text: &str, k: &str) -> (usize, usize) {
+        let idx = index(text).unwrap();
+        let value: serde_json::Value = serde_yaml_ng::from_str(text).unwrap();
+        let v = value[k].as_str().unwrap();
+        idx.locate_in_string(&[Step::Key(k)], v, v.find("{{").unwrap())
+    }
+
+    #[test]
+    fn positions_inside_every_scalar_style() {
+        // Literal block: the content's own line and column, indentation included.
+        let t = "k: |\n    echo one\n    echo {{X}}\n";
+        assert_eq!(find(t, "k"), (3, 10));
+        let t = "k: |\n    echo one\n      {{#if x}}y{{/if}} {{X}}\n";
+        assert_eq!(find(t, "k"), (3, 7));
+        // Leading blank line, explicit indentation and chomping indicators.
+        let t = "k: |2-\n\n    a {{X}}\n";
+        assert_eq!(find(t, "k"), (3, 7));
+        let t = "k: >+\n  folded line\n  text {{X}}\n";
+        assert_eq!(find(t, "k"), (3, 8));
+        // Multi-line plain scalar.
+        let t = "k: plain first\n   second {{X}}\n";
+        assert_eq!(find(t, "k"), (2, 11));
+        // Quoted scalars with escapes: columns follow the source, not the value.
+        let t = "k: 'it''s ''q'' {{X}}'\n";
+        assert_eq!(find(t, "k"), (1, 17));
+        let t = "k: \"a\\t\\u00fc \\\"x\\\" {{X}}\"\n";
+        assert_eq!(find(t, "k"), (1, 21));
+        let t = "k: \"one \\\n   two {{X}}\"\n";
+        assert_eq!(find(t, "k"), (2, 8));
+        let t = "k: \"ü€😀 {{X}}\"\n";
+        assert_eq!(find(t, "k"), (1, 9));
     }
 }

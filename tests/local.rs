@@ -601,3 +601,193 @@ fn bundled_demo_is_idempotent() {
         "secret-bearing template defaults to 0600"
     );
 }
+
+#[test]
+fn jinja_global_functions_are_not_undefined_variables() {
+    let p = Project::new();
+    p.file(
+        "templates/g.j2",
+        "{% for i in range(3) %}{{ i }}{% endfor %}\n{{ dict(a=1).a }}\n{% set ns = namespace(n=2) %}{{ ns.n }}\n{% set c = cycler('x', 'y') %}{{ c.next() }}{{ c.next() }}\n{% set j = joiner(',') %}{% for i in items %}{{ j() }}{{ i }}{% endfor %}\n{{ lipsum(1, false, 2, 2) }}\n{{ (debug() | length) > 0 }}\n",
+    )
+    .file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  vars: {items: [a, b]}\n  tasks:\n    - !template\n      src: g.j2\n      dest: @OUT@/g\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/g"), "012\n1\n2\nxy\na,b\nLorem ipsum.\nTrue\n");
+    // A real undefined variable next to them is still reported.
+    p.file("templates/g.j2", "{{ range(2) | list }} {{ nope }}\n");
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("undefined variable `nope`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("`range`"), "{}", r.stderr);
+}
+
+#[test]
+fn undefined_variables_point_at_their_line_and_column() {
+    let p = Project::new();
+    p.file("templates/undef.hb", "line1\nline2\nx={{nope}}\n")
+        .file(
+            "templates/j.j2",
+            "{# nope #}\n{% for x in xs %}{{ x.nope }}{% endfor %}\n  {{ \"nope\" ~ a.nope }} {{ nope }}\n",
+        )
+        .file(
+            "playbooks/pb.yml",
+            "- name: u\n  groups: [all]\n  vars: {xs: [], a: {}}\n  tasks:\n    - !template\n      src: undef.hb\n      dest: @OUT@/a\n    - !template\n      src: j.j2\n      dest: @OUT@/b\n    - !shell\n      cmd: |\n        echo\n          echo {{undefined_x}}\n",
+        );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    for at in [
+        "templates/undef.hb:3:3\n",
+        "templates/j.j2:3:28\n",
+        "playbooks/pb.yml:14:16\n",
+    ] {
+        assert!(r.stderr.contains(at), "{at}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains(":1:1\n"), "{}", r.stderr);
+}
+
+#[test]
+fn guarded_variables_may_be_missing_but_quoted_names_are_no_guard() {
+    let p = Project::new();
+    p.file(
+        "templates/g.hb",
+        "{{#if (isdefined \"maybe\")}}{{maybe}}{{/if}}ok\n",
+    )
+    .file(
+        "templates/g.j2",
+        "{% if maybe is defined %}{{ maybe }}{% endif %}{{ other | default(\"d\") }}\n",
+    )
+    .file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  tasks:\n    - !template\n      src: g.hb\n      dest: @OUT@/a\n    - !template\n      src: g.j2\n      dest: @OUT@/b\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/a"), "ok\n");
+    assert_eq!(p.read("out/b"), "d\n");
+    // A name that merely also appears in quotes is still undefined.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: g\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo \"label\" {{label}}\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("undefined variable `label`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn modes_written_in_decimal_that_look_octal_are_errors() {
+    let p = Project::new();
+    p.file("files/a.txt", "a\n");
+    let play = |mode: &str| {
+        format!("- name: m\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !copy\n      src: a.txt\n      dest: @OUT@/a\n      attributes: {{mode: {mode}}}\n")
+    };
+    for (mode, hint) in [
+        ("644", "write 0o644 or \"0644\""),
+        ("755", "write 0o755 or \"0755\""),
+        ("0o17777", "out of range"),
+        ("99999", "out of range"),
+        ("\"0999\"", "not an octal number"),
+    ] {
+        p.file("playbooks/pb.yml", &play(mode));
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{mode}: {}", r.all());
+        assert!(r.stderr.contains(hint), "{mode}: {}", r.stderr);
+        assert!(r.stderr.contains("pb.yml:9:"), "{mode}: {}", r.stderr);
+        assert!(!p.out().join("ran").exists(), "{mode}");
+    }
+    // What YAML really does with the accepted spellings: unquoted 0640 is read as the string
+    // "0640" (a leading zero is not a YAML 1.2 decimal), so it is octal like the others.
+    for (mode, bits) in [
+        ("0o640", 0o640),
+        ("\"0640\"", 0o640),
+        ("0640", 0o640),
+        ("0o4755", 0o4755),
+        ("493", 0o755),
+    ] {
+        p.file("playbooks/pb.yml", &play(mode));
+        let _ = std::fs::remove_file(p.out().join("a"));
+        let r = p.local(&[]);
+        assert_eq!(r.code, 0, "{mode}: {}", r.all());
+        assert_eq!(mode_of(&p.out().join("a")), bits, "{mode}");
+    }
+}
+
+#[test]
+fn threads_and_batch_size_are_validated_as_usage_errors() {
+    let p = Project::new();
+    p.file("playbooks/pb.yml", "- name: x\n  groups: [all]\n");
+    for args in [
+        &["-t", "18446744073709551615"][..],
+        &["--threads", "0"][..],
+        &["--threads", "10001"][..],
+        &["--batch-size", "0"][..],
+        &["--batch-size", "18446744073709551615"][..],
+        &["--connect-timeout", "18446744073709551615"][..],
+    ] {
+        let r = p.local(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    assert_eq!(p.local(&["-t", "10000", "--batch-size", "3"]).code, 0);
+    let help = p.run(&["--help"]).stdout;
+    assert!(help.contains("130  interrupted"), "{help}");
+    assert!(!help.contains("or the run was interrupted"), "{help}");
+}
+
+#[test]
+fn template_includes_and_partials_are_rejected_at_load_time() {
+    let p = Project::new();
+    p.file("templates/inner.j2", "x={{ x }}\n")
+        .file("templates/part.hb", "x={{x}}\n")
+        .file("templates/inc.j2", "a\n{% include \"inner.j2\" %}\n")
+        .file("templates/ext.j2", "{% extends \"inner.j2\" %}\n")
+        .file(
+            "templates/imp.j2",
+            "b\n\n  {% from \"inner.j2\" import m %}\n",
+        )
+        .file("templates/p.hb", "one\n{{> part.hb}}\n")
+        .file(
+            "templates/inline.hb",
+            "{{#*inline \"row\"}}[{{this}}]{{/inline}}{{#each xs}}{{> row}}{{/each}}\n",
+        );
+    for (src, at, what) in [
+        ("inc.j2", "inc.j2:2:1", "{% include %}"),
+        ("ext.j2", "ext.j2:1:1", "{% extends %}"),
+        ("imp.j2", "imp.j2:3:3", "{% from %}"),
+        ("p.hb", "p.hb:2:1", "{{> part.hb}}"),
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: i\n  groups: [all]\n  vars: {{x: 1}}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: {src}\n      dest: @OUT@/o\n"),
+        );
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{src}: {}", r.all());
+        assert!(r.stderr.contains("not supported"), "{src}: {}", r.stderr);
+        assert!(r.stderr.contains(what), "{src}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("templates/{at}\n")),
+            "{src}: {}",
+            r.stderr
+        );
+        assert!(!p.out().join("ran").exists());
+    }
+    // An inline partial defined in the same file is no include.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: i\n  groups: [all]\n  vars: {xs: [a, b]}\n  tasks:\n    - !template\n      src: inline.hb\n      dest: @OUT@/o\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/o"), "[a][b]\n");
+}

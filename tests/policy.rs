@@ -232,3 +232,114 @@ fn without_loadenv_env_references_are_still_rejected() {
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stderr.contains("ENV_SECRET"), "{}", r.stderr);
 }
+
+#[test]
+fn violations_point_at_the_exact_line_and_column_in_every_scalar_style() {
+    let p = Project::new();
+    // The auditor's blk.yml and uni.yml: block scalars, unicode, folded, quoted with escapes.
+    p.file(
+        "playbooks/pb.yml",
+        concat!(
+            "- name: blk\n",
+            "  groups: [all]\n",
+            "  tasks:\n",
+            "    - !shell\n",
+            "      cmd: |\n",
+            "        echo one\n",
+            "        echo {{ENV_B}}\n",
+            "        echo three\n",
+            "    - !shell\n",
+            "      cmd: |\n",
+            "        echo one\n",
+            "        {{#if x}}y{{/if}} {{ENV_C}}\n",
+            "    - !shell\n",
+            "      cmd: |\n",
+            "        {{#if x}}\n",
+            "        {{ENV_D}}\n",
+            "        {{/if}}\n",
+            "    - !shell\n",
+            "      name: \"ü€😀 {{ENV_E}}\"\n",
+            "      cmd: |\n",
+            "        echo ü€😀 ünïcödé\n",
+            "          {{#if x}}😀{{/if}} {{ENV_F}}\n",
+            "    - !shell\n",
+            "      cmd: >\n",
+            "        folded ü€😀\n",
+            "        text {{ENV_G}}\n",
+            "    - !shell\n",
+            "      cmd: 'single ''quoted'' 😀 {{ENV_H}}'\n",
+            "    - !shell\n",
+            "      cmd: \"dq \\t \\u00fc \\\"x\\\" {{ENV_I}}\"\n",
+            "    - !shell\n",
+            "      cmd: plain first line\n",
+            "        and {{ENV_J}}\n",
+        ),
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml", "--loadenv"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    for (var, at) in [
+        ("ENV_B", "7:14"),
+        ("ENV_C", "12:27"),
+        ("ENV_D", "16:9"),
+        ("ENV_E", "19:18"),
+        ("ENV_F", "22:29"),
+        ("ENV_G", "26:14"),
+        ("ENV_H", "28:33"),
+        ("ENV_I", "30:32"),
+        ("ENV_J", "33:13"),
+    ] {
+        let block = r
+            .stderr
+            .split("error: ")
+            .find(|b| b.starts_with(&format!("{var} ")))
+            .unwrap_or_else(|| panic!("{var} not reported: {}", r.stderr));
+        assert!(
+            block.contains(&format!("playbooks/pb.yml:{at}\n")),
+            "{var} should be at {at}: {block}"
+        );
+    }
+}
+
+#[test]
+fn save_cannot_create_an_env_fact() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        &play_with("    - !shell\n      cmd: echo hi\n      save: ENV_SECRET\n"),
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("SECRET", "policy-canary-value")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("save: ENV_SECRET"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:9:13"), "{}", r.stderr);
+    assert!(!p.out().join("ran").exists());
+}
+
+#[test]
+fn inline_extra_vars_violation_names_the_argument() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        &play_with("    - !shell\n      cmd: echo {{x}}\n"),
+    );
+    let r = p.run(&[
+        "local",
+        "-p",
+        "playbooks/pb.yml",
+        "--loadenv",
+        "-e",
+        "{\"x\": \"ok\"}",
+        "-e",
+        "{\"x\": \"{{ENV_SECRET}}\"}",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("--> --extra-vars #2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--extra-vars #2, variable x"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.out().join("ran").exists());
+}

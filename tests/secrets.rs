@@ -293,3 +293,315 @@ fn sensitive_tasks_show_no_output_only_counts() {
     );
     assert!(r.stdout.contains("rc: 4"), "{}", r.stdout);
 }
+
+/// Every string inside the JSON events of `--output json`, decoded: a secret that survived
+/// in an escaped form shows up here in its original form.
+fn json_strings(stdout: &str) -> String {
+    fn walk(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| {
+                out.push_str(k);
+                out.push('\n');
+                walk(v, out);
+            }),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    for line in stdout.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        walk(&v, &mut out);
+    }
+    out
+}
+
+/// What `cmd` prints for `arg`, to know the exact encoded forms a task produces.
+fn printed(cmd: &[&str], arg: &str) -> String {
+    let out = std::process::Command::new(cmd[0])
+        .args(&cmd[1..])
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn proc_environ_of_jetlike_holds_no_secret() {
+    let secret = canary();
+    let unrelated = canary();
+    let p = Project::new();
+    p.file("templates/t.hb", "token={{ENV_APP_TOKEN}}\n").file(
+        "playbooks/pb.yml",
+        "- name: procenv\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n    - !shell\n      name: read the parent's environ\n      cmd: tr '\\0' '\\n' < /proc/$PPID/environ > @OUT@/environ.txt; tr '\\0' '\\n' < /proc/$PPID/environ\n",
+    );
+    for loadenv in [true, false] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "-vvv"];
+        if loadenv {
+            args.push("--loadenv");
+        } else {
+            p.file("templates/t.hb", "token=none\n");
+        }
+        let r = p.run_env(
+            &args,
+            &[("APP_TOKEN", &secret), ("OTHER_INJECTED", &unrelated)],
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        let environ = std::fs::read(p.out().join("environ.txt")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        for s in [&secret, &unrelated] {
+            assert_clean("/proc/<jetlike>/environ", &environ, s);
+            assert_run_clean(&r, s);
+        }
+        assert!(!environ.contains("OTHER_INJECTED"), "{environ}");
+        assert!(
+            !environ.contains("PATH="),
+            "the whole block is wiped: {environ}"
+        );
+    }
+}
+
+#[test]
+fn copy_from_proc_sys_dev_is_rejected_before_anything_runs() {
+    let secret = canary();
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("files")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", p.path().join("files/env")).unwrap();
+    for src in [
+        "/proc/self/environ",
+        "env",
+        "/sys/kernel/hostname",
+        "/dev/zero",
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: ce\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !copy\n      src: {src}\n      dest: @OUT@/copied\n"),
+        );
+        let r = p.run_env(
+            &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+            &[("APP_TOKEN", &secret)],
+        );
+        assert_eq!(r.code, 3, "{src}: {}", r.all());
+        assert!(r.stderr.contains("pb.yml:7:"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("/proc, /sys or /dev"),
+            "{src}: {}",
+            r.stderr
+        );
+        assert!(!p.out().join("ran").exists());
+        assert!(!p.out().join("copied").exists());
+        assert_run_clean(&r, &secret);
+    }
+}
+
+#[test]
+fn json_and_human_output_mask_escaped_forms() {
+    use rand::Rng;
+    let tag: String = (0..12)
+        .map(|_| char::from(b'a' + rand::thread_rng().gen_range(0..26)))
+        .collect();
+    // Quotes, a backslash, a slash, non-ASCII and a space: every escaping rule applies.
+    let secret = format!("p@ss\"w\\ord/ü-{tag}-123 x");
+    let json_ascii = printed(
+        &[
+            "python3",
+            "-c",
+            "import json,sys; print(json.dumps(sys.argv[1]))",
+        ],
+        &secret,
+    );
+    let json_utf8 = printed(
+        &[
+            "python3",
+            "-c",
+            "import json,sys; print(json.dumps(sys.argv[1], ensure_ascii=False))",
+        ],
+        &secret,
+    );
+    let shell_q = printed(&["bash", "-c", "printf '%q' \"$1\"", "_"], &secret);
+    let p = Project::new();
+    p.file("templates/t.hb", "token={{ENV_APP_TOKEN}}\n").file(
+        "playbooks/pb.yml",
+        "- name: esc\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n    - !shell\n      name: print escaped forms\n      unsafe: true\n      cmd: |\n        v=$(cut -d= -f2- @OUT@/t.conf)\n        python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' \"$v\"\n        python3 -c 'import json,sys; print(json.dumps(sys.argv[1], ensure_ascii=False))' \"$v\"\n        python3 -c 'import json,sys; print(json.dumps({\"k\": sys.argv[1]}))' \"$v\"\n        bash -c 'printf \"%q\\n\" \"$1\"' _ \"$v\"\n        printf '%s\\n' \"$v\"\n        exit 1\n",
+    );
+    let mut forms_seen = vec![
+        secret.clone(),
+        json_ascii.trim_matches('"').to_string(),
+        json_utf8.trim_matches('"').to_string(),
+        shell_q.clone(),
+        format!("{tag}-123"),
+    ];
+    forms_seen.extend(forms(&secret));
+    for extra in [
+        &["--output", "json"][..],
+        &["-vvv"][..],
+        &["--output", "json", "-vvv"][..],
+        &[][..],
+    ] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "--loadenv"];
+        args.extend_from_slice(extra);
+        let r = p.run_env(&args, &[("APP_TOKEN", &secret)]);
+        assert_eq!(r.code, 1, "{}", r.all());
+        let mut texts = vec![("stdout", r.stdout.clone()), ("stderr", r.stderr.clone())];
+        if extra.contains(&"json") {
+            texts.push(("decoded JSON strings", json_strings(&r.stdout)));
+        }
+        for (what, text) in &texts {
+            for f in &forms_seen {
+                assert!(
+                    !text.contains(f.as_str()),
+                    "{what} {extra:?} leaks the secret (form {f:?}):\n{text}"
+                );
+            }
+        }
+        assert!(r.stdout.contains("***"), "{}", r.stdout);
+    }
+}
+
+/// Writes an executable wrapper `tool` into `bin` that records its environment and argv,
+/// then exits 255 (as `ssh` does when it cannot connect).
+fn recording_wrapper(bin: &std::path::Path, tool: &str, log: &std::path::Path) {
+    std::fs::create_dir_all(bin).unwrap();
+    let w = bin.join(tool);
+    std::fs::write(
+        &w,
+        format!(
+            "#!/bin/sh\nenv >> '{l}.env'\nprintf '%s\\n' \"$@\" >> '{l}.argv'\nexit 255\n",
+            l = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn ssh_inherits_only_the_allowlist_with_or_without_loadenv() {
+    let secret = canary();
+    let tz_secret = format!("Secret-tz-{}", canary());
+    let p = Project::new();
+    p.file("inv/groups/web", "hosts: [web1]\n")
+        .file("inv/host_vars/web1", "jet_ssh_hostname: 127.0.0.1\njet_ssh_port: 1\n")
+        .file("templates/t.hb", "tz={{ENV_TZ}}\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: remote\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: echo hi\n",
+        )
+        .file(
+            "playbooks/tz.yml",
+            "- name: remote\n  groups: [web]\n  tasks:\n    - !template\n      src: t.hb\n      dest: /tmp/never\n",
+        );
+    let bin = p.path().join("bin");
+    let log = p.path().join("ssh");
+    recording_wrapper(&bin, "ssh", &log);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    for (pb, loadenv) in [("playbooks/pb.yml", false), ("playbooks/tz.yml", true)] {
+        let _ = std::fs::remove_file(log.with_extension("env"));
+        let mut args = vec!["ssh", "-i", "inv", "-p", pb, "--connect-timeout", "5"];
+        if loadenv {
+            args.push("--loadenv");
+        }
+        let r = p.run_env(
+            &args,
+            &[
+                ("PATH", &path),
+                ("OP_SECRET", &secret),
+                ("JET_SSH_USER", "user-from-jet-ssh-user"),
+                ("LC_TIME", "C.UTF-8"),
+                ("KRB5CCNAME", "FILE:/tmp/krb5cc_test"),
+                ("TZ", &tz_secret),
+            ],
+        );
+        assert_eq!(r.code, 4, "{pb}: {}", r.all());
+        let env = std::fs::read_to_string(log.with_extension("env"))
+            .unwrap_or_else(|_| panic!("the ssh wrapper ran: {}", r.all()));
+        let argv = std::fs::read_to_string(log.with_extension("argv")).unwrap();
+        assert_clean("ssh's environment", &env, &secret);
+        assert!(!env.contains("OP_SECRET"), "{env}");
+        assert!(!env.contains("JET_SSH_USER"), "{env}");
+        assert!(env.contains("PATH="), "{env}");
+        assert!(
+            env.contains("LC_TIME=C.UTF-8"),
+            "LC_* is allowlisted: {env}"
+        );
+        assert!(env.contains("KRB5CCNAME=FILE:/tmp/krb5cc_test"), "{env}");
+        assert!(
+            argv.contains("user-from-jet-ssh-user"),
+            "JET_SSH_USER is read before the scrub: {argv}"
+        );
+        if loadenv {
+            // TZ's value is a secret a template uses: ssh must not get it.
+            assert!(!env.contains("TZ="), "{env}");
+            assert_clean("ssh's environment", &env, &tz_secret);
+        } else {
+            assert!(env.contains(&format!("TZ={tz_secret}")), "{env}");
+        }
+        assert_run_clean(&r, &secret);
+    }
+}
+
+#[test]
+fn allowlisted_variable_loaded_as_a_secret_is_not_passed_to_children() {
+    let secret = format!("Secret-tz-value-{}", canary());
+    let p = Project::new();
+    p.file("templates/tz.hb", "tz={{ENV_TZ}}\n").file(
+        "playbooks/pb.yml",
+        "- name: tz\n  groups: [all]\n  tasks:\n    - !template\n      src: tz.hb\n      dest: @OUT@/tz.conf\n    - !shell\n      name: read TZ\n      cmd: echo \"[$TZ]\" | rev; env > @OUT@/env.txt\n",
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv", "-vvv"],
+        &[("TZ", &secret), ("LC_MEASUREMENT", "C")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/tz.conf"), format!("tz={secret}\n"));
+    let reversed: String = secret.chars().rev().collect();
+    assert!(!r.all().contains(&reversed), "{}", r.all());
+    assert!(
+        r.stdout.contains("]["),
+        "TZ is empty in the child: {}",
+        r.stdout
+    );
+    let env = p.read("out/env.txt");
+    assert!(!env.contains("TZ="), "{env}");
+    assert!(env.contains("LC_MEASUREMENT=C"), "{env}");
+    assert_run_clean(&r, &secret);
+}
+
+#[test]
+fn non_utf8_secret_is_rejected_by_name_before_anything_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Project::new();
+    p.file("templates/t.hb", "token={{ENV_APP_TOKEN}}\n").file(
+        "playbooks/pb.yml",
+        "- name: bin\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n",
+    );
+    let value: &[u8] = b"caf\xe9-latin1-secret-\xff\xfe-value";
+    let out = p
+        .cmd(&["local", "-p", "playbooks/pb.yml", "--loadenv"])
+        .env("APP_TOKEN", std::ffi::OsStr::from_bytes(value))
+        .env("UNUSED_BINARY", std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("ENV_APP_TOKEN"), "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(stderr.contains("t.hb:1:7"), "{stderr}");
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !stream.windows(8).any(|w| value.windows(8).any(|v| v == w)),
+            "no byte of the value is printed"
+        );
+        assert!(!String::from_utf8_lossy(stream).contains("latin1-secret"));
+    }
+    assert!(!p.out().join("ran").exists());
+    assert!(!p.out().join("t.conf").exists());
+}
