@@ -16,6 +16,7 @@ pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod secret;
+pub mod secret_patterns;
 pub mod taint;
 pub mod template;
 pub mod vars;

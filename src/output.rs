@@ -2,7 +2,7 @@
 //! warnings, errors, the recap, panics — goes through `Output`, which runs it through the
 //! streaming masker for its file descriptor. Nothing else in the program prints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -141,8 +141,33 @@ pub struct Output {
     pub verbosity: u8,
     streams: Mutex<Streams>,
     recap: Mutex<BTreeMap<String, HostRecap>>,
+    /// What the diffs shown so far say about secrets, for the footer.
+    diff_tally: Mutex<DiffTally>,
     /// The live progress line (TTY, human output only), redrawn under the latest output.
     progress: Mutex<Option<Progress>>,
+}
+
+/// Per host, the secret variables the diffs say would change, may change, and how many
+/// secret-bearing files could not be compared at all.
+#[derive(Debug, Default)]
+struct DiffTally {
+    changed: BTreeSet<(String, String)>,
+    may_change: BTreeSet<(String, String)>,
+    not_compared: usize,
+}
+
+impl DiffTally {
+    fn record(&mut self, host: &str, d: &crate::diff::FileDiff) {
+        let key = |v: &String| (host.to_string(), v.clone());
+        self.changed.extend(d.secrets_changed.iter().map(key));
+        self.may_change.extend(d.secrets_may_change.iter().map(key));
+        self.not_compared += usize::from(d.secrets_unknown);
+    }
+
+    /// Secret values that may change: not counted as changing anywhere else.
+    fn may(&self) -> usize {
+        self.may_change.difference(&self.changed).count()
+    }
 }
 
 /// Hosts done / in flight / failed and the latest task, for the live line.
@@ -212,6 +237,7 @@ impl Output {
                 err: m.stream(),
             }),
             recap: Mutex::new(BTreeMap::new()),
+            diff_tally: Mutex::new(DiffTally::default()),
             progress: Mutex::new(None),
         })
     }
@@ -385,13 +411,23 @@ impl Output {
     pub fn emit(&self, ev: &Event) {
         if let Event::Task(t) = ev {
             self.record(t);
+            if let Some(d) = &t.diff {
+                self.diff_tally.lock().unwrap().record(&t.host, d);
+            }
         }
         if let Event::Unreachable { host, .. } = ev {
             self.record_unreachable(host);
         }
         match self.format {
             Format::Json => {
-                let value = serde_json::to_value(ev).unwrap_or_default();
+                let mut value = serde_json::to_value(ev).unwrap_or_default();
+                if let (Event::DiffSummary { .. }, Some(m)) = (ev, value.as_object_mut()) {
+                    let t = self.diff_tally.lock().unwrap();
+                    m.insert("secrets_may_change".into(), t.may().into());
+                    if t.not_compared > 0 {
+                        m.insert("secret_files_not_compared".into(), t.not_compared.into());
+                    }
+                }
                 self.write_json(value);
             }
             Format::Human => {
@@ -427,13 +463,32 @@ impl Output {
                 check,
             } => {
                 let verb = if *check { "would change" } else { "changed" };
-                format!(
-                    "{} file{} {verb}; {} secret value{} {verb}\n",
+                let t = self.diff_tally.lock().unwrap();
+                let mut s = format!(
+                    "{} file{} {verb}; {} secret value{} {verb}",
                     files,
                     if *files == 1 { "" } else { "s" },
                     secrets,
                     if *secrets == 1 { "" } else { "s" }
-                )
+                );
+                let may = t.may();
+                if may > 0 {
+                    let verb = if *check {
+                        "may change"
+                    } else {
+                        "may have changed"
+                    };
+                    s.push_str(&format!(", {may} {verb}"));
+                }
+                if t.not_compared > 0 {
+                    s.push_str(&format!(
+                        "; secrets in {} file{} could not be compared",
+                        t.not_compared,
+                        if t.not_compared == 1 { "" } else { "s" }
+                    ));
+                }
+                s.push('\n');
+                s
             }
             Event::Recap { hosts } => self.human_recap(hosts),
         }

@@ -11,6 +11,19 @@ use std::ops::Range;
 pub struct Hole {
     pub range: Range<usize>,
     pub var: String,
+    /// The renders could not be aligned here, so the range is a whole line that may also hold
+    /// literal text: a difference in it does not prove the secret changed.
+    pub approximate: bool,
+}
+
+impl Hole {
+    pub fn new(range: Range<usize>, var: impl Into<String>) -> Self {
+        Hole {
+            range,
+            var: var.into(),
+            approximate: false,
+        }
+    }
 }
 
 const OPEN: char = '\u{E000}';
@@ -36,62 +49,205 @@ fn parts(s: &str) -> Option<Vec<Part<'_>>> {
         out.push(Part::Hole(after[..j].parse().ok()?));
         rest = &after[j + CLOSE.len_utf8()..];
     }
+    if rest.contains(CLOSE) {
+        return None;
+    }
     out.push(Part::Lit(rest));
     Some(out)
 }
 
 /// Finds the holes of `real` given its sentinel render. `values[i]` is secret `i`'s value,
-/// tried first so that a value containing the following literal text still aligns.
-/// `None` when the two renders cannot be aligned (the caller then treats the file as secret).
+/// tried first so that a value containing the following literal text still aligns, and so
+/// that adjacent secrets (`{{A}}{{B}}`) are told apart when they were rendered unchanged.
+/// Where the renders cannot be aligned (a filter that reorders or re-encodes the sentinel,
+/// such as `reverse` or `b64encode`), the two renders are compared line by line: every line
+/// of the real render that differs from the sentinel render becomes one approximate hole,
+/// named after the secrets whose sentinels appear in the differing lines (all `names` if
+/// none does). `None` only when `real` is not the render the sentinels came from at all.
 pub fn holes(
     real: &str,
     sentinel_render: &str,
     names: &[String],
     values: &[&[u8]],
 ) -> Option<Vec<Hole>> {
-    let parts = parts(sentinel_render)?;
+    if let Some(h) = parts(sentinel_render).and_then(|p| align(real, &p, names, values, 0)) {
+        return Some(h);
+    }
+    Some(by_lines(real, sentinel_render, names, values))
+}
+
+/// Aligns `real` with the parts of its sentinel render; hole ranges are offset by `base`.
+fn align(
+    real: &str,
+    parts: &[Part<'_>],
+    names: &[String],
+    values: &[&[u8]],
+    base: usize,
+) -> Option<Vec<Hole>> {
     let mut pos = 0;
     let mut out = vec![];
-    for (k, part) in parts.iter().enumerate() {
-        match part {
-            Part::Lit(l) => {
-                if !real[pos..].starts_with(l) {
-                    return None;
-                }
-                pos += l.len();
+    let mut k = 0;
+    while k < parts.len() {
+        if let Part::Lit(l) = parts[k] {
+            if !real[pos..].starts_with(l) {
+                return None;
             }
-            Part::Hole(i) => {
-                let next = parts[k + 1..].iter().find_map(|p| match p {
-                    Part::Lit(l) if !l.is_empty() => Some(*l),
-                    _ => None,
-                });
-                let adjacent = matches!(parts.get(k + 1), Some(Part::Hole(_)))
-                    || matches!(parts.get(k + 1), Some(Part::Lit(l)) if l.is_empty() && matches!(parts.get(k + 2), Some(Part::Hole(_))));
-                let value = values.get(*i).copied().unwrap_or_default();
-                let rest = &real.as_bytes()[pos..];
-                let fits_value = rest.starts_with(value)
-                    && next.is_none_or(|n| real[pos + value.len()..].starts_with(n));
-                let end = if fits_value && (adjacent || next.is_some()) {
-                    pos + value.len()
-                } else {
-                    match next {
-                        Some(n) => pos + real[pos..].find(n)?,
-                        None if adjacent => pos + value.len().min(rest.len()),
-                        None => real.len(),
-                    }
-                };
-                if !real.is_char_boundary(end) {
-                    return None;
-                }
-                out.push(Hole {
-                    range: pos..end,
-                    var: names.get(*i)?.clone(),
-                });
-                pos = end;
+            pos += l.len();
+            k += 1;
+            continue;
+        }
+        // A run of holes with nothing (or empty literals) between them.
+        let mut run = vec![];
+        while k < parts.len() {
+            match parts[k] {
+                Part::Hole(i) => run.push(i),
+                Part::Lit("") => {}
+                Part::Lit(_) => break,
+            }
+            k += 1;
+        }
+        let next = match parts.get(k) {
+            Some(Part::Lit(l)) => Some(*l),
+            _ => None,
+        };
+        let value = |i: usize| values.get(i).copied().unwrap_or_default();
+        let concat: Vec<u8> = run.iter().flat_map(|&i| value(i).iter().copied()).collect();
+        let after = pos + concat.len();
+        let fits = real.as_bytes()[pos..].starts_with(&concat)
+            && real.is_char_boundary(after)
+            && match next {
+                Some(n) => real[after..].starts_with(n),
+                None => after == real.len(),
+            };
+        let end = if fits {
+            after
+        } else {
+            match next {
+                Some(n) => pos + real[pos..].find(n)?,
+                None => real.len(),
+            }
+        };
+        // Split the run's span between its secrets where their raw values stand in it; the
+        // rest of the span goes to the first secret that does not, the others get empty holes
+        // right after it (the diff compares adjacent holes as one).
+        let mut p = pos;
+        for (n, &i) in run.iter().enumerate() {
+            let name = names.get(i)?.clone();
+            let v = value(i);
+            let last = n + 1 == run.len();
+            if !last && real.as_bytes()[p..end].starts_with(v) && real.is_char_boundary(p + v.len())
+            {
+                out.push(Hole::new(base + p..base + p + v.len(), name));
+                p += v.len();
+            } else {
+                out.push(Hole::new(base + p..base + end, name));
+                p = end;
             }
         }
+        pos = end;
     }
     (pos == real.len()).then_some(out)
+}
+
+/// The secrets whose sentinels (forwards or reversed) appear in `text`.
+fn sentinels_in(text: &str, names: &[String]) -> Vec<usize> {
+    let reversed: String = text.chars().rev().collect();
+    (0..names.len())
+        .filter(|&i| {
+            let s = sentinel(i);
+            text.contains(&s) || reversed.contains(&s)
+        })
+        .collect()
+}
+
+/// The line-by-line fallback of `holes`.
+fn by_lines(real: &str, shadow: &str, names: &[String], values: &[&[u8]]) -> Vec<Hole> {
+    use similar::DiffOp;
+    let real_lines: Vec<&str> = real.split_inclusive('\n').collect();
+    let shadow_lines: Vec<&str> = shadow.split_inclusive('\n').collect();
+    let mut starts = Vec::with_capacity(real_lines.len() + 1);
+    let mut at = 0;
+    for l in &real_lines {
+        starts.push(at);
+        at += l.len();
+    }
+    starts.push(at);
+    let diff = crate::diff::line_diff(shadow, real);
+    let mut out = vec![];
+    for op in diff.ops() {
+        let (s, r) = match *op {
+            DiffOp::Equal { .. } | DiffOp::Delete { .. } => continue,
+            DiffOp::Insert {
+                old_index,
+                new_index,
+                new_len,
+            } => (old_index..old_index, new_index..new_index + new_len),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (
+                old_index..old_index + old_len,
+                new_index..new_index + new_len,
+            ),
+        };
+        // Line by line when the counts agree, else the block as a whole.
+        let pieces: Vec<(Range<usize>, Range<usize>)> = if s.len() == r.len() {
+            s.zip(r).map(|(s, r)| (s..s + 1, r..r + 1)).collect()
+        } else {
+            vec![(s, r)]
+        };
+        for (s, r) in pieces {
+            out.extend(block_holes(
+                &real_lines,
+                &starts,
+                &shadow_lines[s],
+                r,
+                names,
+                values,
+            ));
+        }
+    }
+    out
+}
+
+/// Holes for real lines `r` given the sentinel render's lines `shadow` they differ from.
+fn block_holes(
+    real_lines: &[&str],
+    starts: &[usize],
+    shadow: &[&str],
+    r: Range<usize>,
+    names: &[String],
+    values: &[&[u8]],
+) -> Vec<Hole> {
+    let block: String = real_lines[r.clone()].concat();
+    let shadow: String = shadow.concat();
+    // The block may still align on its own (another line of the file is the problem).
+    if let Some(h) = parts(&shadow)
+        .filter(|p| p.iter().any(|p| matches!(p, Part::Hole(_))))
+        .and_then(|p| align(&block, &p, names, values, starts[r.start]))
+    {
+        return h;
+    }
+    let mut found = sentinels_in(&shadow, names);
+    if found.is_empty() {
+        found = (0..names.len()).collect();
+    }
+    let mut out = vec![];
+    for j in r {
+        let line = real_lines[j];
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let end = starts[j] + body.len();
+        for (n, &i) in found.iter().enumerate() {
+            out.push(Hole {
+                range: if n == 0 { starts[j]..end } else { end..end },
+                var: names[i].clone(),
+                approximate: true,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -125,8 +281,42 @@ mod tests {
     }
 
     #[test]
-    fn misaligned_renders_give_none() {
-        let s = format!("p={}\n", sentinel(0));
-        assert!(holes("q=1\n", &s, &names(), &[b"1"]).is_none());
+    fn misaligned_lines_become_whole_line_holes() {
+        let s = format!(
+            "a={}\nc={}\nz=1\n",
+            sentinel(0),
+            sentinel(1).chars().rev().collect::<String>()
+        );
+        let real = "a=secret1\nc=2terces\nz=1\n";
+        let h = holes(real, &s, &names(), &[b"secret1", b"secret2"]).unwrap();
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!((h[0].range.clone(), h[0].approximate), (2..9, false));
+        assert_eq!(&real[h[1].range.clone()], "c=2terces");
+        assert!(h[1].approximate);
+        assert_eq!(h[1].var, "ENV_B", "named after the reversed sentinel");
+    }
+
+    #[test]
+    fn a_re_encoded_sentinel_names_every_secret() {
+        let s = "b=7oCAMO6AgQ==\n";
+        let real = "b=c2VjcmV0MQ==\n";
+        let h = holes(real, s, &names(), &[b"secret1", b"secret2"]).unwrap();
+        let vars: Vec<&str> = h.iter().map(|h| h.var.as_str()).collect();
+        assert_eq!(vars, ["ENV_A", "ENV_B"]);
+        assert_eq!(h[0].range, 0..real.len() - 1);
+        assert!(h[1].range.is_empty());
+    }
+
+    #[test]
+    fn adjacent_secrets_are_told_apart() {
+        let s = format!("d={}{}\n", sentinel(0), sentinel(1));
+        let real = "d=PPPPQQQ\n";
+        let h = holes(real, &s, &names(), &[b"PPPP", b"QQQ"]).unwrap();
+        assert_eq!(h[0], Hole::new(2..6, "ENV_A"));
+        assert_eq!(h[1], Hole::new(6..9, "ENV_B"));
+        // Transformed: the span cannot be split; the first takes it, the second is empty.
+        let h = holes("d=ppppqqq\n", &s, &names(), &[b"PPPP", b"QQQ"]).unwrap();
+        assert_eq!(h[0], Hole::new(2..9, "ENV_A"));
+        assert_eq!(h[1], Hole::new(9..9, "ENV_B"));
     }
 }
