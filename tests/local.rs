@@ -119,6 +119,48 @@ fn check_mode_reports_a_file_whose_directory_an_earlier_task_would_create() {
 }
 
 #[test]
+fn check_mode_shows_attribute_changes_with_old_and_new_values() {
+    let p = Project::new();
+    p.file("files/a.txt", "hello\n").file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  tasks:\n    - !copy\n      src: a.txt\n      dest: @OUT@/a.txt\n      attributes: {mode: \"0600\"}\n",
+    );
+    std::fs::write(p.out().join("a.txt"), "hello\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.out().join("a.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let r = p.check(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("would modify (mode)"), "{}", r.stdout);
+    assert!(r.stdout.contains("mode 0644 -> 0600"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 file would change"), "{}", r.stdout);
+    let j = p.json("check-local", &[]);
+    let task = j
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "task")
+        .unwrap();
+    assert_eq!(
+        task["diff"]["attribute_changes"],
+        serde_json::json!([{"attribute": "mode", "old": "0644", "new": "0600"}]),
+        "{}",
+        j.all()
+    );
+    assert_eq!(
+        std::fs::metadata(p.out().join("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644,
+        "check mode changed nothing"
+    );
+}
+
+#[test]
 fn a_sensitive_file_task_shows_no_diff() {
     let p = Project::new();
     p.file("templates/a.hb", "visible-literal value={{v}}\n").file(

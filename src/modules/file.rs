@@ -164,6 +164,35 @@ impl Wanted {
     }
 }
 
+/// `(attribute, old, new)` for each of mode, owner and group that `changes` names, with the
+/// target's current values (`None` for a file not there yet), for check-mode diffs.
+fn attribute_changes(
+    status: &FileStatus,
+    attrs: &FileAttrs,
+    changes: &[String],
+) -> Vec<(&'static str, Option<String>, String)> {
+    let current = match status {
+        FileStatus::File {
+            mode, owner, group, ..
+        } => Some((format!("{mode:04o}"), owner.clone(), group.clone())),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let wanted = [
+        ("mode", attrs.mode.map(|m| format!("{m:04o}"))),
+        ("owner", attrs.owner.clone()),
+        ("group", attrs.group.clone()),
+    ];
+    for (i, (name, want)) in wanted.into_iter().enumerate() {
+        let Some(want) = want else { continue };
+        let old = current.as_ref().map(|(m, o, g)| [m, o, g][i].clone());
+        if current.is_none() || changes.iter().any(|c| c == name) {
+            out.push((name, old, want));
+        }
+    }
+    out
+}
+
 /// The task result for what `ensure` did.
 pub fn converged(done: Ensured) -> (Applied, Vec<String>) {
     let status = match (done.created, done.changes.is_empty()) {
@@ -232,20 +261,29 @@ impl TaskModule for FileModule<'_> {
         if !created && changes.is_empty() {
             return Ok(Plan::Unchanged);
         }
+        let content_changes = created || changes.iter().any(|c| c == "content");
+        let attribute_changes = attribute_changes(&status, &attrs, &changes);
         let old = match status {
             FileStatus::File { content, .. } => content,
             _ => None,
         };
-        let diff =
-            (ctx.want_diff && (created || changes.iter().any(|c| c == "content"))).then(|| {
-                Box::new(crate::diff::file_diff(
+        let diff = ctx.want_diff.then(|| {
+            let diff = if content_changes {
+                crate::diff::file_diff(
                     &dest,
                     old.as_deref(),
                     &content,
                     holes.as_deref().unwrap_or_default(),
                     holes.is_none(),
-                ))
+                )
+            } else {
+                crate::diff::FileDiff::attributes_only(&dest)
+            };
+            let diff = attribute_changes.iter().fold(diff, |d, (name, old, new)| {
+                d.with_attribute_change(name, old.as_deref(), new)
             });
+            Box::new(diff)
+        });
         // The target's old content may hold a rotated-out secret: wipe it.
         drop(old.map(Zeroizing::new));
         Ok(Plan::Put {
