@@ -26,9 +26,9 @@ elif tool in ("baseline", "persist"):
     good = [l for l in lines if int(l[2]) == want_changed and int(l[1]) == 20 - want_changed]
     ok, detail = len(lines) == n and len(good) == n, f"{len(good)}/{n} hosts changed={want_changed}"
 elif tool == "jetlike":
-    # Recap rows: host ok changed failed skipped unreachable
-    rows = re.findall(r"^\s+(host\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M)
-    good = [r for r in rows if r[1] == "20" and int(r[2]) == want_changed and r[3:] == ("0", "0", "0")]
+    # Recap rows: host ok changed failed skipped unreachable ignored
+    rows = re.findall(r"^\s+(host\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M)
+    good = [r for r in rows if r[1] == "20" and int(r[2]) == want_changed and r[3:] == ("0", "0", "0", "0")]
     ok, detail = len(rows) == n and len(good) == n, f"{len(good)}/{n} hosts ok=20 changed={want_changed}"
 elif tool == "jet":
     # One line per task and host: "✓ host001 => created" (colour codes stripped).

@@ -99,6 +99,8 @@ pub struct HostRecap {
     pub failed: usize,
     pub skipped: usize,
     pub unreachable: usize,
+    /// Failed with `ignore_errors`: neither ok nor failed.
+    pub ignored: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -393,7 +395,8 @@ impl Output {
         let mut r = self.recap.lock().unwrap();
         let h = r.entry(t.host.clone()).or_default();
         match t.status {
-            Status::Failed if !t.ignored => h.failed += 1,
+            Status::Failed if t.ignored => h.ignored += 1,
+            Status::Failed => h.failed += 1,
             Status::Skipped => h.skipped += 1,
             _ => {
                 h.ok += 1;
@@ -584,19 +587,20 @@ impl Output {
     fn human_recap(&self, hosts: &BTreeMap<String, HostRecap>) -> String {
         let w = hosts.keys().map(|h| h.len()).max().unwrap_or(4).max(4);
         let mut s = format!(
-            "{}\n  {:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}\n",
+            "{}\n  {:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}  {:>7}\n",
             self.paint("1", "RECAP"),
             "host",
             "ok",
             "changed",
             "failed",
             "skipped",
-            "unreachable"
+            "unreachable",
+            "ignored"
         );
         for (h, r) in hosts {
             let line = format!(
-                "  {h:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}",
-                r.ok, r.changed, r.failed, r.skipped, r.unreachable
+                "  {h:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}  {:>7}",
+                r.ok, r.changed, r.failed, r.skipped, r.unreachable, r.ignored
             );
             let code = if r.failed > 0 || r.unreachable > 0 {
                 "31"

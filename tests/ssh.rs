@@ -306,6 +306,17 @@ fn consecutive_file_tasks_behave_as_if_run_one_by_one() {
         .collect();
     assert_eq!(failures[0]["ignored"], true);
     assert_eq!(failures[1]["ignored"], false);
+    let recap = &r.recap()["hosts"]["h1"];
+    assert_eq!(
+        (
+            &recap["ok"],
+            &recap["failed"],
+            &recap["ignored"],
+            &recap["skipped"]
+        ),
+        (&4.into(), &1.into(), &1.into(), &1.into()),
+        "{recap}"
+    );
     let message = failures[1]["failure"]["message"].as_str().unwrap();
     assert!(
         message.contains("gone/a.txt") && message.contains("does not exist"),
