@@ -23,6 +23,17 @@ fn violation(var: &str, location: Location, context: String, loadenv: bool) -> D
     .help("render the value into a file with a !template task (src: a file under templates/) and let other tasks use that file")
 }
 
+/// A variable defined under an `ENV_` name would pass for an environment value in templates
+/// (and hide the real one): those names belong to `--loadenv`.
+fn reserved_name(name: &str, location: Location, context: &str) -> Diagnostic {
+    Diagnostic::new(format!(
+        "variable {name} is defined in {context}; names starting with ENV_ are reserved for environment values loaded with --loadenv"
+    ))
+    .at(Some(location))
+    .context(context.to_string())
+    .help("rename the variable (for example drop the ENV_ prefix)")
+}
+
 /// Checks one templated string; pushes a diagnostic per `ENV_` reference.
 fn check_string(
     engine: &Engine,
@@ -101,6 +112,11 @@ fn check_vars(
     loadenv: bool,
     out: &mut Vec<Diagnostic>,
 ) {
+    for name in vars.keys().filter(|k| k.starts_with(ENV_PREFIX)) {
+        let mut full = base.to_vec();
+        full.push(FieldStep::Name(name.clone()));
+        out.push(reserved_name(name, source.locate_in(&full, None), what));
+    }
     let value = serde_json::Value::Object(vars.clone());
     let mut strings = vec![];
     collect_strings(&value, vec![], &mut strings);
@@ -222,6 +238,13 @@ pub fn check(
         }
     }
     for (origin, vars) in extra_vars {
+        for name in vars.keys().filter(|k| k.starts_with(ENV_PREFIX)) {
+            out.push(reserved_name(
+                name,
+                Location::new(format!("--extra-vars {origin}"), 0, 0),
+                &format!("--extra-vars {origin}"),
+            ));
+        }
         let value = serde_json::Value::Object(vars.clone());
         let mut strings = vec![];
         collect_strings(&value, vec![], &mut strings);

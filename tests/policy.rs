@@ -343,3 +343,35 @@ fn inline_extra_vars_violation_names_the_argument() {
     );
     assert!(!p.out().join("ran").exists());
 }
+
+#[test]
+fn variables_may_not_take_env_names() {
+    let p = Project::new();
+    p.file("templates/t.hb", "token={{ENV_SECRET}}\n").file(
+        "playbooks/pb.yml",
+        "- name: web\n  groups: [all]\n  vars:\n    ENV_SECRET: hard-coded\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n",
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("SECRET", "policy-canary-value")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("variable ENV_SECRET"), "{}", r.stderr);
+    assert!(r.stderr.contains("reserved"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:4:"), "{}", r.stderr);
+    assert!(!p.out().join("ran").exists());
+    let r = p.run_env(
+        &[
+            "local",
+            "-p",
+            "playbooks/pb.yml",
+            "--loadenv",
+            "-e",
+            "{\"ENV_OTHER\": 1}",
+        ],
+        &[("SECRET", "policy-canary-value")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("variable ENV_OTHER"), "{}", r.stderr);
+    assert!(!r.all().contains("policy-canary-value"));
+}
