@@ -27,6 +27,40 @@ impl fmt::Display for Location {
     }
 }
 
+/// What may be shown of a value that could be a secret: at most `min(4, len/2)` characters, and
+/// nothing at all for values shorter than 8 characters (their "prefix" would be most of them).
+pub fn value_prefix(value: &str) -> Option<String> {
+    let n = value.chars().count();
+    if n < 8 {
+        return None;
+    }
+    Some(value.chars().take((n / 2).min(4)).collect())
+}
+
+/// Rewrites a serde/YAML error message so that it quotes no scalar value beyond
+/// [`value_prefix`]: `invalid type: string "hunter2hunter2"` becomes `string "hunt…"`.
+pub fn sanitize_value_message(msg: &str) -> String {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"(string|character|bytes|integer|floating point|unit variant|newtype variant) ("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)"#,
+        )
+        .unwrap()
+    });
+    re.replace_all(msg, |c: &regex::Captures<'_>| {
+        let kind = &c[1];
+        let quoted = &c[2];
+        let q = &quoted[..1];
+        let inner = &quoted[1..quoted.len() - 1];
+        match value_prefix(inner) {
+            Some(p) => format!("{kind} {q}{p}…{q}"),
+            None => format!("{kind} (value not shown)"),
+        }
+    })
+    .into_owned()
+}
+
 /// One problem found in the user's input: what, where, and how to fix it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Diagnostic {

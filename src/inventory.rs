@@ -77,6 +77,17 @@ impl Inventory {
     }
 
     pub fn load(dir: &Path) -> Result<Self> {
+        let (inv, errors) = Self::load_lenient(dir)?;
+        if errors.is_empty() {
+            Ok(inv)
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+
+    /// Loads what can be loaded, with every problem found (for `jetlike lint`); a group whose
+    /// file does not parse still exists, empty. Fails only when `dir` is not a directory.
+    pub fn load_lenient(dir: &Path) -> Result<(Self, Vec<Diagnostic>)> {
         if !dir.is_dir() {
             return Err(Error::invalid(
                 Diagnostic::new(format!("inventory {} is not a directory", dir.display()))
@@ -101,6 +112,7 @@ impl Inventory {
                     Ok(g) => g,
                     Err(e) => {
                         errors.push(yaml_error(&path, &e));
+                        inv.groups.entry(name).or_default();
                         continue;
                     }
                 }
@@ -122,7 +134,7 @@ impl Inventory {
             match load_vars_file(&path) {
                 Ok(v) => merge(&mut inv.groups.entry(name).or_default().vars, &v),
                 Err(Error::Invalid(mut d)) => errors.append(&mut d),
-                Err(e) => return Err(e),
+                Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
         for (name, path) in entries(&dir.join("host_vars"))? {
@@ -131,7 +143,7 @@ impl Inventory {
                     inv.host_vars.insert(name, v);
                 }
                 Err(Error::Invalid(mut d)) => errors.append(&mut d),
-                Err(e) => return Err(e),
+                Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
         // Every group without a parent hangs off `all`.
@@ -156,17 +168,20 @@ impl Inventory {
         }
         for (host, _) in inv.host_vars.iter() {
             if !inv.all_hosts().contains(host) {
+                let base = dir.join("host_vars");
+                let file = ["", ".yml", ".yaml"]
+                    .iter()
+                    .map(|ext| base.join(format!("{host}{ext}")))
+                    .find(|p| p.is_file())
+                    .unwrap_or_else(|| base.join(host));
                 errors.push(
                     Diagnostic::new(format!("host_vars/{host} names a host in no group"))
+                        .at(Some(Location::new(file, 0, 0)))
                         .help("add the host to a file under groups/, or remove the file"),
                 );
             }
         }
-        if errors.is_empty() {
-            Ok(inv)
-        } else {
-            Err(Error::Invalid(errors))
-        }
+        Ok((inv, errors))
     }
 
     fn find_cycle(&self) -> Option<String> {

@@ -3,9 +3,11 @@
 //! Typed structs with `deny_unknown_fields` make unknown fields and module tags errors with a
 //! line and column; a position index (`yaml_spans`) lets later checks point into the same files.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -151,8 +153,9 @@ impl Mode {
             Mode::Int(n) => *n,
             Mode::Text(s) => {
                 let digits = s.trim().trim_start_matches("0o");
+                // The value is not quoted back: a mistyped field may hold anything.
                 u32::from_str_radix(digits, 8)
-                    .map_err(|_| format!("mode {s:?} is not an octal number like \"0640\""))?
+                    .map_err(|_| "mode is not an octal number like \"0640\" or 0o640".to_string())?
             }
         };
         if bits > 0o7777 {
@@ -405,6 +408,19 @@ impl Source {
     pub fn locate(&self, path: &[FieldStep]) -> Location {
         self.locate_in(path, None)
     }
+    /// Location of the key `key` of the mapping at `path` (not of its value), falling back to
+    /// the mapping itself.
+    pub fn locate_key(&self, path: &[FieldStep], key: &str) -> Location {
+        let steps = Self::steps(path);
+        match self
+            .index
+            .as_ref()
+            .and_then(|i| i.key_position(&steps, key))
+        {
+            Some((line, column)) => Location::new(&self.path, line, column),
+            None => self.locate(path),
+        }
+    }
     /// Location of `path`, or of byte `offset` inside the string at `path`.
     pub fn locate_in(&self, path: &[FieldStep], in_string: Option<(&str, usize)>) -> Location {
         let steps = Self::steps(path);
@@ -498,7 +514,8 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Turns a serde_yaml_ng error into a diagnostic pointing at the line and column, with the list
-/// of valid modules when the tag is unknown.
+/// of valid modules when the tag is unknown. Scalar values quoted by the error text are cut to
+/// a short prefix: a mistyped field may hold a secret.
 pub fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> Diagnostic {
     let mut msg = e.to_string();
     if let Some(i) = msg.find(" at line ") {
@@ -507,25 +524,37 @@ pub fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> Diagnostic {
     let loc = e
         .location()
         .map(|l| Location::new(path, l.line(), l.column()));
-    let mut d = Diagnostic::new(msg.clone()).at(loc).in_file(path);
-    if msg.contains("unknown variant") {
-        d = d.help(format!(
+    with_schema_help(Diagnostic::new(crate::error::sanitize_value_message(&msg)).at(loc))
+        .in_file(path)
+}
+
+fn with_schema_help(d: Diagnostic) -> Diagnostic {
+    let msg = d.message.clone();
+    if msg.contains("unknown variant") || msg.contains("expected a YAML tag") {
+        d.help(format!(
             "tasks are written with a module tag, one of: {}",
             MODULES
                 .iter()
                 .map(|m| format!("!{m}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        ))
     } else if msg.contains("unknown field") {
-        d = d.help("remove or rename the field; the valid ones are listed above");
+        d.help("remove or rename the field; the valid ones are listed above")
     } else if msg.contains("untagged enum Mode") {
-        d = d.help("write modes as 0o640 or \"0640\"");
+        d.help("write modes as 0o640 or \"0640\"")
+    } else if msg.contains("untagged enum Items") {
+        d.help("`items:` takes a list, or the name of a variable holding a list")
+    } else if msg.contains("missing field") {
+        d.help("add the field; see the playbook format in README.md")
+    } else if msg.contains("invalid type") {
+        d.help("fix the value's type (see the formats in README.md)")
+    } else {
+        d
     }
-    d
 }
 
-fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     serde_yaml_ng::from_str(text).map_err(|e| Error::invalid(yaml_error(path, &e)))
 }
 
@@ -557,36 +586,293 @@ pub fn merge(into: &mut Vars, from: &Vars) {
     }
 }
 
+/// Everything found wrong while loading, each problem with the `jetlike lint` finding code it
+/// maps to, plus what a linter needs to keep going after a problem.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub problems: Vec<(&'static str, Diagnostic)>,
+    /// (playbook, play index) of plays some of whose tasks or handlers did not load: checks
+    /// across tasks (notify/subscribe) would be unreliable there.
+    pub incomplete: BTreeSet<(PathBuf, usize)>,
+    /// Files the playbooks name (vars_files, role files), whether or not they loaded.
+    pub named_files: BTreeSet<PathBuf>,
+    /// Role directories found, whether or not their files loaded.
+    pub role_dirs: BTreeSet<PathBuf>,
+}
+
+impl LoadReport {
+    fn push(&mut self, code: &'static str, d: Diagnostic) {
+        self.problems.push((code, d));
+    }
+    /// Every diagnostic of `e`, located at least in `file`.
+    fn push_all(&mut self, code: &'static str, e: Error, file: &Path) {
+        match e {
+            Error::Invalid(ds) => {
+                for d in ds {
+                    self.push(code, d.in_file(file));
+                }
+            }
+            other => self.push(code, Diagnostic::new(other.to_string()).in_file(file)),
+        }
+    }
+}
+
+/// How to load: stop at the first problem of a file (run modes), or parse every play, task
+/// and handler on its own so that one bad node hides no other (lint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadMode {
+    Strict,
+    Lenient,
+}
+
+/// `.[0].tasks[1].with`: the path notation serde_yaml_ng uses in its messages.
+fn serde_path(path: &[FieldStep]) -> String {
+    let mut s = String::from(".");
+    for step in path {
+        match step {
+            FieldStep::Index(i) => s.push_str(&format!("[{i}]")),
+            FieldStep::Key(k) => push_key(&mut s, k),
+            FieldStep::Name(k) => push_key(&mut s, k),
+        }
+    }
+    s
+}
+
+fn push_key(s: &mut String, k: &str) {
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s.push_str(k);
+}
+
+/// Splits serde_yaml_ng's `with.tags[1]: message at line 3 column 7` into the path steps and
+/// the message (without the position, which refers to re-serialized text).
+fn split_serde_message(msg: &str) -> (Vec<FieldStep>, String) {
+    let mut msg = msg.to_string();
+    if let Some(i) = msg.find(" at line ") {
+        msg.truncate(i);
+    }
+    let Some((head, rest)) = msg.split_once(": ") else {
+        return (vec![], msg);
+    };
+    let is_path = !head.is_empty()
+        && !head.contains(' ')
+        && head
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.[]".contains(c));
+    if !is_path {
+        return (vec![], msg);
+    }
+    let mut steps = vec![];
+    for part in head.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut idx) = match part.find('[') {
+            Some(b) => (&part[..b], &part[b..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            steps.push(FieldStep::Name(key.to_string()));
+        }
+        while let Some(end) = idx.find(']') {
+            if let Ok(i) = idx[1..end].parse() {
+                steps.push(FieldStep::Index(i));
+            }
+            idx = &idx[end + 1..];
+        }
+    }
+    (steps, rest.to_string())
+}
+
+fn unknown_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+fn missing_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// The mapping inside `value` (through tags) at `path`, for repairs.
+fn mapping_at<'a>(
+    value: &'a mut serde_yaml_ng::Value,
+    path: &[FieldStep],
+) -> Option<&'a mut serde_yaml_ng::Mapping> {
+    use serde_yaml_ng::Value as Y;
+    let mut v = value;
+    for step in path {
+        while let Y::Tagged(t) = v {
+            v = &mut t.value;
+        }
+        v = match (v, step) {
+            (Y::Sequence(s), FieldStep::Index(i)) => s.get_mut(*i)?,
+            (Y::Mapping(m), FieldStep::Key(k)) => m.get_mut(*k)?,
+            (Y::Mapping(m), FieldStep::Name(k)) => m.get_mut(k.as_str())?,
+            _ => return None,
+        };
+    }
+    while let Y::Tagged(t) = v {
+        v = &mut t.value;
+    }
+    match v {
+        Y::Mapping(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Deserializes one node on its own. On a schema error the error is recorded (located through
+/// the position index) and the offending field removed, then it tries again, so that every
+/// unknown or mistyped field of the node is reported; `None` if the node cannot be repaired
+/// (unknown module tag, missing required field).
+fn parse_node<T: DeserializeOwned>(
+    value: &serde_yaml_ng::Value,
+    source: &Source,
+    base: &[FieldStep],
+    report: &mut LoadReport,
+) -> Option<T> {
+    let mut value = value.clone();
+    let mut removed: Vec<String> = vec![];
+    for _ in 0..32 {
+        let text = serde_yaml_ng::to_string(&value).ok()?;
+        let err = match serde_yaml_ng::from_str::<T>(&text) {
+            Ok(t) => return Some(t),
+            Err(e) => e.to_string(),
+        };
+        let (rel, msg) = split_serde_message(&err);
+        let mut full = base.to_vec();
+        full.extend(rel.iter().cloned());
+        if let Some(f) = missing_field_name(&msg) {
+            if removed.contains(&f) {
+                // A consequence of an earlier repair, already reported.
+                return None;
+            }
+        }
+        let unknown = unknown_field_name(&msg);
+        let location = match &unknown {
+            Some(k) => source.locate_key(&full, k),
+            None => source.locate(&full),
+        };
+        report.push(
+            "invalid-playbook",
+            with_schema_help(
+                Diagnostic::new(format!(
+                    "{}: {}",
+                    serde_path(&full),
+                    crate::error::sanitize_value_message(&msg)
+                ))
+                .at(Some(location)),
+            ),
+        );
+        // Repair: drop the unknown field, or the (last) key the error is about.
+        let (map_path, key) = match unknown {
+            Some(k) => (rel.clone(), k),
+            None => {
+                let pos = rel.iter().rposition(|s| matches!(s, FieldStep::Name(_)))?;
+                let FieldStep::Name(k) = &rel[pos] else {
+                    return None;
+                };
+                (rel[..pos].to_vec(), k.clone())
+            }
+        };
+        let map = mapping_at(&mut value, &map_path)?;
+        map.remove(key.as_str())?;
+        removed.push(key);
+    }
+    None
+}
+
+/// A YAML document as a generic value; syntax errors are recorded.
+fn parse_value(path: &Path, text: &str, report: &mut LoadReport) -> Option<serde_yaml_ng::Value> {
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report.push("invalid-playbook", yaml_error(path, &e));
+            None
+        }
+    }
+}
+
+fn untag(v: &serde_yaml_ng::Value) -> &serde_yaml_ng::Value {
+    match v {
+        serde_yaml_ng::Value::Tagged(t) => untag(&t.value),
+        other => other,
+    }
+}
+
+/// Parses a list of tasks item by item; the second value is false if some item did not load.
+fn parse_task_items(
+    value: Option<&serde_yaml_ng::Value>,
+    source: &Source,
+    base: &[FieldStep],
+    report: &mut LoadReport,
+) -> (Vec<(usize, Task)>, bool) {
+    use serde_yaml_ng::Value as Y;
+    let items = match value.map(untag) {
+        None | Some(Y::Null) => return (vec![], true),
+        Some(Y::Sequence(s)) => s,
+        Some(_) => {
+            report.push(
+                "invalid-playbook",
+                Diagnostic::new(format!("{}: expected a list of tasks", serde_path(base)))
+                    .at(Some(source.locate(base)))
+                    .help(
+                        "write tasks as a YAML list of tagged mappings, e.g. `- !shell {cmd: ...}`",
+                    ),
+            );
+            return (vec![], false);
+        }
+    };
+    let mut out = vec![];
+    let mut complete = true;
+    for (i, item) in items.iter().enumerate() {
+        let mut path = base.to_vec();
+        path.push(FieldStep::Index(i));
+        let before = report.problems.len();
+        match parse_node::<Task>(item, source, &path, report) {
+            Some(t) => out.push((i, t)),
+            None => complete = false,
+        }
+        if report.problems.len() > before {
+            complete = false;
+        }
+    }
+    (out, complete)
+}
+
 fn load_task_list(
     path: &Path,
     role: &Arc<LoadedRole>,
     out: &mut Vec<LoadedTask>,
-    errors: &mut Vec<Diagnostic>,
-) {
+    report: &mut LoadReport,
+    mode: LoadMode,
+) -> bool {
+    report.named_files.insert(path.to_path_buf());
     let text = match read(path) {
         Ok(t) => t,
-        Err(Error::Invalid(mut d)) => {
-            errors.append(&mut d);
-            return;
-        }
-        Err(_) => return,
-    };
-    let tasks: Vec<Task> = if text.trim().is_empty() {
-        vec![]
-    } else {
-        match serde_yaml_ng::from_str(&text) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(yaml_error(path, &e));
-                return;
-            }
+        Err(e) => {
+            report.push_all("missing-file", e, path);
+            return false;
         }
     };
     let source = Arc::new(Source {
         path: path.to_path_buf(),
         index: yaml_spans::index(&text),
     });
-    for (i, task) in tasks.into_iter().enumerate() {
+    let (tasks, complete): (Vec<(usize, Task)>, bool) = if text.trim().is_empty() {
+        (vec![], true)
+    } else {
+        match serde_yaml_ng::from_str::<Vec<Task>>(&text) {
+            Ok(t) => (t.into_iter().enumerate().collect(), true),
+            Err(e) if mode == LoadMode::Strict => {
+                report.push("invalid-playbook", yaml_error(path, &e));
+                return false;
+            }
+            Err(_) => match parse_value(path, &text, report) {
+                Some(v) => parse_task_items(Some(&v), &source, &[], report),
+                None => (vec![], false),
+            },
+        }
+    };
+    for (i, task) in tasks {
         out.push(LoadedTask {
             task,
             origin: Origin {
@@ -597,6 +883,7 @@ fn load_task_list(
             number: 0,
         });
     }
+    complete
 }
 
 fn find_role(play_dir: &Path, name: &str) -> std::result::Result<PathBuf, Vec<PathBuf>> {
@@ -615,12 +902,14 @@ fn load_role(
     play_dir: &Path,
     inv: &RoleInvocation,
     at: Location,
-    errors: &mut Vec<Diagnostic>,
+    report: &mut LoadReport,
+    mode: LoadMode,
 ) -> Option<(Arc<LoadedRole>, RoleFile)> {
     let dir = match find_role(play_dir, &inv.role) {
         Ok(d) => d,
         Err(tried) => {
-            errors.push(
+            report.push(
+                "missing-role",
                 Diagnostic::new(format!("role {:?} not found", inv.role))
                     .at(Some(at))
                     .help(format!(
@@ -636,20 +925,29 @@ fn load_role(
             return None;
         }
     };
+    report.role_dirs.insert(dir.clone());
     let role_path = dir.join("role.yml");
     let text = match read(&role_path) {
         Ok(t) => t,
-        Err(Error::Invalid(mut d)) => {
-            errors.append(&mut d);
+        Err(e) => {
+            report.push_all("missing-role", e, &role_path);
             return None;
         }
-        Err(_) => return None,
     };
+    let index = yaml_spans::index(&text);
     let file: RoleFile = match serde_yaml_ng::from_str(&text) {
         Ok(f) => f,
-        Err(e) => {
-            errors.push(yaml_error(&role_path, &e));
+        Err(e) if mode == LoadMode::Strict => {
+            report.push("invalid-playbook", yaml_error(&role_path, &e));
             return None;
+        }
+        Err(_) => {
+            let v = parse_value(&role_path, &text, report)?;
+            let src = Source {
+                path: role_path.clone(),
+                index: index.clone(),
+            };
+            parse_node::<RoleFile>(&v, &src, &[], report)?
         }
     };
     let role = Arc::new(LoadedRole {
@@ -659,7 +957,7 @@ fn load_role(
         vars: inv.vars.clone().unwrap_or_default(),
         tags: inv.tags.clone(),
         source: Arc::new(Source {
-            index: yaml_spans::index(&text),
+            index,
             path: role_path,
         }),
     });
@@ -668,21 +966,44 @@ fn load_role(
 
 /// Loads every playbook, collecting all problems instead of stopping at the first.
 pub fn load_playbooks(paths: &[PathBuf]) -> Result<Vec<LoadedPlay>> {
+    let (plays, report) = load(paths, LoadMode::Strict);
+    if report.problems.is_empty() {
+        Ok(plays)
+    } else {
+        Err(Error::Invalid(
+            report.problems.into_iter().map(|(_, d)| d).collect(),
+        ))
+    }
+}
+
+/// Loads what can be loaded, for `jetlike lint`: a play, task or handler that does not parse is
+/// reported and left out, and every other node still loads (with its true position), so one
+/// problem hides no other.
+pub fn load_playbooks_lenient(paths: &[PathBuf]) -> (Vec<LoadedPlay>, LoadReport) {
+    load(paths, LoadMode::Lenient)
+}
+
+fn playbook_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
+    use FieldStep::{Index as I, Key as K};
     let mut plays = vec![];
-    let mut errors = vec![];
+    let mut report = LoadReport::default();
     for path in paths {
         let text = match read(path) {
             Ok(t) => t,
-            Err(Error::Invalid(mut d)) => {
-                errors.append(&mut d);
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let parsed: Vec<Play> = match serde_yaml_ng::from_str(&text) {
-            Ok(p) => p,
             Err(e) => {
-                errors.push(yaml_error(path, &e));
+                report.push_all("missing-file", e, path);
                 continue;
             }
         };
@@ -690,30 +1011,75 @@ pub fn load_playbooks(paths: &[PathBuf]) -> Result<Vec<LoadedPlay>> {
             path: path.clone(),
             index: yaml_spans::index(&text),
         });
-        let dir = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
+        let dir = playbook_dir(path);
+        match serde_yaml_ng::from_str::<Vec<Play>>(&text) {
+            Ok(parsed) => {
+                for (pi, play) in parsed.into_iter().enumerate() {
+                    let (nt, nh) = (play.tasks.len(), play.handlers.len());
+                    let idx = ((0..nt).collect(), (0..nh).collect());
+                    plays.push(load_play(play, pi, &source, &dir, &mut report, mode, idx));
                 }
-            })
-            .unwrap_or_else(|| PathBuf::from("."));
-        for (pi, play) in parsed.into_iter().enumerate() {
-            plays.push(load_play(play, pi, &source, &dir, &mut errors));
+            }
+            Err(e) if mode == LoadMode::Strict => {
+                report.push("invalid-playbook", yaml_error(path, &e));
+            }
+            Err(e) => {
+                let Some(doc) = parse_value(path, &text, &mut report) else {
+                    continue;
+                };
+                let serde_yaml_ng::Value::Sequence(items) = untag(&doc) else {
+                    report.push("invalid-playbook", yaml_error(path, &e));
+                    continue;
+                };
+                for (pi, item) in items.iter().enumerate() {
+                    let mut stripped = item.clone();
+                    let (mut tasks_v, mut handlers_v) = (None, None);
+                    if let Some(m) = mapping_at(&mut stripped, &[]) {
+                        tasks_v = m.remove("tasks");
+                        handlers_v = m.remove("handlers");
+                    }
+                    let play = parse_node::<Play>(&stripped, &source, &[I(pi)], &mut report);
+                    let (tasks, t_ok) = parse_task_items(
+                        tasks_v.as_ref(),
+                        &source,
+                        &[I(pi), K("tasks")],
+                        &mut report,
+                    );
+                    let (handlers, h_ok) = parse_task_items(
+                        handlers_v.as_ref(),
+                        &source,
+                        &[I(pi), K("handlers")],
+                        &mut report,
+                    );
+                    if !(t_ok && h_ok) {
+                        report.incomplete.insert((path.clone(), pi));
+                    }
+                    let Some(mut play) = play else {
+                        continue;
+                    };
+                    let (ti, tv): (Vec<usize>, Vec<Task>) = tasks.into_iter().unzip();
+                    let (hi, hv): (Vec<usize>, Vec<Task>) = handlers.into_iter().unzip();
+                    play.tasks = tv;
+                    play.handlers = hv;
+                    plays.push(load_play(
+                        play,
+                        pi,
+                        &source,
+                        &dir,
+                        &mut report,
+                        mode,
+                        (ti, hi),
+                    ));
+                }
+            }
         }
     }
-    if errors.is_empty() {
-        Ok(plays)
-    } else {
-        Err(Error::Invalid(errors))
-    }
+    (plays, report)
 }
 
 /// Load-time checks of single task fields that serde cannot express: file modes (how the
 /// number was written) and `save:` names.
-fn check_task_fields(t: &LoadedTask, errors: &mut Vec<Diagnostic>) {
+fn check_task_fields(t: &LoadedTask, report: &mut LoadReport) {
     use FieldStep::Key as K;
     match &t.task {
         Task::Copy(f) | Task::Template(f) => {
@@ -725,7 +1091,8 @@ fn check_task_fields(t: &LoadedTask, errors: &mut Vec<Diagnostic>) {
             path.extend(field.iter().cloned());
             let written = t.origin.source.plain_source(&path);
             if let Err(e) = mode.validate(written.as_deref()) {
-                errors.push(
+                report.push(
+                    "invalid-mode",
                     Diagnostic::new(e)
                         .at(Some(t.field_location(&field, None)))
                         .help("modes are octal: 0o640 (YAML's octal) or \"0640\""),
@@ -735,7 +1102,8 @@ fn check_task_fields(t: &LoadedTask, errors: &mut Vec<Diagnostic>) {
         Task::Shell(s) => {
             if let Some(name) = s.save.as_deref() {
                 if name.trim().starts_with(crate::policy::ENV_PREFIX) {
-                    errors.push(
+                    report.push(
+                        "env-reserved-name",
                         Diagnostic::new(format!(
                             "`save: {}` would create a fact named like an ENV_ variable",
                             name.trim()
@@ -749,26 +1117,41 @@ fn check_task_fields(t: &LoadedTask, errors: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `positions`: the YAML index of each of `play.tasks` and `play.handlers` (lenient loading
+/// leaves out the ones that did not parse).
 fn load_play(
     play: Play,
     pi: usize,
     source: &Arc<Source>,
     dir: &Path,
-    errors: &mut Vec<Diagnostic>,
+    report: &mut LoadReport,
+    mode: LoadMode,
+    positions: (Vec<usize>, Vec<usize>),
 ) -> LoadedPlay {
     use FieldStep::{Index as I, Key as K};
     let mut vars = play.vars.clone().unwrap_or_default();
     for (fi, f) in play.vars_files.iter().enumerate() {
         let p = dir.join(f);
+        report.named_files.insert(p.clone());
+        let at_field = source.locate(&[I(pi), K("vars_files"), I(fi)]);
+        if !p.is_file() {
+            report.push(
+                "missing-file",
+                Diagnostic::new(format!("vars file {f:?} not found"))
+                    .at(Some(at_field))
+                    .help(format!(
+                        "vars_files are relative to the playbook's directory: {}",
+                        p.display()
+                    )),
+            );
+            continue;
+        }
         match load_vars_file(&p) {
             Ok(v) => merge(&mut vars, &v),
             Err(Error::Invalid(ds)) => {
                 for d in ds {
-                    let at = d
-                        .location
-                        .clone()
-                        .or_else(|| Some(source.locate(&[I(pi), K("vars_files"), I(fi)])));
-                    errors.push(d.at(at));
+                    let at = d.location.clone().or_else(|| Some(at_field.clone()));
+                    report.push("invalid-playbook", d.at(at));
                 }
             }
             Err(_) => {}
@@ -776,32 +1159,47 @@ fn load_play(
     }
     let mut tasks = vec![];
     let mut handlers = vec![];
+    let mut complete = true;
     for (ri, inv) in play.roles.iter().enumerate() {
         let at = source.locate(&[I(pi), K("roles"), I(ri)]);
-        if let Some((role, file)) = load_role(dir, inv, at, errors) {
-            for f in &file.tasks {
-                load_task_list(&role.dir.join("tasks").join(f), &role, &mut tasks, errors);
+        match load_role(dir, inv, at, report, mode) {
+            Some((role, file)) => {
+                for f in &file.tasks {
+                    complete &= load_task_list(
+                        &role.dir.join("tasks").join(f),
+                        &role,
+                        &mut tasks,
+                        report,
+                        mode,
+                    );
+                }
+                for f in &file.handlers {
+                    complete &= load_task_list(
+                        &role.dir.join("handlers").join(f),
+                        &role,
+                        &mut handlers,
+                        report,
+                        mode,
+                    );
+                }
             }
-            for f in &file.handlers {
-                load_task_list(
-                    &role.dir.join("handlers").join(f),
-                    &role,
-                    &mut handlers,
-                    errors,
-                );
-            }
+            None => complete = false,
         }
     }
-    for (list, key, out) in [
-        (&play.tasks, "tasks", &mut tasks),
-        (&play.handlers, "handlers", &mut handlers),
+    if !complete {
+        report.incomplete.insert((source.path.clone(), pi));
+    }
+    let (task_pos, handler_pos) = positions;
+    for (list, key, pos, out) in [
+        (&play.tasks, "tasks", &task_pos, &mut tasks),
+        (&play.handlers, "handlers", &handler_pos, &mut handlers),
     ] {
         for (ti, task) in list.iter().enumerate() {
             out.push(LoadedTask {
                 task: task.clone(),
                 origin: Origin {
                     source: source.clone(),
-                    path: vec![I(pi), K(key), I(ti)],
+                    path: vec![I(pi), K(key), I(pos.get(ti).copied().unwrap_or(ti))],
                     role: None,
                 },
                 number: 0,
@@ -814,7 +1212,8 @@ fn load_play(
     for (i, h) in handlers.iter_mut().enumerate() {
         h.number = i + 1;
         if h.task.with().and_then(|w| w.subscribe.as_ref()).is_none() {
-            errors.push(
+            report.push(
+                "invalid-playbook",
                 Diagnostic::new(format!(
                     "handler {:?} has no `with: {{subscribe: EVENT}}`, so nothing could ever run it",
                     h.task.display_name()
@@ -825,11 +1224,12 @@ fn load_play(
         }
     }
     for t in tasks.iter().chain(handlers.iter()) {
-        check_task_fields(t, errors);
+        check_task_fields(t, report);
     }
     for t in &tasks {
         if t.task.with().and_then(|w| w.subscribe.as_ref()).is_some() {
-            errors.push(
+            report.push(
+                "invalid-playbook",
                 Diagnostic::new("`subscribe` is only valid on handlers")
                     .at(Some(t.field_location(&[K("with"), K("subscribe")], None)))
                     .help("move this task under `handlers:`, or use `condition:`"),
@@ -844,5 +1244,35 @@ fn load_play(
         vars,
         tasks,
         handlers,
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_split_into_path_and_text() {
+        let (p, m) = split_serde_message("with.tags[1]: invalid type: sequence at line 3 column 7");
+        assert_eq!(
+            p,
+            vec![
+                FieldStep::Name("with".into()),
+                FieldStep::Name("tags".into()),
+                FieldStep::Index(1)
+            ]
+        );
+        assert_eq!(m, "invalid type: sequence");
+        let (p, m) = split_serde_message("unknown field `x`, expected `a` at line 4 column 1");
+        assert!(p.is_empty());
+        assert_eq!(m, "unknown field `x`, expected `a`");
+        assert_eq!(
+            serde_path(&[
+                FieldStep::Index(0),
+                FieldStep::Key("tasks"),
+                FieldStep::Index(2)
+            ]),
+            ".[0].tasks[2]"
+        );
     }
 }

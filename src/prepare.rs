@@ -116,6 +116,40 @@ pub fn items_of(task: &Task, vars: &Vars) -> Option<Vec<Option<Value>>> {
     }
 }
 
+/// The references of `text` to top-level variables that `known` does not hold. `ENV_` names
+/// are left to the policy; names the text guards (`isdefined "x"`, `x is defined`,
+/// `x | default(...)`, see [`crate::template::guarded`]) are not reported. A template that does
+/// not parse yields nothing: its syntax error is reported where it is loaded. Shared by the
+/// run-time check below and `jetlike lint`.
+pub fn undefined_refs(
+    engine: &Engine,
+    dialect: Dialect,
+    text: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Vec<crate::template::Reference> {
+    match engine.references(dialect, text) {
+        Ok(refs) => filter_undefined(&refs, dialect, text, known),
+        Err(_) => vec![],
+    }
+}
+
+/// [`undefined_refs`] on references already parsed from `text` (callers checking one text
+/// against many hosts parse it once).
+pub fn filter_undefined(
+    refs: &[crate::template::Reference],
+    dialect: Dialect,
+    text: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Vec<crate::template::Reference> {
+    let mut seen = BTreeSet::new();
+    refs.iter()
+        .filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX))
+        .filter(|r| !known(&r.name) && !crate::template::guarded(dialect, text, &r.name))
+        .filter(|r| seen.insert(r.name.clone()))
+        .cloned()
+        .collect()
+}
+
 struct Checker<'a> {
     engine: &'a Engine,
     loadenv: bool,
@@ -141,20 +175,11 @@ impl Checker<'_> {
         what: String,
         locate: &dyn Fn(&crate::template::Reference) -> crate::error::Location,
     ) {
-        let Ok(refs) = self.engine.references(dialect, text) else {
-            return;
-        };
-        for r in refs
-            .iter()
-            .filter(|r| r.top_level && !r.name.starts_with(ENV_PREFIX))
-        {
-            if known(&r.name) || crate::template::guarded(dialect, text, &r.name) {
-                continue;
-            }
+        for r in undefined_refs(self.engine, dialect, text, known) {
             self.once(
                 format!("undef {what} {}", r.name),
                 Diagnostic::new(format!("undefined variable `{}` in {what} (host {host})", r.name))
-                    .at(Some(locate(r)))
+                    .at(Some(locate(&r)))
                     .help("define it in the inventory (group_vars/host_vars), the play's vars, or --extra-vars"),
             );
         }

@@ -82,6 +82,17 @@ impl Node {
         Some(node)
     }
 
+    /// Position of the key `key` in the mapping at `path`.
+    pub fn key_position(&self, path: &[Step<'_>], key: &str) -> Option<(usize, usize)> {
+        match self.get(path)? {
+            Node::Map { entries, .. } => entries
+                .iter()
+                .find(|(k, ..)| k == key)
+                .map(|(_, l, c, _)| (*l, *c)),
+            _ => None,
+        }
+    }
+
     /// The deepest position known along `path` (1-based line and column).
     pub fn locate(&self, path: &[Step<'_>]) -> (usize, usize) {
         for n in (0..=path.len()).rev() {
@@ -446,5 +457,12 @@ mod tests {
         assert_eq!(find(t, "k"), (2, 8));
         let t = "k: \"ü€😀 {{X}}\"\n";
         assert_eq!(find(t, "k"), (1, 9));
+    }
+
+    #[test]
+    fn positions_of_keys() {
+        let idx = index("a: 1\nb: |\n  x\n").unwrap();
+        assert_eq!(idx.key_position(&[], "b"), Some((2, 1)));
+        assert_eq!(idx.key_position(&[], "nope"), None);
     }
 }
