@@ -136,7 +136,8 @@ pub struct LintArgs {
         value_name = "FILES"
     )]
     pub playbooks: Vec<String>,
-    /// Inventory directory: enables group and host checks.
+    /// Inventory directory: enables group and host checks, and checks variables for every
+    /// targeted host (without it, as `jetlike local` sees them: no inventory variables).
     #[arg(short = 'i', long, value_name = "DIR")]
     pub inventory: Option<PathBuf>,
     /// human (default) or json (one object: version, findings, flows, errors, warnings).
@@ -145,6 +146,21 @@ pub struct LintArgs {
     /// Count warnings as errors for the exit status.
     #[arg(long = "deny-warnings")]
     pub deny_warnings: bool,
+    /// Extra variables, as the run will get them: inline JSON/YAML or @file; repeatable.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// The env file your secret injector reads (`op run --env-file FILE`): names defined there
+    /// that no template uses, and template ENV_ variables it lacks, are reported. Only names
+    /// are read; values are never stored or printed.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Only these hosts (':' or ',' separated); unknown names are findings. Needs --inventory.
+    #[arg(long = "limit-hosts", value_name = "HOSTS", requires = "inventory")]
+    pub limit_hosts: Vec<String>,
+    /// Only hosts in these groups (':' or ',' separated); unknown names are findings. Needs
+    /// --inventory.
+    #[arg(long = "limit-groups", value_name = "GROUPS", requires = "inventory")]
+    pub limit_groups: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -213,11 +229,37 @@ pub fn main() -> i32 {
         Command::Lint(args) => {
             let _ = crate::environment::load(false);
             let out = Output::new(Format::Human, 0);
-            let paths: Vec<PathBuf> = split_list(&args.playbooks)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect();
-            let report = crate::lint::lint(&paths, args.inventory.as_deref());
+            let mut opts = crate::lint::Options {
+                playbooks: split_list(&args.playbooks)
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
+                inventory: args.inventory.clone(),
+                extra_vars: vec![],
+                env_file: args.env_file.clone(),
+                limit_hosts: split_list(&args.limit_hosts),
+                limit_groups: split_list(&args.limit_groups),
+            };
+            for (i, e) in args.extra_vars.iter().enumerate() {
+                match crate::vars::parse_extra_vars(e) {
+                    Ok(v) => {
+                        // As the run names them: inline values by their position.
+                        let origin = if e.starts_with('@') {
+                            e.clone()
+                        } else {
+                            format!("#{}", i + 1)
+                        };
+                        opts.extra_vars.push((origin, v));
+                    }
+                    Err(m) => {
+                        let err = Error::Usage(m);
+                        out.error(&err.render());
+                        out.finish();
+                        return err.exit_code();
+                    }
+                }
+            }
+            let report = crate::lint::lint(&opts);
             match args.format {
                 Format::Json => {
                     let doc = serde_json::json!({

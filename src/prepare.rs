@@ -62,7 +62,7 @@ const KERNEL_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// The first search path that is (lexically, or once symlinks are resolved) under a kernel or
 /// device tree, as the path that was found there.
-fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
+pub fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
     let under = |p: &Path| KERNEL_DIRS.iter().any(|d| p.starts_with(d));
     for c in candidates {
         let absolute = if c.is_absolute() {
