@@ -193,7 +193,8 @@ else echo CREATED; fi
 
 /// Inspects several files in one go, for `ensure_all`: a status line per path (`F`, `N` for
 /// not a regular file, `M1` / `M0` for missing with / without its directory), then one `stat`
-/// and one `sha256sum` over all the regular files: two processes however many files.
+/// and one `sha256sum` over all the regular files: two processes however many files. Last,
+/// whether the host has perl, which writes them all in one process (see `perl_write_all`).
 pub fn inspect(paths: &[&str]) -> String {
     let list: Vec<String> = paths.iter().map(|p| quote(p)).collect();
     format!(
@@ -207,13 +208,30 @@ for p in {list}; do
   fi
 done
 [ $# -eq 0 ] || {{ stat -c '%a %U %G' -- "$@" && sha256sum -- "$@"; }} || exit 1
+command -v perl >/dev/null 2>&1 && echo {PERL}
 "#,
         list = list.join(" ")
     )
 }
 
+/// `inspect`'s last line when the host has perl.
+const PERL: &str = "JETLIKE-PERL";
+
+/// What `inspect` found: the status of each path, and whether perl is there.
+pub struct Inspected {
+    pub statuses: Vec<FileStatus>,
+    pub perl: bool,
+}
+
 /// Reads what `inspect` printed for `n` paths.
-pub fn parse_inspect(out: &[u8], n: usize) -> Result<Vec<FileStatus>, ConnError> {
+pub fn parse_inspect(out: &[u8], n: usize) -> Result<Inspected, ConnError> {
+    let perl = out
+        .split(|&b| b == b'\n')
+        .any(|line| line == PERL.as_bytes());
+    parse_statuses(out, n).map(|statuses| Inspected { statuses, perl })
+}
+
+fn parse_statuses(out: &[u8], n: usize) -> Result<Vec<FileStatus>, ConnError> {
     let text = String::from_utf8_lossy(out);
     let bad = || {
         ConnError::Failed(format!(
@@ -302,6 +320,81 @@ pub fn write_all(writes: &[Write<'_>]) -> String {
     s
 }
 
+/// `write_all` in one perl process instead of several processes per file: each file is
+/// created 0600 with `O_EXCL` and an unguessable name beside its destination, filled with
+/// exactly its length from stdin, given its attributes and renamed into place, in order,
+/// stopping at the first failure with the same exit codes and markers as the shell steps.
+/// Only core perl (`perl-base` on Debian); the program is paths and modes, never content.
+pub fn perl_write_all(writes: &[Write<'_>]) -> String {
+    let mut program = String::from(PERL_WRITER);
+    for w in writes {
+        let len = w.len;
+        let (mode, preserve) = match (w.attrs.mode, w.existing) {
+            (Some(m), _) | (None, Existing::File { mode: m }) => (m, true),
+            (None, _) => (0o644, false),
+        };
+        let preserve = preserve
+            && w.existing != Existing::Missing
+            && (w.attrs.owner.is_none() || w.attrs.group.is_none());
+        let opt = |v: &Option<String>| v.as_deref().map_or("undef".to_string(), perl_quote);
+        program.push_str(&format!(
+            "put({}, {len}, {}, {}, {}, {}, '{:032x}');\n",
+            perl_quote(w.path),
+            if mode == 0o600 {
+                "undef".to_string()
+            } else {
+                format!("0{mode:o}")
+            },
+            u8::from(preserve),
+            opt(&w.attrs.owner),
+            opt(&w.attrs.group),
+            rand::random::<u128>(),
+        ));
+    }
+    format!("exec perl -e {}", quote(&program))
+}
+
+/// A perl single-quoted string: only `\` and `'` need escaping.
+fn perl_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The body of `perl_write_all`; one `put(...)` call per file follows it.
+const PERL_WRITER: &str = r#"use strict; use Fcntl;
+umask 077; my $t;
+END { unlink $t if defined $t }
+$SIG{$_} = sub { exit 129 } for qw(HUP INT TERM);
+sub fail { print STDERR "$_[1]\n"; exit $_[0] }
+sub put { my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
+  my $d = $p =~ m{^(.*)/[^/]*$}s ? ($1 eq "" ? "/" : $1) : ".";
+  -d $d or exit 70;
+  sysopen(my $fh, "$d/.jetlike.$name", O_WRONLY|O_CREAT|O_EXCL, 0600) or fail(71, "$!");
+  $t = "$d/.jetlike.$name";
+  while ($n > 0) {
+    my $r = sysread(STDIN, my $buf, $n < 65536 ? $n : 65536);
+    $r or fail(72, defined $r ? "input ended early" : "$!");
+    defined syswrite($fh, $buf) or fail(72, "$!");
+    $n -= $r;
+  }
+  close($fh) or fail(72, "$!");
+  if ($preserve) { my @s = stat($p); chown($s[4], $s[5], $t) if @s; }
+  if (defined $mode) { chmod($mode, $t) or fail(73, "chmod: $!"); }
+  if (defined $owner) {
+    my $u = $owner =~ /^\d+$/ ? $owner : getpwnam($owner);
+    defined $u or fail(73, "no such user $owner");
+    chown($u, -1, $t) or fail(73, "chown $owner: $!");
+  }
+  if (defined $group) {
+    my $g = $group =~ /^\d+$/ ? $group : getgrnam($group);
+    defined $g or fail(73, "no such group $group");
+    chown(-1, $g, $t) or fail(73, "chgrp $group: $!");
+  }
+  rename($t, $p) or fail(74, "$!");
+  undef $t;
+  print "JETLIKE-WROTE\n";
+}
+"#;
+
 /// How many files `write_all` put in place, and the rest of its output (error text).
 pub fn parse_written(out: &[u8]) -> (usize, Vec<u8>) {
     let mut done = 0;
@@ -351,6 +444,153 @@ pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Runs a write script like the persistent shell does: `sh -c`, contents on stdin.
+    fn run_writer(script: &str, input: &[u8]) -> (i32, usize, String) {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let mut all = out.stdout;
+        all.extend_from_slice(&out.stderr);
+        let (done, rest) = parse_written(&all);
+        (
+            out.status.code().unwrap_or(-1),
+            done,
+            String::from_utf8_lossy(&rest).into_owned(),
+        )
+    }
+
+    /// Names, contents and modes under `dir`, sorted: what a writer left behind.
+    fn state(dir: &std::path::Path) -> Vec<(String, Vec<u8>, u32)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let meta = e.metadata().unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                    meta.permissions().mode() & 0o7777,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The perl writer and the shell steps must leave exactly the same files, modes and
+    /// markers, on success and when a file in the middle fails.
+    #[test]
+    fn perl_and_shell_writers_agree() {
+        if std::process::Command::new("perl")
+            .arg("-e1")
+            .status()
+            .is_err()
+        {
+            panic!("perl is needed for this test (perl-base)");
+        }
+        let attrs_600 = FileAttrs::default();
+        let attrs_640 = FileAttrs {
+            mode: Some(0o640),
+            ..Default::default()
+        };
+        let attrs_owned = FileAttrs {
+            mode: Some(0o600),
+            owner: Some(whoami()),
+            group: None,
+        };
+        for failing in [false, true] {
+            let mut results = Vec::new();
+            for perl in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let d = dir.path().to_str().unwrap().to_string();
+                std::fs::write(format!("{d}/old.txt"), "old").unwrap();
+                std::fs::set_permissions(
+                    format!("{d}/old.txt"),
+                    std::fs::Permissions::from_mode(0o604),
+                )
+                .unwrap();
+                let paths = [
+                    format!("{d}/new 'quoted' \\name.txt"),
+                    format!("{d}/old.txt"),
+                    if failing {
+                        format!("{d}/missing/x.txt")
+                    } else {
+                        format!("{d}/mode.txt")
+                    },
+                    format!("{d}/after.txt"),
+                ];
+                let contents: [&[u8]; 4] = [b"\x00\xffbinary\n", b"new", b"640", b"after"];
+                let writes = [
+                    Write {
+                        path: &paths[0],
+                        attrs: &attrs_600,
+                        existing: Existing::Missing,
+                        len: contents[0].len(),
+                    },
+                    Write {
+                        path: &paths[1],
+                        attrs: &attrs_600,
+                        existing: Existing::File { mode: 0o604 },
+                        len: contents[1].len(),
+                    },
+                    Write {
+                        path: &paths[2],
+                        attrs: &attrs_640,
+                        existing: Existing::Missing,
+                        len: contents[2].len(),
+                    },
+                    Write {
+                        path: &paths[3],
+                        attrs: &attrs_owned,
+                        existing: Existing::Missing,
+                        len: contents[3].len(),
+                    },
+                ];
+                let script = if perl {
+                    perl_write_all(&writes)
+                } else {
+                    write_all(&writes)
+                };
+                let (rc, done, rest) = run_writer(&script, &contents.concat());
+                results.push((rc, done, state(dir.path()), rest.is_empty()));
+            }
+            assert_eq!(results[0], results[1], "failing={failing}: shell vs perl");
+            let (rc, done, files, _) = &results[0];
+            if failing {
+                assert_eq!((*rc, *done), (NO_PARENT, 2), "{files:?}");
+                assert!(files.iter().all(|(n, ..)| n != "after.txt"), "{files:?}");
+            } else {
+                assert_eq!((*rc, *done), (0, 4), "{files:?}");
+                let mode_of = |name: &str| files.iter().find(|f| f.0 == name).map(|f| f.2);
+                assert_eq!(mode_of("old.txt"), Some(0o604), "an existing mode is kept");
+                assert_eq!(mode_of("mode.txt"), Some(0o640));
+                assert_eq!(mode_of("after.txt"), Some(0o600));
+                assert_eq!(mode_of("new 'quoted' \\name.txt"), Some(0o644));
+            }
+            assert!(
+                files.iter().all(|(n, ..)| !n.starts_with(".jetlike")),
+                "temp file left: {files:?}"
+            );
+        }
+    }
+
+    fn whoami() -> String {
+        let out = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
 
     #[test]
     fn quoting() {

@@ -288,7 +288,7 @@ impl SshConnection {
             ))),
             Err(e) => Err(e),
         };
-        let statuses = match statuses {
+        let scripts::Inspected { statuses, perl } = match statuses {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
         };
@@ -324,7 +324,17 @@ impl SshConnection {
         }
         let script: Vec<scripts::Write<'_>> = writes.iter().map(|(_, w)| w.clone()).collect();
         let out = match self
-            .exec(&wrap(&scripts::write_all(&script), privilege), &input)
+            .exec(
+                &wrap(
+                    &if perl {
+                        scripts::perl_write_all(&script)
+                    } else {
+                        scripts::write_all(&script)
+                    },
+                    privilege,
+                ),
+                &input,
+            )
             .await
         {
             Ok(out) => out,
