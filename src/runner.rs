@@ -430,38 +430,22 @@ impl Runner {
         let mut units: Vec<Unit<'_>> = Vec::new();
         'prepare: for &task in tasks {
             self.show_current(host, task);
-            let base = task_vars(
-                play,
-                task.origin.role.as_deref(),
-                inv,
-                &facts,
-                &self.opts.extra_vars,
-            );
-            let Some(items) = items_of(&task.task, &base) else {
-                let mut ev = self.event(play, task, host, total, Status::Failed);
-                ev.failure = Some(Failure {
-                    message: ITEMS_NOT_A_LIST.into(),
-                    ..Default::default()
-                });
-                units.push(Unit {
-                    task,
-                    ev,
-                    vars: Value::Null,
-                    step: Step::Broken(None),
-                });
-                if ignores_errors(task) {
-                    continue;
+            let items = match self.items(play, task, host, inv, &facts, total) {
+                Ok(items) => items,
+                Err(ev) => {
+                    units.push(Unit {
+                        task,
+                        ev: *ev,
+                        vars: Value::Null,
+                        step: Step::Broken(None),
+                    });
+                    if ignores_errors(task) {
+                        continue;
+                    }
+                    break;
                 }
-                break;
             };
-            for item in items {
-                let mut vars = base.clone();
-                if let Some(i) = &item {
-                    vars.insert("item".into(), i.clone());
-                }
-                let vars = Value::Object(vars);
-                let mut ev = self.event(play, task, host, total, Status::Skipped);
-                ev.item = item.as_ref().map(item_label);
+            for (vars, ev) in items {
                 let step = match self.prepare_file(play, task, conn, &vars) {
                     Ok(None) => Step::Skipped,
                     Ok(Some((want, privilege))) => Step::Ready(Box::new(want), privilege),
@@ -549,6 +533,46 @@ impl Runner {
             at = next;
         }
         true
+    }
+
+    /// The variables and (skipped, until it runs) event of each item of `task` on `host`; the
+    /// failure event when `items` names no list.
+    fn items(
+        &self,
+        play: &LoadedPlay,
+        task: &LoadedTask,
+        host: &str,
+        inv: &Vars,
+        facts: &Vars,
+        total: usize,
+    ) -> Result<Vec<(Value, TaskEvent)>, Box<TaskEvent>> {
+        let base = task_vars(
+            play,
+            task.origin.role.as_deref(),
+            inv,
+            facts,
+            &self.opts.extra_vars,
+        );
+        let Some(items) = items_of(&task.task, &base) else {
+            let mut ev = self.event(play, task, host, total, Status::Failed);
+            ev.failure = Some(Failure {
+                message: ITEMS_NOT_A_LIST.into(),
+                ..Default::default()
+            });
+            return Err(Box::new(ev));
+        };
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                let mut vars = base.clone();
+                if let Some(i) = &item {
+                    vars.insert("item".into(), i.clone());
+                }
+                let mut ev = self.event(play, task, host, total, Status::Skipped);
+                ev.item = item.as_ref().map(item_label);
+                (Value::Object(vars), ev)
+            })
+            .collect())
     }
 
     /// Condition, privilege and wanted file of one file-task unit; `Ok(None)`: skipped.
@@ -672,29 +696,11 @@ impl Runner {
         notified: &mut BTreeSet<String>,
     ) -> bool {
         let facts = self.facts_of(host);
-        let base = task_vars(
-            play,
-            task.origin.role.as_deref(),
-            inv,
-            &facts,
-            &self.opts.extra_vars,
-        );
-        let Some(items) = items_of(&task.task, &base) else {
-            let mut ev = self.event(play, task, host, total, Status::Failed);
-            ev.failure = Some(Failure {
-                message: ITEMS_NOT_A_LIST.into(),
-                ..Default::default()
-            });
-            return self.finish_failure(ev, task);
+        let items = match self.items(play, task, host, inv, &facts, total) {
+            Ok(items) => items,
+            Err(ev) => return self.finish_failure(*ev, task),
         };
-        for item in items {
-            let mut vars = base.clone();
-            if let Some(i) = &item {
-                vars.insert("item".into(), i.clone());
-            }
-            let vars = Value::Object(vars);
-            let mut ev = self.event(play, task, host, total, Status::Skipped);
-            ev.item = item.as_ref().map(item_label);
+        for (vars, ev) in items {
             match self.run_one(play, task, conn, &vars).await {
                 Ok(None) => {
                     self.output.emit(&Event::Task(Box::new(ev)));
