@@ -254,21 +254,6 @@ fn mode_text(mode: Option<&Mode>, secret: bool) -> (String, Option<u32>) {
     }
 }
 
-/// Byte offset of a 1-based line/column inside `text`.
-fn byte_offset(text: &str, line: usize, column: usize) -> usize {
-    let mut off = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return off
-                + l.char_indices()
-                    .nth(column.saturating_sub(1))
-                    .map_or(l.len(), |(b, _)| b);
-        }
-        off += l.len();
-    }
-    0
-}
-
 /// Where a copy or template source is.
 #[derive(Clone)]
 enum Resolved {
@@ -1245,7 +1230,10 @@ impl<'p> Linter<'p> {
                 refs,
                 &|r| {
                     if exact {
-                        t.field_location(&f2, Some((&tpl, byte_offset(&tpl, r.line, r.column))))
+                        t.field_location(
+                            &f2,
+                            Some((&tpl, crate::policy::byte_offset(&tpl, r.line, r.column))),
+                        )
                     } else {
                         t.field_location(&f2, None)
                     }
