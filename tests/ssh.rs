@@ -861,6 +861,101 @@ fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
     }
 }
 
+/// Every command the target runs, with and without sudo, is recorded by wrappers early in
+/// the sessions' PATH: none carries a byte of the secret in its command line (visible in
+/// `ps` on the target), including the perl writer that puts rendered files in place.
+#[test]
+fn no_secret_in_any_remote_command_line() {
+    let canary = canary();
+    let wrappers = tempfile::tempdir().unwrap();
+    let log = wrappers.path().join("argv.log");
+    for tool in [
+        "bash",
+        "sh",
+        "perl",
+        "head",
+        "cat",
+        "mv",
+        "chmod",
+        "chown",
+        "stat",
+        "sha256sum",
+        "sudo",
+    ] {
+        let real = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            .iter()
+            .map(|d| format!("{d}/{tool}"))
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or_else(|| panic!("{tool} not found"));
+        let w = wrappers.path().join(tool);
+        std::fs::write(
+            &w,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"{tool} $*\" >> {}\nexec {real} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "PATH={}:/usr/sbin:/usr/bin:/sbin:/bin",
+        wrappers.path().display()
+    );
+    let sshd = Sshd::start_with(&["127.0.0.1"], &path);
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    f.file("templates/s.hb", "password={{ENV_CANARY}}\n")
+        .playbook(
+            r#"- name: argv
+  groups: [web]
+  tasks:
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/one.conf"
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/two.conf"
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/sudo-one.conf"
+      with: {sudo: root}
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/sudo-two.conf"
+      with: {sudo: root}
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/alone.conf"
+      attributes: {mode: "0640"}
+      with: {sudo: root}
+    - !shell
+      cmd: "true"
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/alone-2.conf"
+"#,
+        );
+    let r = f.run("ssh", &["--loadenv"], &[("CANARY", canary.as_str())]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for name in ["one", "two", "sudo-one", "sudo-two", "alone", "alone-2"] {
+        assert_eq!(
+            f.read("h1", &format!("{name}.conf")),
+            format!("password={canary}\n")
+        );
+    }
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(argv.contains("perl -e"), "the perl writer ran: {argv}");
+    assert!(argv.contains("sudo -n"), "the sudo path ran: {argv}");
+    assert!(
+        !argv.contains(&canary),
+        "a command line carried the secret:\n{argv}"
+    );
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &canary);
+    assert!(!argv.contains(&b64[..16]), "{argv}");
+}
+
 fn canary() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();

@@ -155,6 +155,11 @@ impl Sshd {
 
     /// An sshd listening on the same free port of each address in `addrs` (all 127.x.y.z).
     pub fn start_on(addrs: &[&str]) -> Sshd {
+        Sshd::start_with(addrs, "")
+    }
+
+    /// `start_on`, with `env` (e.g. `PATH=/x:/usr/bin`) added to the sessions' environment.
+    pub fn start_with(addrs: &[&str], env: &str) -> Sshd {
         require_sshd();
         for a in addrs {
             assert_loopback(a);
@@ -189,7 +194,7 @@ impl Sshd {
                  PubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
                  MaxStartups 500:30:1000\nMaxSessions 100\nUseDNS no\nPrintMotd no\n\
-                 LogLevel ERROR\nSetEnv HOME={d}/home\n\
+                 LogLevel ERROR\nSetEnv HOME={d}/home {env}\n\
                  Subsystem sftp /usr/lib/openssh/sftp-server\n",
                 d = d.display()
             );
