@@ -352,18 +352,15 @@ impl Checker<'_> {
             if let Some(bad) = kernel_path(&search_paths(kind, play, role, &src)) {
                 self.once(
                     format!("kernel {kind} {src}"),
-                    Diagnostic::new(format!(
-                        "{} source {src:?} is {}, under /proc, /sys or /dev: refusing to read it",
-                        task.task.module(),
-                        bad.display()
-                    ))
-                    .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
-                    .context(policy::task_context(
+                    src_diagnostic(
                         play,
                         task,
-                        "task",
-                        &[FieldStep::Key("src")],
-                    ))
+                        format!(
+                            "{} source {src:?} is {}, under /proc, /sys or /dev: refusing to read it",
+                            task.task.module(),
+                            bad.display()
+                        ),
+                    )
                     .help("kernel and device files (such as /proc/self/environ) can hold jetlike's own environment and secrets; copy a regular file from files/"),
                 );
                 continue;
@@ -373,22 +370,19 @@ impl Checker<'_> {
                 Err(tried) => {
                     self.once(
                         format!("missing {kind} {src} {:?}", role.map(|r| &r.name)),
-                        Diagnostic::new(format!("{} source {src:?} not found", task.task.module()))
-                            .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
-                            .context(policy::task_context(
-                                play,
-                                task,
-                                "task",
-                                &[FieldStep::Key("src")],
-                            ))
-                            .help(format!(
-                                "searched: {}",
-                                tried
-                                    .iter()
-                                    .map(|p| p.display().to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )),
+                        src_diagnostic(
+                            play,
+                            task,
+                            format!("{} source {src:?} not found", task.task.module()),
+                        )
+                        .help(format!(
+                            "searched: {}",
+                            tried
+                                .iter()
+                                .map(|p| p.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
                     );
                     continue;
                 }
@@ -461,4 +455,12 @@ pub fn prepare(
     } else {
         Err(Error::Invalid(c.errors))
     }
+}
+
+/// A diagnostic about a task's `src`, located at that field.
+fn src_diagnostic(play: &LoadedPlay, task: &LoadedTask, message: String) -> Diagnostic {
+    let field = [FieldStep::Key("src")];
+    Diagnostic::new(message)
+        .at(Some(task.field_location(&field, None)))
+        .context(policy::task_context(play, task, "task", &field))
 }
