@@ -4,21 +4,22 @@
 //! Lines of the new content that hold secret bytes (known from the renderer's taint record)
 //! are shown as skeletons: the literal text with each hole as `***ENV_NAME***`. The target's
 //! current content may hold secrets nobody knows any more (a rotated-out password), so when
-//! the new content holds secrets, a line removed from the target is shown only when that is
-//! known to be safe:
-//! - it is identical to a literal (untainted) line of the new content: shown as is;
-//! - it fits a skeleton of the new content (literal segments in order, holes as wildcards):
-//!   shown as that skeleton, each hole saying whether its value changed (compared in memory,
-//!   adjacent holes as one, never printed);
-//! - it is a small edit of a literal line it replaces (only short, plain words or numbers
-//!   differ) and does not look like a credential: shown as is;
-//! - otherwise it is hidden.
+//! the new content holds secrets, an old byte is shown only when it is provably not secret
+//! (fail closed). A removed line is shown:
+//! - as is, when it is identical to a literal (untainted) line of the new content;
+//! - as a skeleton of the new content it fits (literal segments in order, holes as
+//!   wildcards), each hole saying whether its value changed (compared in memory, adjacent
+//!   holes as one, never printed);
+//! - otherwise token by token: a word is shown only when it occurs in text known not to be
+//!   secret (the new content outside its holes, the template's source), every other run
+//!   prints as `‹old›` (`-connect = db1 5432 ‹old›`), symbols touching it included; current
+//!   secret values in it print as `***ENV_NAME***`.
 //!
 //! Files without secret holes (plain copies) are shown as they are, except lines that look
 //! like credentials, which are hidden on both sides. Binary, oversized and mostly secret files
 //! are summarised. Everything still passes through the output masker.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use similar::{DiffOp, DiffTag, TextDiff};
@@ -38,7 +39,6 @@ const NEAR_CANDIDATES: usize = 16;
 /// How long one line diff may search for a minimal diff.
 const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
 
-pub const HIDDEN_LINE: &str = "<line hidden: held secret content>";
 pub const CREDENTIAL_LINE: &str = "<line hidden: looks like a credential>";
 
 /// What is known about one secret hole of a line.
@@ -313,7 +313,7 @@ impl Skel {
     /// (`password = <current> # db1` for `password = ***P*** # db2`): the old line with the
     /// values masked, and every hole unchanged. A changed span touching a value is refused:
     /// the old value may have been longer (`<current>-OLDTAIL`).
-    fn near_fit(&self, old: &str) -> Option<(String, Vec<HoleState>)> {
+    fn near_fit(&self, old: &str, known: &KnownText) -> Option<(String, Vec<HoleState>)> {
         let mut values: Vec<(&str, &str)> = vec![];
         for s in &self.segs {
             if let Seg::Hole {
@@ -338,11 +338,11 @@ impl Skel {
                 .min_by_key(|&(i, len, _)| (i, std::cmp::Reverse(len)));
             let Some((i, len, var)) = next else {
                 old_toks.extend(tokens(rest).into_iter().map(str::to_string));
-                shown.push_str(rest);
+                shown.push_str(&tokenwise(rest, known, false).0);
                 break;
             };
             old_toks.extend(tokens(&rest[..i]).into_iter().map(str::to_string));
-            shown.push_str(&rest[..i]);
+            shown.push_str(&tokenwise(&rest[..i], known, false).0);
             old_toks.push(token(var));
             shown.push_str(&format!("***{var}***"));
             rest = &rest[i + len..];
@@ -368,12 +368,8 @@ impl Skel {
                             && !is_hole(&old_toks[k]);
                     }
                 }
-                DiffTag::Delete | DiffTag::Replace => {
-                    if !plain_span(&old_toks[r].concat()) {
-                        return None;
-                    }
-                }
-                DiffTag::Insert => {}
+                // What else differs is shown token by token (`tokenwise`).
+                DiffTag::Delete | DiffTag::Replace | DiffTag::Insert => {}
             }
         }
         let holes_in_old = old_toks.iter().filter(|t| is_hole(t)).count();
@@ -497,54 +493,111 @@ fn tokens(s: &str) -> Vec<&str> {
     out
 }
 
-/// A short, plain word or number: what a host name, port, flag or level looks like, not
-/// what a generated secret looks like.
-fn plain_span(s: &str) -> bool {
-    s.len() <= 16
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation() || c == ' ')
-        && tokens(s).iter().all(|t| {
-            let b = t.as_bytes();
-            if !b[0].is_ascii_alphanumeric() {
-                return true;
-            }
-            let digits = b.iter().all(u8::is_ascii_digit);
-            let lower = b.iter().all(u8::is_ascii_lowercase);
-            let upper = b.iter().all(u8::is_ascii_uppercase);
-            let capitalised =
-                b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_lowercase);
-            if digits {
-                b.len() <= 12
-            } else if lower || upper || capitalised {
-                b.len() <= 10
-            } else {
-                b.len() <= 6 && !b.iter().any(u8::is_ascii_uppercase)
-            }
-        })
+/// What an old line's token is replaced by when it is not known to be safe to show.
+pub const OLD_TOKEN: &str = "\u{2039}old\u{203a}";
+
+/// Text known not to be secret, as tokens: the new render outside its secret holes and the
+/// template's own source. An old token is shown only when it is one of these.
+#[derive(Debug, Default)]
+pub struct KnownText {
+    words: HashSet<String>,
+    marks: HashSet<char>,
 }
 
-/// Whether `old` is `new` with only short, plain words or numbers changed, sharing at least
-/// one word with it (`host = db1` for `host = db2`).
-fn small_edit(old: &str, new: &str) -> bool {
-    let (a, b) = (tokens(old), tokens(new));
-    let mut shared = false;
-    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &a, &b) {
-        let (tag, old_range, _) = op.as_tag_tuple();
-        match tag {
-            DiffTag::Equal => {
-                shared |= a[old_range]
-                    .iter()
-                    .any(|t| t.chars().any(char::is_alphanumeric));
-            }
-            DiffTag::Delete | DiffTag::Replace => {
-                if !plain_span(&a[old_range].concat()) {
-                    return false;
+impl KnownText {
+    pub fn add(&mut self, text: &str) {
+        for t in tokens(text) {
+            match t.chars().next() {
+                Some(c) if c.is_alphanumeric() => {
+                    self.words.insert(t.to_string());
                 }
+                Some(c) => {
+                    self.marks.insert(c);
+                }
+                None => {}
             }
-            DiffTag::Insert => {}
         }
     }
-    shared
+
+    fn knows(&self, token: &str) -> bool {
+        match token.chars().next() {
+            Some(c) if c.is_alphanumeric() => self.words.contains(token),
+            // A lone ASCII mark is structure (`=`, `:`, `#`); next to an unknown word it is
+            // hidden with it (see `tokenwise`).
+            Some(c) if c.is_whitespace() || c.is_ascii_punctuation() => true,
+            Some(c) => self.marks.contains(&c),
+            None => true,
+        }
+    }
+}
+
+/// An old line shown token by token: a token is shown only when `known` has it; every other
+/// run becomes [`OLD_TOKEN`]. Symbols between two unknown tokens (or between one and the
+/// line's or a word's edge) join the placeholder, so a secret's inner punctuation is not
+/// shown either. In a credential-looking line nothing after the first `=` or `:` is shown.
+/// Returns the text and whether any placeholder was needed.
+fn tokenwise(line: &str, known: &KnownText, credential: bool) -> (String, bool) {
+    let toks = tokens(line);
+    let cut = if credential {
+        toks.iter()
+            .position(|t| *t == "=" || *t == ":")
+            .map_or(0, |p| p + 1)
+    } else {
+        toks.len()
+    };
+    let is_space = |t: &str| t.chars().all(char::is_whitespace);
+    let mut unknown: Vec<bool> = toks
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            if is_space(t) {
+                return false;
+            }
+            k >= cut || !known.knows(t)
+        })
+        .collect();
+    // Symbols next to an unknown token, up to a space or a known word, are unknown too.
+    let word = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
+    for k in 0..toks.len() {
+        if !unknown[k] || !word(toks[k]) {
+            continue;
+        }
+        for dir in [-1isize, 1] {
+            let mut i = k as isize + dir;
+            let mut run = vec![];
+            while i >= 0 && (i as usize) < toks.len() {
+                let t = toks[i as usize];
+                if is_space(t) || word(t) {
+                    break;
+                }
+                run.push(i as usize);
+                i += dir;
+            }
+            let edge = i < 0 || i as usize >= toks.len() || is_space(toks[i as usize]);
+            let other_unknown = !edge && unknown[i as usize];
+            if edge || other_unknown {
+                for r in run {
+                    unknown[r] = true;
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut any = false;
+    let mut in_placeholder = false;
+    for (t, u) in toks.iter().zip(&unknown) {
+        if *u {
+            if !in_placeholder {
+                out.push_str(OLD_TOKEN);
+                in_placeholder = true;
+                any = true;
+            }
+        } else {
+            out.push_str(t);
+            in_placeholder = false;
+        }
+    }
+    (out, any)
 }
 
 /// How a removed line of the old content is shown.
@@ -552,7 +605,8 @@ fn small_edit(old: &str, new: &str) -> bool {
 enum Old {
     Verbatim,
     Credential,
-    Hidden,
+    /// Token by token (see `tokenwise`), some tokens replaced by [`OLD_TOKEN`].
+    Tokens(String),
     /// As the skeleton of new line `j`.
     Skeleton {
         j: usize,
@@ -580,14 +634,12 @@ impl Old {
 
 /// What the classification of removed lines needs to know about the new content.
 struct NewSide<'a> {
-    lines: &'a [Line<'a>],
     skel: &'a [Option<Skel>],
-    cred: &'a [bool],
     /// Body of each literal new line -> whether it looks like a credential.
     literal: HashMap<&'a str, bool>,
-    /// New lines with a skeleton, and those without, in order.
+    /// New lines with a skeleton, in order.
     tainted: Vec<usize>,
-    literals: Vec<usize>,
+    known: KnownText,
 }
 
 /// The elements of two sorted index lists, `left` (all before `anchor`) read backwards and
@@ -680,27 +732,29 @@ impl NewSide<'_> {
             .take(NEAR_CANDIDATES)
             .find_map(|j| {
                 let s = self.skel[j].as_ref()?;
-                s.near_fit(old.body).map(|(text, states)| (j, text, states))
+                s.near_fit(old.body, &self.known)
+                    .map(|(text, states)| (j, text, states))
             });
         if let Some((j, text, states)) = near_fit {
             return Old::Rewritten { j, text, states };
         }
-        let edit_of_literal = !old_cred
-            && near(&self.literals, &block, anchor)
-                .0
-                .take(NEAR_CANDIDATES)
-                .any(|j| !self.cred[j] && small_edit(old.body, self.lines[j].body));
-        if edit_of_literal {
+        // Fail closed: an old byte is shown only when it is known not to be secret.
+        let (text, placeholders) = tokenwise(old.body, &self.known, old_cred);
+        if !placeholders {
             return Old::Verbatim;
         }
-        if let Some((j, states)) = self.fit(old, &block, anchor, false) {
-            return Old::Skeleton { j, states };
+        // A line with no known word left (a key body line) is best told as the whole-line
+        // secret it may have been; one with known words keeps its structure.
+        let structure = text
+            .replace(OLD_TOKEN, "")
+            .chars()
+            .any(char::is_alphanumeric);
+        if !structure {
+            if let Some((j, states)) = self.fit(old, &block, anchor, false) {
+                return Old::Skeleton { j, states };
+            }
         }
-        if old_cred {
-            Old::Credential
-        } else {
-            Old::Hidden
-        }
+        Old::Tokens(text)
     }
 }
 
@@ -732,6 +786,19 @@ pub fn file_diff(
     new: &[u8],
     holes: &[Hole],
     all_secret: bool,
+) -> FileDiff {
+    file_diff_knowing(path, old, new, holes, all_secret, &[])
+}
+
+/// [`file_diff`], where `known` (the template's source) is text known not to be secret, whose
+/// tokens an old line may show besides those of the new content outside its holes.
+pub fn file_diff_knowing(
+    path: &str,
+    old: Option<&[u8]>,
+    new: &[u8],
+    holes: &[Hole],
+    all_secret: bool,
+    known: &[&str],
 ) -> FileDiff {
     let mut fd = FileDiff {
         path: path.to_string(),
@@ -798,9 +865,7 @@ pub fn file_diff(
     let new_cred = credential_lines(new_lines.iter().map(|l| l.body));
     let secret_mode = !holes.is_empty();
     let side = NewSide {
-        lines: &new_lines,
         skel: &skel,
-        cred: &new_cred,
         literal: new_lines
             .iter()
             .enumerate()
@@ -812,9 +877,21 @@ pub fn file_diff(
         tainted: (0..new_lines.len())
             .filter(|&j| skel[j].is_some())
             .collect(),
-        literals: (0..new_lines.len())
-            .filter(|&j| skel[j].is_none())
-            .collect(),
+        known: {
+            let mut k = KnownText::default();
+            for (j, l) in new_lines.iter().enumerate() {
+                match &skel[j] {
+                    None => k.add(l.body),
+                    Some(s) => s.segs.iter().for_each(|seg| {
+                        if let Seg::Lit(t) = seg {
+                            k.add(t);
+                        }
+                    }),
+                }
+            }
+            known.iter().for_each(|t| k.add(t));
+            k
+        },
     };
     let diff = line_diff(o, n);
 
@@ -843,7 +920,7 @@ pub fn file_diff(
     }
     let any_hidden = removed
         .values()
-        .any(|c| matches!(c, Old::Hidden | Old::Credential));
+        .any(|c| matches!(c, Old::Tokens(_) | Old::Credential));
     let mut plus_states: BTreeMap<usize, Vec<HoleState>> = BTreeMap::new();
     for (j, states) in removed.values().filter_map(Old::speaks_for) {
         if plus[j] {
@@ -924,7 +1001,7 @@ pub fn file_diff(
         match &removed[&i] {
             Old::Verbatim => verbatim("-", l),
             Old::Credential => hidden("-", CREDENTIAL_LINE, l),
-            Old::Hidden => hidden("-", HIDDEN_LINE, l),
+            Old::Tokens(text) => line("-", text.clone(), true, l, l.cr),
             Old::Skeleton { j, states } => {
                 let s = skel[*j].as_ref().unwrap();
                 DiffLine {
@@ -1164,10 +1241,7 @@ mod tests {
                 !t.contains("VALUE") && !t.contains("OLDTAIL") && !t.contains("Zq9"),
                 "{t}"
             );
-            assert!(
-                t.contains(HIDDEN_LINE) || t.contains(CREDENTIAL_LINE),
-                "{t}"
-            );
+            assert!(t.contains(OLD_TOKEN) || t.contains(CREDENTIAL_LINE), "{t}");
             assert!(t.contains("(ENV_P: may change)"), "{t}");
             assert!(d.secrets_changed.is_empty());
             assert_eq!(d.secrets_may_change, ["ENV_P"]);
@@ -1231,7 +1305,8 @@ mod tests {
         );
         let t = d.render(false);
         assert!(!t.contains("Zq9xK2mLp0") && !t.contains("db1"), "{t}");
-        // A small edit of a literal line is shown.
+        // An edit of a literal line shows only the tokens the new content has: the old value
+        // may have been a secret written there by an earlier render.
         let new = "host = db2\npw: NEWPW\n";
         let d = file_diff(
             "/c",
@@ -1240,7 +1315,12 @@ mod tests {
             &[hole(new, "NEWPW", "ENV_P")],
             false,
         );
-        assert!(d.render(false).contains("-host = db1\n+host = db2\n"));
+        assert!(
+            d.render(false)
+                .contains("-host = \u{2039}old\u{203a}\n+host = db2\n"),
+            "{}",
+            d.render(false)
+        );
         let d = file_diff(
             "/c",
             Some(b"host = Zq9xK2mLp0\npw: NEWPW\n"),
@@ -1249,16 +1329,6 @@ mod tests {
             false,
         );
         assert!(!d.render(false).contains("Zq9xK2mLp0"));
-    }
-
-    #[test]
-    fn small_edits() {
-        assert!(small_edit("host = db1", "host = db2"));
-        assert!(small_edit("port: 5432", "port: 5433"));
-        assert!(small_edit("level = debug", "level = info"));
-        assert!(!small_edit("x = Tr0ub4dor", "x = 1"));
-        assert!(!small_edit("x = correct-horse-battery-staple", "x = 1"));
-        assert!(!small_edit("abc", "xyz"));
     }
 
     #[test]

@@ -269,12 +269,18 @@ impl TaskModule for FileModule<'_> {
         };
         let diff = ctx.want_diff.then(|| {
             let diff = if content_changes {
-                crate::diff::file_diff(
+                // The template's own source is reviewed text, not secret: its tokens may show.
+                let known: Vec<&str> = match &self.content {
+                    Content::Template { template, .. } => vec![template.text.as_str()],
+                    Content::Copy(_) => vec![],
+                };
+                crate::diff::file_diff_knowing(
                     &dest,
                     old.as_deref(),
                     &content,
                     holes.as_deref().unwrap_or_default(),
                     holes.is_none(),
+                    &known,
                 )
             } else {
                 crate::diff::FileDiff::attributes_only(&dest)
