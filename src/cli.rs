@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// Also print content diffs when applying (check modes always do).
     #[arg(long)]
     pub diff: bool,
+    /// Diffs say which files change and which attributes, never their content (as `diff:
+    /// false` on every file task): for reviews whose logs must not hold file contents.
+    #[arg(long = "no-diff-content")]
+    pub no_diff_content: bool,
     /// An ssh_config file to use instead of ~/.ssh/config.
     #[arg(long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
@@ -491,6 +495,7 @@ fn prepare_and_run(
     let opts = RunOptions {
         check,
         diff: args.diff,
+        diff_content: !args.no_diff_content,
         threads: args.threads,
         batch_size: args.batch_size,
         tags: split_list(&args.tags),

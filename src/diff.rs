@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 use similar::{DiffOp, DiffTag, TextDiff};
 
-use crate::secret_patterns::credential_lines;
+use crate::credentials::credential_lines;
 use crate::taint::Hole;
 
 /// Files larger than this are summarised, not diffed.
@@ -1087,6 +1087,22 @@ fn visible(s: &str) -> String {
 }
 
 impl FileDiff {
+    /// A content change whose content may not be shown (`diff: false`, `--no-diff-content`).
+    pub fn withheld(path: &str, existed: bool, holes: &[Hole], all_secret: bool) -> Self {
+        let names: BTreeSet<String> = holes.iter().map(|h| h.var.clone()).collect();
+        FileDiff {
+            path: path.to_string(),
+            summary: Some("content differs (content not shown: diff disabled)".to_string()),
+            secrets_may_change: if existed {
+                names.into_iter().collect()
+            } else {
+                vec![]
+            },
+            secrets_unknown: existed && all_secret,
+            ..Default::default()
+        }
+    }
+
     /// A diff with no content change, only attribute changes (add them with
     /// `with_attribute_change`).
     pub fn attributes_only(path: &str) -> Self {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod connection;
+pub mod credentials;
 pub mod diff;
 pub mod environment;
 pub mod error;
@@ -16,7 +17,6 @@ pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod secret;
-pub mod secret_patterns;
 pub mod taint;
 pub mod template;
 pub mod vars;

@@ -105,8 +105,16 @@ pub struct FileTask {
     pub sensitive: bool,
     #[serde(default)]
     pub no_log: bool,
+    /// `diff: false`: check mode and `--diff` say whether the content changes, never how (the
+    /// target's current content is not even read).
+    #[serde(default = "show_diff")]
+    pub diff: bool,
     pub with: Option<PreLogic>,
     pub and: Option<PostLogic>,
+}
+
+fn show_diff() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -42,6 +42,8 @@ pub struct SshOptions {
 pub struct RunOptions {
     pub check: bool,
     pub diff: bool,
+    /// `false` with `--no-diff-content`.
+    pub diff_content: bool,
     pub threads: usize,
     pub batch_size: Option<usize>,
     pub tags: Vec<String>,
@@ -598,6 +600,7 @@ impl Runner {
             vars,
             privilege: privilege.as_ref(),
             want_diff: false,
+            diff_content: false,
         };
         Ok(Some((module.want(&ctx)?, privilege)))
     }
@@ -860,6 +863,8 @@ impl Runner {
             vars,
             privilege: privilege.as_ref(),
             want_diff: self.opts.check || self.opts.diff,
+            diff_content: self.opts.diff_content
+                && !matches!(&task.task, Task::Copy(f) | Task::Template(f) if !f.diff),
         };
         let (retries, delay) = task.task.and().map_or((0, 0), |a| (a.retry, a.delay));
         let mut attempt = 0;

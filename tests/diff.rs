@@ -754,3 +754,79 @@ fn rotated_out_values_are_never_shown_in_any_layout() {
         "{out}"
     );
 }
+
+/// A plain copy over a file that held a secret: the credential detector (the one shared with
+/// lint) hides the old line, whether it names a key or is a bare generated word.
+#[test]
+fn a_copy_over_a_former_secret_hides_it() {
+    let (out, _) = Case {
+        src: "name = y\n",
+        kind: "copy",
+        current: Some(b"api = Xk9#mP2$vL7@qR4!\nAbCdEfGh12345678\nname = x\n"),
+        env: &[],
+        secrets: &["Xk9#mP2$vL7@qR4!", "AbCdEfGh12345678", "Xk9#", "vL7@"],
+    }
+    .run();
+    assert!(
+        out.contains("-name = x\n") && out.contains("+name = y\n"),
+        "{out}"
+    );
+    assert_eq!(out.matches("looks like a credential").count(), 2, "{out}");
+}
+
+/// `diff: false` on a task and `--no-diff-content` on the command line: the diff says the
+/// content changes, never how; attribute changes still show.
+#[test]
+fn diff_content_can_be_withheld() {
+    let p = Project::new();
+    p.file("files/plain.conf", "visible = new-line-content\n")
+        .file("templates/secret.conf.hb", "token = {{ENV_TOK}}\nlevel = info\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: diffs\n  groups: [all]\n  tasks:\n    - !copy\n      name: plain\n      src: plain.conf\n      dest: @OUT@/plain.conf\n      attributes: {mode: \"0600\"}\n    - !template\n      name: private\n      src: secret.conf.hb\n      dest: @OUT@/secret.conf\n      diff: false\n",
+        );
+    std::fs::write(p.out().join("plain.conf"), "visible = old-line-content\n").unwrap();
+    std::fs::write(
+        p.out().join("secret.conf"),
+        "token = old\nlevel = debug-old-level\n",
+    )
+    .unwrap();
+    let env = [("TOK", "n3w-Token-Value")];
+    let r = p.run_env(
+        &["check-local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("-visible = old-line-content"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.all().contains("debug-old-level"), "{}", r.stdout);
+    assert!(r.stdout.contains("content not shown"), "{}", r.stdout);
+    for args in [
+        &[
+            "check-local",
+            "-p",
+            "playbooks/pb.yml",
+            "--loadenv",
+            "--no-diff-content",
+        ][..],
+        &[
+            "check-local",
+            "-p",
+            "playbooks/pb.yml",
+            "--loadenv",
+            "--no-diff-content",
+            "--output",
+            "json",
+        ][..],
+    ] {
+        let r = p.run_env(args, &env);
+        assert_eq!(r.code, 0, "{}", r.all());
+        for never in ["line-content", "debug-old-level", "n3w-Token-Value", "info"] {
+            assert!(!r.all().contains(never), "{never}: {}", r.stdout);
+        }
+        assert!(r.stdout.contains("content not shown"), "{}", r.stdout);
+    }
+}

@@ -25,8 +25,8 @@ use crate::playbook::{
 use crate::policy::ENV_PREFIX;
 use crate::template::{Dialect, Engine, Reference};
 
+pub use crate::credentials::ALLOW_COMMENT;
 pub use render::render_human;
-pub use scan::ALLOW_COMMENT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,11 +113,11 @@ impl Report {
         self.findings.push(Finding {
             severity,
             code,
-            message: scan::redact(&message).into_owned(),
+            message: crate::credentials::redact(&message).into_owned(),
             file,
             line,
             column,
-            hint: hint.map(|h| scan::redact(&h).into_owned()),
+            hint: hint.map(|h| crate::credentials::redact(&h).into_owned()),
         });
     }
     fn error(&mut self, code: &'static str, message: String, at: Location, hint: String) {
@@ -181,7 +181,7 @@ const HINT_ENTROPY: &str =
 /// Secret-looking literals in a text file. Never reports the value: at most a short prefix.
 pub fn scan_text(path: &Path, text: &str, report: &mut Report) {
     for (i, line) in text.lines().enumerate() {
-        for h in scan::scan_line(line) {
+        for h in crate::credentials::scan_line(line) {
             let shown = match &h.prefix {
                 Some(p) => format!("starts with {p:?}…"),
                 None => "value not shown".to_string(),

@@ -247,7 +247,8 @@ impl TaskModule for FileModule<'_> {
             },
             holes,
         ) = self.want_with_holes(ctx)?;
-        let status = ctx.conn.stat(&dest, ctx.want_diff, ctx.privilege).await?;
+        let fetch_old = ctx.want_diff && ctx.diff_content;
+        let status = ctx.conn.stat(&dest, fetch_old, ctx.privilege).await?;
         let Ensured { created, changes } = match status.decide(&dest, &sha256, &attrs) {
             Ok(decided) => decided,
             // An earlier task (a `mkdir`) may create the directory, which check mode only
@@ -268,7 +269,14 @@ impl TaskModule for FileModule<'_> {
             _ => None,
         };
         let diff = ctx.want_diff.then(|| {
-            let diff = if content_changes {
+            let diff = if content_changes && !ctx.diff_content {
+                crate::diff::FileDiff::withheld(
+                    &dest,
+                    !created,
+                    holes.as_deref().unwrap_or_default(),
+                    holes.is_none(),
+                )
+            } else if content_changes {
                 // The template's own source is reviewed text, not secret: its tokens may show.
                 let known: Vec<&str> = match &self.content {
                     Content::Template { template, .. } => vec![template.text.as_str()],

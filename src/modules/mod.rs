@@ -19,8 +19,11 @@ pub struct TaskCtx<'a> {
     /// Host variables (never `ENV_*`); the template module adds the ones its file uses.
     pub vars: &'a Value,
     pub privilege: Option<&'a Privilege>,
-    /// Fetch the target's current content, for a diff.
+    /// Build a diff (check mode, `--diff`).
     pub want_diff: bool,
+    /// The diff may show content (`false`: `diff: false` or `--no-diff-content`): only then is
+    /// the target's current content fetched.
+    pub diff_content: bool,
 }
 
 /// The change a module would make, decided without touching the target.
