@@ -17,6 +17,7 @@ pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod secret;
+pub mod source;
 pub mod taint;
 pub mod template;
 pub mod vars;

@@ -11,9 +11,10 @@ use serde_json::Value;
 use crate::error::{Diagnostic, Error, Result};
 use crate::inventory::Inventory;
 use crate::modules::file::LoadedTemplate;
-use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedRole, LoadedTask, Task, Vars};
+use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedTask, Task, Vars};
 use crate::policy::{self, ENV_PREFIX};
 use crate::secret::Secret;
+use crate::source::{resolve_source, SourceError, SourceKind, KERNEL_HELP};
 use crate::template::{Dialect, Engine};
 use crate::vars::task_vars;
 
@@ -23,77 +24,6 @@ pub struct Prepared {
     pub files: HashMap<PathBuf, Arc<Vec<u8>>>,
     /// `ENV_` variables referenced by template files: their values are the secret set.
     pub secret_names: BTreeSet<String>,
-}
-
-/// Where `src` is looked for, in order: the role's dir, beside the playbook, the project's.
-pub fn search_paths(
-    kind: &str,
-    play: &LoadedPlay,
-    role: Option<&LoadedRole>,
-    src: &str,
-) -> Vec<PathBuf> {
-    if Path::new(src).is_absolute() {
-        return vec![PathBuf::from(src)];
-    }
-    let mut out = vec![];
-    if let Some(r) = role {
-        out.push(r.dir.join(kind).join(src));
-    }
-    out.push(play.dir.join(kind).join(src));
-    out.push(play.project_dir().join(kind).join(src));
-    let mut seen = BTreeSet::new();
-    out.retain(|p| seen.insert(p.clone()));
-    out
-}
-
-pub fn resolve(
-    kind: &str,
-    play: &LoadedPlay,
-    role: Option<&LoadedRole>,
-    src: &str,
-) -> std::result::Result<PathBuf, Vec<PathBuf>> {
-    let paths = search_paths(kind, play, role, src);
-    paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
-}
-
-/// Kernel and device trees a `src` may never come from: `/proc/self/environ` or
-/// `/proc/self/mem` would ship jetlike's own environment or memory to a target.
-const KERNEL_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
-
-/// The first search path that is (lexically, or once symlinks are resolved) under a kernel or
-/// device tree, as the path that was found there.
-pub fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
-    let under = |p: &Path| KERNEL_DIRS.iter().any(|d| p.starts_with(d));
-    for c in candidates {
-        let absolute = if c.is_absolute() {
-            c.clone()
-        } else {
-            std::env::current_dir().ok()?.join(c)
-        };
-        let normal: PathBuf = absolute.components().fold(PathBuf::new(), |mut p, c| {
-            match c {
-                std::path::Component::ParentDir => {
-                    p.pop();
-                }
-                std::path::Component::CurDir => {}
-                c => p.push(c),
-            }
-            p
-        });
-        if under(&normal) {
-            return Some(normal);
-        }
-        if let Ok(real) = std::fs::canonicalize(c) {
-            if under(&real) {
-                return Some(real);
-            }
-            // The first existing candidate is the one `resolve` would pick.
-            if real.is_file() {
-                return None;
-            }
-        }
-    }
-    None
 }
 
 /// The item values a task will loop over, if knowable before running (a literal list or a
@@ -341,35 +271,28 @@ impl Checker<'_> {
                 self.check_undefined(&template, Dialect::Handlebars, &known2, host, what, &locate);
             }
             let (kind, src) = match &task.task {
-                Task::Template(t) => ("templates", &t.src),
-                Task::Copy(t) => ("files", &t.src),
+                Task::Template(t) => (SourceKind::Templates, &t.src),
+                Task::Copy(t) => (SourceKind::Files, &t.src),
                 Task::Shell(_) => continue,
             };
             let ctx = Value::Object(vars.clone());
+            // A src that needs a runtime value (a `save:`) is resolved, by the same rules,
+            // when the task runs.
             let Ok(src) = self.engine.render(src, &ctx) else {
                 continue;
             };
-            if let Some(bad) = kernel_path(&search_paths(kind, play, role, &src)) {
-                self.once(
-                    format!("kernel {kind} {src}"),
-                    src_diagnostic(
-                        play,
-                        task,
-                        format!(
-                            "{} source {src:?} is {}, under /proc, /sys or /dev: refusing to read it",
-                            task.task.module(),
-                            bad.display()
-                        ),
-                    )
-                    .help("kernel and device files (such as /proc/self/environ) can hold jetlike's own environment and secrets; copy a regular file from files/"),
-                );
-                continue;
-            }
-            let path = match resolve(kind, play, role, &src) {
+            let path = match resolve_source(kind, play, role, &src).into_result(kind, &src) {
                 Ok(p) => p,
-                Err(tried) => {
+                Err(e @ SourceError::Kernel { .. }) => {
                     self.once(
-                        format!("missing {kind} {src} {:?}", role.map(|r| &r.name)),
+                        format!("kernel {kind:?} {src}"),
+                        src_diagnostic(play, task, e.to_string()).help(KERNEL_HELP),
+                    );
+                    continue;
+                }
+                Err(SourceError::Missing { tried, .. }) => {
+                    self.once(
+                        format!("missing {kind:?} {src} {:?}", role.map(|r| &r.name)),
                         src_diagnostic(
                             play,
                             task,
@@ -387,7 +310,7 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            if kind == "files" {
+            if kind == SourceKind::Files {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     self.prepared.files.entry(path.clone())
                 {

@@ -21,8 +21,9 @@ use crate::modules::shell::Shell;
 use crate::modules::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::output::{Event, Failure, Output, Status, TaskEvent};
 use crate::playbook::{FileTask, LoadedPlay, LoadedTask, Task, Vars};
-use crate::prepare::{items_of, resolve, Prepared};
+use crate::prepare::{items_of, Prepared};
 use crate::secret::Secret;
+use crate::source::{resolve_source, SourceKind};
 use crate::template::Engine;
 use crate::vars::task_vars;
 
@@ -919,18 +920,16 @@ impl Runner {
             .engine
             .render(&f.src, vars)
             .map_err(|e| TaskError::new(format!("cannot render src: {e}")))?;
-        let kind = if is_template { "templates" } else { "files" };
-        let path = resolve(kind, play, role, &src).map_err(|tried| {
-            TaskError::new(format!(
-                "{} source {src:?} not found; searched: {}",
-                task.task.module(),
-                tried
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
+        let kind = if is_template {
+            SourceKind::Templates
+        } else {
+            SourceKind::Files
+        };
+        // The same resolver as the pre-run checks: a src known only now (from a `save:`) gets
+        // the same kernel-tree refusal.
+        let path = resolve_source(kind, play, role, &src)
+            .into_result(kind, &src)
+            .map_err(|e| TaskError::new(e.to_string()))?;
         let (content, secret_bearing) = if is_template {
             let t = self.prepared.templates.get(&path).cloned().ok_or_else(|| {
                 TaskError::new(format!(

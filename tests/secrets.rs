@@ -403,6 +403,39 @@ fn copy_from_proc_sys_dev_is_rejected_before_anything_runs() {
     }
 }
 
+/// A `src` known only at run time (from a `save:`) goes through the same resolver as the
+/// pre-run check: a kernel path is refused, nothing of it is copied.
+#[test]
+fn copy_src_from_a_saved_fact_is_still_refused_under_proc() {
+    let secret = canary();
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("files")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", p.path().join("files/env")).unwrap();
+    for src in [
+        "/proc/self/status",
+        "/proc/self/environ",
+        "env",
+        "/dev/zero",
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: ce\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo {src}\n      save: p\n    - !copy\n      src: \"{{{{p.out}}}}\"\n      dest: @OUT@/copied\n"),
+        );
+        let r = p.run_env(
+            &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+            &[("APP_TOKEN", &secret)],
+        );
+        assert_eq!(r.code, 1, "{src}: {}", r.all());
+        assert!(
+            r.all().contains("/proc, /sys or /dev"),
+            "{src}: {}",
+            r.all()
+        );
+        assert!(!p.out().join("copied").exists(), "{src} was copied");
+        assert_run_clean(&r, &secret);
+    }
+}
+
 #[test]
 fn json_and_human_output_mask_escaped_forms() {
     use rand::Rng;

@@ -23,6 +23,7 @@ use crate::playbook::{
     field_as_template, field_path_string, FieldStep, LoadedPlay, LoadedTask, Mode, Task, Vars,
 };
 use crate::policy::ENV_PREFIX;
+use crate::source::{Resolved, SourceKind};
 use crate::template::{Dialect, Engine, Reference};
 
 pub use crate::credentials::ALLOW_COMMENT;
@@ -254,15 +255,6 @@ fn mode_text(mode: Option<&Mode>, secret: bool) -> (String, Option<u32>) {
     }
 }
 
-/// Where a copy or template source is.
-#[derive(Clone)]
-enum Resolved {
-    Found(PathBuf),
-    Missing(Vec<PathBuf>),
-    /// Under a kernel or device tree (refused by the run).
-    Kernel(PathBuf),
-}
-
 /// Hosts whose variables are identical are checked once.
 struct HostClass {
     hosts: Vec<String>,
@@ -313,7 +305,7 @@ struct Linter<'p> {
     templates: HashMap<PathBuf, Option<Rc<TemplateInfo>>>,
     field_refs: HashMap<String, Option<Rc<Vec<Reference>>>>,
     renders: HashMap<(String, String), Result<String, String>>,
-    resolved: HashMap<(&'static str, PathBuf, Option<PathBuf>, String), Resolved>,
+    resolved: HashMap<(SourceKind, PathBuf, Option<PathBuf>, String), Resolved>,
     extra: Vars,
     /// Undefined-variable checks run only when every variable source loaded.
     check_vars: bool,
@@ -625,10 +617,11 @@ impl<'p> Linter<'p> {
         r
     }
 
-    /// [`crate::prepare::resolve`], remembered: the same source is looked up for every host.
+    /// [`crate::source::resolve_source`], remembered: the same source is looked up for every
+    /// host.
     fn resolve(
         &mut self,
-        kind: &'static str,
+        kind: SourceKind,
         play: &LoadedPlay,
         role: Option<&crate::playbook::LoadedRole>,
         src: &str,
@@ -642,14 +635,7 @@ impl<'p> Linter<'p> {
         if let Some(r) = self.resolved.get(&key) {
             return r.clone();
         }
-        let paths = crate::prepare::search_paths(kind, play, role, src);
-        let r = match crate::prepare::kernel_path(&paths) {
-            Some(bad) => Resolved::Kernel(bad),
-            None => match crate::prepare::resolve(kind, play, role, src) {
-                Ok(p) => Resolved::Found(p),
-                Err(tried) => Resolved::Missing(tried),
-            },
-        };
+        let r = crate::source::resolve_source(kind, play, role, src);
         self.resolved.insert(key, r.clone());
         r
     }
@@ -917,7 +903,7 @@ impl<'p> Linter<'p> {
                             let Ok(src) = self.render(&f.src, ctx) else {
                                 continue;
                             };
-                            match self.resolve("files", play, role, &src) {
+                            match self.resolve(SourceKind::Files, play, role, &src) {
                                 Resolved::Found(p) => {
                                     scan_file(&p, &mut self.report, &mut self.scanned)
                                 }
@@ -938,7 +924,7 @@ impl<'p> Linter<'p> {
                             let Ok(src) = self.render(&f.src, ctx) else {
                                 continue;
                             };
-                            let path = match self.resolve("templates", play, role, &src) {
+                            let path = match self.resolve(SourceKind::Templates, play, role, &src) {
                                 Resolved::Found(p) => p,
                                 Resolved::Kernel(bad) => {
                                     self.kernel_source(t, &src, &bad);
