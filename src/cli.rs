@@ -463,7 +463,8 @@ fn prepare_and_run(
     }
     let plays = load_playbooks(&paths)?;
     let engine = Arc::new(Engine::new());
-    let violations = crate::policy::check(&engine, &plays, &extra_layers, args.loadenv);
+    let mut violations = crate::policy::check(&engine, &plays, &extra_layers, args.loadenv);
+    violations.extend(crate::policy::check_inventory(&engine, &inventory));
     if !violations.is_empty() {
         return Err(Error::Invalid(violations));
     }

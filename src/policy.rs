@@ -3,6 +3,7 @@
 //! violation, wherever it sits (false conditions, handlers, roles, vars, `--extra-vars`).
 
 use crate::error::{Diagnostic, Location};
+use crate::inventory::Inventory;
 use crate::playbook::{
     collect_strings, field_path_string, FieldStep, LoadedPlay, LoadedTask, Source, Vars,
 };
@@ -56,6 +57,17 @@ fn check_string(
                     context.to_string(),
                     loadenv,
                 ));
+            }
+            for (line, column) in crate::template::dynamic_lookups(text) {
+                let offset = byte_offset(text, line, column);
+                out.push(
+                    Diagnostic::new(
+                        "lookup with a computed key outside a template file: the variable it reads cannot be checked before the run, and could be an ENV_ variable",
+                    )
+                    .at(Some(locate(Some((text, offset)))))
+                    .context(context.to_string())
+                    .help("name the variable directly ({{name}}) or give lookup a literal key ({{lookup this \"name\"}})"),
+                );
             }
         }
         Err(e) => out.push(
@@ -272,6 +284,56 @@ pub fn check(
                 &mut out,
             );
         }
+    }
+    out
+}
+
+/// Inventory variables (`group_vars/`, `host_vars/`, `all` included) follow the play-vars
+/// rule: no `ENV_` reference in a value, no variable named `ENV_*`.
+pub fn check_inventory(engine: &Engine, inventory: &Inventory) -> Vec<Diagnostic> {
+    let mut out = vec![];
+    let Some(dir) = &inventory.dir else {
+        return out;
+    };
+    let layers = inventory
+        .groups
+        .iter()
+        .map(|(name, g)| ("group_vars", name, &g.vars))
+        .chain(
+            inventory
+                .host_vars
+                .iter()
+                .map(|(name, v)| ("host_vars", name, v)),
+        );
+    for (sub, name, vars) in layers {
+        if vars.is_empty() {
+            continue;
+        }
+        let path = ["yml", "yaml", ""]
+            .iter()
+            .map(|ext| {
+                let file = if ext.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}.{ext}")
+                };
+                dir.join(sub).join(file)
+            })
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| dir.join(sub).join(name));
+        let index = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| crate::yaml_spans::index(&t));
+        let source = Source { path, index };
+        check_vars(
+            engine,
+            vars,
+            &source,
+            &[],
+            &format!("inventory {sub}/{name}"),
+            true,
+            &mut out,
+        );
     }
     out
 }

@@ -761,6 +761,63 @@ fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Refer
     }
 }
 
+/// Where a Handlebars text calls `lookup` with a key that is not a literal
+/// (`{{lookup this (to_upper_case "env_x")}}`): the variable it reads cannot be known before
+/// the run, so the policy cannot rule out an `ENV_` name. Assumes `text` parses.
+pub fn dynamic_lookups(text: &str) -> Vec<(usize, usize)> {
+    let Ok(tpl) = Template::compile(text) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    lookups_in_template(&tpl, (1, 1), &mut out);
+    out
+}
+
+fn lookups_in_template(tpl: &Template, fallback: (usize, usize), out: &mut Vec<(usize, usize)>) {
+    for (i, el) in tpl.elements.iter().enumerate() {
+        let pos = tpl.mapping.get(i).map_or(fallback, |m| (m.0, m.1));
+        lookups_in_element(el, pos, out);
+    }
+}
+
+fn lookups_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<(usize, usize)>) {
+    match el {
+        TemplateElement::Expression(h)
+        | TemplateElement::HtmlExpression(h)
+        | TemplateElement::HelperBlock(h) => {
+            let is_lookup = matches!(&h.name, Parameter::Name(n) if n == "lookup");
+            if is_lookup && !matches!(h.params.get(1), Some(Parameter::Literal(_))) {
+                out.push(pos);
+            }
+            if let Parameter::Subexpression(s) = &h.name {
+                lookups_in_element(&s.element, pos, out);
+            }
+            for p in h.params.iter().chain(h.hash.values()) {
+                if let Parameter::Subexpression(s) = p {
+                    lookups_in_element(&s.element, pos, out);
+                }
+            }
+            for t in [&h.template, &h.inverse].into_iter().flatten() {
+                lookups_in_template(t, pos, out);
+            }
+        }
+        TemplateElement::DecoratorExpression(d)
+        | TemplateElement::DecoratorBlock(d)
+        | TemplateElement::PartialExpression(d)
+        | TemplateElement::PartialBlock(d) => {
+            for p in d.params.iter().chain(d.hash.values()) {
+                if let Parameter::Subexpression(s) = p {
+                    lookups_in_element(&s.element, pos, out);
+                }
+            }
+            if let Some(t) = &d.template {
+                lookups_in_template(t, pos, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The path as written in the template.
 #[allow(unreachable_patterns)]
 fn path_raw(p: &handlebars::Path) -> &str {

@@ -375,3 +375,86 @@ fn variables_may_not_take_env_names() {
     assert!(r.stderr.contains("variable ENV_OTHER"), "{}", r.stderr);
     assert!(!r.all().contains("policy-canary-value"));
 }
+
+/// Inventory variables follow the play-vars rule: an `ENV_` reference in a value, or a
+/// variable named `ENV_*`, is rejected before any host is contacted, located in its file.
+#[test]
+fn inventory_variables_follow_the_env_rule() {
+    let p = Project::new();
+    p.file("inventory/groups/web", "hosts: [web1]\n")
+        .file(
+            "inventory/group_vars/all.yml",
+            "x: 1\ndb: \"{{ENV_SECRET}}\"\n",
+        )
+        .file("inventory/group_vars/web.yml", "ENV_SECRET: shadow\n")
+        .file(
+            "inventory/host_vars/web1.yml",
+            "a:\n  b: \"pre {{ENV_OTHER}}\"\n",
+        )
+        .file("playbooks/pb.yml", &play_with(""));
+    let r = p.run_env(
+        &[
+            "check-ssh",
+            "-p",
+            "playbooks/pb.yml",
+            "--inventory",
+            "inventory",
+            "--loadenv",
+        ],
+        &[("SECRET", "policy-canary-value")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    for (file, line) in [
+        ("group_vars/all.yml", 2),
+        ("group_vars/web.yml", 1),
+        ("host_vars/web1.yml", 2),
+    ] {
+        assert!(
+            r.stderr.contains(&format!("{file}:{line}:")),
+            "{file}:{line} not named: {}",
+            r.stderr
+        );
+    }
+    assert!(r.stderr.contains("ENV_OTHER"), "{}", r.stderr);
+    assert!(r.stderr.contains("reserved"), "{}", r.stderr);
+    assert!(!r.all().contains("policy-canary-value"));
+    // lint reports the same findings.
+    let r = p.run(&["lint", "-p", "playbooks/pb.yml", "--inventory", "inventory"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("env-outside-template"), "{}", r.stdout);
+    assert!(r.stdout.contains("env-reserved-name"), "{}", r.stdout);
+}
+
+/// A `lookup` whose key is computed cannot be checked for `ENV_` names before the run: outside
+/// template files it is a policy error at parse time, not a run-time failure.
+#[test]
+fn lookup_with_a_computed_key_is_rejected_before_the_run() {
+    let p = Project::new();
+    for cmd in [
+        "\"echo {{lookup this (to_upper_case \\\"env_secret\\\")}}\"",
+        "\"{{#if true}}{{lookup this (concat \\\"ENV_\\\" \\\"SECRET\\\")}}{{/if}}\"",
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &play_with(&format!(
+                "    - !shell\n      name: dyn\n      cmd: {cmd}\n"
+            )),
+        );
+        let r = p.run_env(
+            &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+            &[("SECRET", "policy-canary-value")],
+        );
+        assert_eq!(r.code, 3, "{cmd}: {}", r.all());
+        assert!(r.stderr.contains("computed key"), "{}", r.stderr);
+        assert!(r.stderr.contains("pb.yml:9:"), "{}", r.stderr);
+        assert!(!p.out().join("ran").exists());
+        assert!(!r.all().contains("policy-canary-value"));
+    }
+    // A literal key is still fine.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: web\n  groups: [all]\n  vars: {x: 1}\n  tasks:\n    - !shell\n      cmd: \"echo {{lookup this \\\"x\\\"}}\"\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

@@ -363,7 +363,12 @@ pub fn lint(opts: &Options) -> Report {
     for d in &load.role_dirs {
         scan_tree(d, &mut report, &mut scanned, 0);
     }
-    for d in crate::policy::check(&Engine::new(), &plays, &opts.extra_vars, true) {
+    let engine = Engine::new();
+    let mut violations = crate::policy::check(&engine, &plays, &opts.extra_vars, true);
+    if let Some(inv) = &inv {
+        violations.extend(crate::policy::check_inventory(&engine, inv));
+    }
+    for d in violations {
         if d.message.starts_with("invalid template syntax") {
             report.push_diagnostic("template-syntax", d, "fix the {{ }} expression");
         } else if d.message.contains("are reserved for environment values") {
