@@ -58,6 +58,15 @@ fn check_string(
                     loadenv,
                 ));
             }
+            for u in engine.unknown_names(Dialect::Handlebars, text) {
+                let offset = byte_offset(text, u.line, u.column);
+                out.push(
+                    Diagnostic::new(u.to_string())
+                        .at(Some(locate(Some((text, offset)))))
+                        .context(context.to_string())
+                        .help(crate::template::UNKNOWN_NAME_HELP),
+                );
+            }
             for (line, column) in crate::template::dynamic_lookups(text) {
                 let offset = byte_offset(text, line, column);
                 out.push(

@@ -172,6 +172,24 @@ impl Checker<'_> {
             }
             return None;
         }
+        let unknown = self.engine.unknown_names(dialect, &text);
+        if !unknown.is_empty() {
+            for u in unknown {
+                self.once(
+                    format!("unknown {} {}:{}", path.display(), u.line, u.column),
+                    Diagnostic::new(format!("template {} calls an {u}", path.display()))
+                        .at(Some(crate::error::Location::new(path, u.line, u.column)))
+                        .context(policy::task_context(
+                            play,
+                            task,
+                            "task",
+                            &[FieldStep::Key("src")],
+                        ))
+                        .help(crate::template::UNKNOWN_NAME_HELP),
+                );
+            }
+            return None;
+        }
         let env_refs: BTreeSet<String> = refs
             .iter()
             .filter(|r| r.name.starts_with(ENV_PREFIX))

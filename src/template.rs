@@ -23,6 +23,25 @@ pub struct Reference {
     pub top_level: bool,
 }
 
+/// How to fix an [`UnknownName`].
+pub const UNKNOWN_NAME_HELP: &str = "check the spelling; the helpers (Handlebars) and the filters and tests (Jinja) jetlike provides are listed in README.md";
+
+/// A helper, filter or test a template calls that the engine does not provide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// `helper`, `filter` or `test`.
+    pub kind: &'static str,
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} `{}`", self.kind, self.name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Handlebars,
@@ -208,6 +227,49 @@ impl Engine {
             Dialect::Handlebars => handlebars_references(text),
             Dialect::Jinja => self.jinja_references(text),
         }
+    }
+
+    /// Helpers (Handlebars), filters and tests (Jinja) that `text` calls and this engine does
+    /// not have: found before the run, not when the task renders after earlier tasks changed
+    /// hosts. Assumes `text` parses (see [`Engine::references`]).
+    pub fn unknown_names(&self, dialect: Dialect, text: &str) -> Vec<UnknownName> {
+        let mut out: Vec<UnknownName> = vec![];
+        let mut seen = BTreeSet::new();
+        let calls = match dialect {
+            Dialect::Handlebars => helper_calls(text)
+                .into_iter()
+                .map(|c| ("helper", c.name, c.pos))
+                .collect(),
+            Dialect::Jinja => jinja_filters_and_tests(text),
+        };
+        for (kind, name, (line, column)) in calls {
+            if !seen.insert((kind, name.clone())) {
+                continue;
+            }
+            let known = match kind {
+                "helper" => !matches!(
+                    self.hb.render_template(&format!("{{{{{name} null}}}}"), &Value::Null),
+                    Err(e) if matches!(e.reason(), handlebars::RenderErrorReason::HelperNotFound(_))
+                ),
+                "filter" => !matches!(
+                    self.jinja.render_str(&format!("{{{{ none|{name} }}}}"), ()),
+                    Err(e) if e.kind() == minijinja::ErrorKind::UnknownFilter
+                ),
+                _ => !matches!(
+                    self.jinja.render_str(&format!("{{{{ none is {name} }}}}"), ()),
+                    Err(e) if e.kind() == minijinja::ErrorKind::UnknownTest
+                ),
+            };
+            if !known {
+                out.push(UnknownName {
+                    kind,
+                    name,
+                    line,
+                    column,
+                });
+            }
+        }
+        out
     }
 
     /// Uses of other template files — Jinja `{% include %}`, `{% extends %}`, `{% import %}`,
@@ -761,61 +823,200 @@ fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Refer
     }
 }
 
+/// A helper call in a Handlebars text: its name, whether its second parameter is a literal
+/// (for `lookup`) and where it is.
+struct HelperCall {
+    name: String,
+    second_literal: bool,
+    pos: (usize, usize),
+}
+
 /// Where a Handlebars text calls `lookup` with a key that is not a literal
 /// (`{{lookup this (to_upper_case "env_x")}}`): the variable it reads cannot be known before
 /// the run, so the policy cannot rule out an `ENV_` name. Assumes `text` parses.
 pub fn dynamic_lookups(text: &str) -> Vec<(usize, usize)> {
+    helper_calls(text)
+        .into_iter()
+        .filter(|c| c.name == "lookup" && !c.second_literal)
+        .map(|c| c.pos)
+        .collect()
+}
+
+/// Every helper call of a Handlebars text (`{{name arg}}`, `{{#name}}`, `(name arg)`).
+fn helper_calls(text: &str) -> Vec<HelperCall> {
     let Ok(tpl) = Template::compile(text) else {
         return vec![];
     };
     let mut out = vec![];
-    lookups_in_template(&tpl, (1, 1), &mut out);
+    calls_in_template(&tpl, (1, 1), &mut out);
     out
 }
 
-fn lookups_in_template(tpl: &Template, fallback: (usize, usize), out: &mut Vec<(usize, usize)>) {
+fn calls_in_template(tpl: &Template, fallback: (usize, usize), out: &mut Vec<HelperCall>) {
     for (i, el) in tpl.elements.iter().enumerate() {
         let pos = tpl.mapping.get(i).map_or(fallback, |m| (m.0, m.1));
-        lookups_in_element(el, pos, out);
+        calls_in_element(el, pos, out);
     }
 }
 
-fn lookups_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<(usize, usize)>) {
+fn calls_in_params<'a>(
+    params: impl Iterator<Item = &'a Parameter>,
+    pos: (usize, usize),
+    out: &mut Vec<HelperCall>,
+) {
+    for p in params {
+        if let Parameter::Subexpression(s) = p {
+            calls_in_element(&s.element, pos, out);
+        }
+    }
+}
+
+fn calls_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<HelperCall>) {
     match el {
         TemplateElement::Expression(h)
         | TemplateElement::HtmlExpression(h)
         | TemplateElement::HelperBlock(h) => {
-            let is_lookup = matches!(&h.name, Parameter::Name(n) if n == "lookup");
-            if is_lookup && !matches!(h.params.get(1), Some(Parameter::Literal(_))) {
-                out.push(pos);
+            let block = matches!(el, TemplateElement::HelperBlock(_));
+            let is_call = block || !h.params.is_empty() || !h.hash.is_empty();
+            match &h.name {
+                Parameter::Name(n) if is_call => out.push(HelperCall {
+                    name: n.clone(),
+                    second_literal: matches!(h.params.get(1), Some(Parameter::Literal(_))),
+                    pos,
+                }),
+                Parameter::Subexpression(s) => calls_in_element(&s.element, pos, out),
+                _ => {}
             }
-            if let Parameter::Subexpression(s) = &h.name {
-                lookups_in_element(&s.element, pos, out);
-            }
-            for p in h.params.iter().chain(h.hash.values()) {
-                if let Parameter::Subexpression(s) = p {
-                    lookups_in_element(&s.element, pos, out);
-                }
-            }
+            calls_in_params(h.params.iter().chain(h.hash.values()), pos, out);
             for t in [&h.template, &h.inverse].into_iter().flatten() {
-                lookups_in_template(t, pos, out);
+                calls_in_template(t, pos, out);
             }
         }
         TemplateElement::DecoratorExpression(d)
         | TemplateElement::DecoratorBlock(d)
         | TemplateElement::PartialExpression(d)
         | TemplateElement::PartialBlock(d) => {
-            for p in d.params.iter().chain(d.hash.values()) {
-                if let Parameter::Subexpression(s) = p {
-                    lookups_in_element(&s.element, pos, out);
-                }
-            }
+            calls_in_params(d.params.iter().chain(d.hash.values()), pos, out);
             if let Some(t) = &d.template {
-                lookups_in_template(t, pos, out);
+                calls_in_template(t, pos, out);
             }
         }
         _ => {}
     }
+}
+
+/// The filters (`x|name`, `{% filter name %}`) and tests (`x is name`, `x is not name`) a
+/// Jinja text uses, with their positions: a lexical scan of its tags that skips string
+/// literals, comments and `{% raw %}` blocks.
+fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usize))> {
+    let mut out = vec![];
+    let bytes = text.as_bytes();
+    let ident = |from: usize| -> (usize, usize) {
+        let mut i = from;
+        while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t' || bytes[i] == b'\n') {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        (start, i)
+    };
+    let mut i = 0;
+    let mut raw = false;
+    while let Some(rel) = text[i..].find('{') {
+        let open = i + rel;
+        let close = match bytes.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            Some(b'#') => "#}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let body_start = open + 2;
+        // The tag ends at its closing delimiter outside string literals.
+        let mut j = body_start;
+        let mut quote: Option<u8> = None;
+        while j < bytes.len() {
+            let b = bytes[j];
+            match quote {
+                Some(_) if b == b'\\' => j += 1,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'\'' => quote = Some(b),
+                None if text[j..].starts_with(close) => break,
+                None => {}
+            }
+            j += 1;
+        }
+        let end = j.min(bytes.len());
+        i = (end + 2).min(text.len());
+        if close == "#}" {
+            continue;
+        }
+        let body = &text[body_start..end];
+        let first = body.trim_start_matches(['-', '+']).trim_start();
+        let word: String = first
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if raw {
+            raw = word != "endraw";
+            continue;
+        }
+        if close == "%}" && word == "raw" {
+            raw = true;
+            continue;
+        }
+        let mut k = body_start;
+        let mut quote: Option<u8> = None;
+        let mut push = |kind: &'static str, (s, e): (usize, usize)| {
+            if e > s && !bytes[s].is_ascii_digit() {
+                out.push((kind, text[s..e].to_string(), line_col(text, s)));
+            }
+        };
+        if close == "%}" && word == "filter" {
+            let at = body_start + (body.len() - first.len()) + word.len();
+            push("filter", ident(at));
+        }
+        while k < end {
+            let b = bytes[k];
+            if let Some(q) = quote {
+                if b == b'\\' {
+                    k += 1;
+                } else if b == q {
+                    quote = None;
+                }
+                k += 1;
+                continue;
+            }
+            match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'|' => push("filter", ident(k + 1)),
+                b'i' if text[k..end].starts_with("is")
+                    && (k == 0
+                        || !(bytes[k - 1].is_ascii_alphanumeric() || bytes[k - 1] == b'_'))
+                    && bytes
+                        .get(k + 2)
+                        .is_some_and(|c| *c == b' ' || *c == b'\t' || *c == b'\n') =>
+                {
+                    let (s, e) = ident(k + 2);
+                    if &text[s..e] == "not" {
+                        push("test", ident(e));
+                    } else {
+                        push("test", (s, e));
+                    }
+                    k = e.max(k + 1);
+                    continue;
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+    }
+    out
 }
 
 /// The path as written in the template.
@@ -992,5 +1193,38 @@ mod tests {
             .map(|r| r.name.as_str())
             .collect();
         assert!(tops.contains(&"xs") && tops.contains(&"ENV_T") && !tops.contains(&"x"));
+    }
+
+    #[test]
+    fn unknown_helpers_filters_and_tests_are_found_with_positions() {
+        let e = Engine::new();
+        let u = e.unknown_names(
+            Dialect::Handlebars,
+            "a {{to_upper_case x}}\n{{#if (to_uper_case x)}}y{{/if}} {{x}} {{#each l}}{{frob this}}{{/each}}",
+        );
+        let names: Vec<_> = u
+            .iter()
+            .map(|u| (u.kind, u.name.as_str(), u.line))
+            .collect();
+        assert_eq!(
+            names,
+            [("helper", "to_uper_case", 2), ("helper", "frob", 2)]
+        );
+        let u = e.unknown_names(
+            Dialect::Jinja,
+            "{{ x|upper }} {{ 'a|b is c'|trim }}\n{% if x is definedd %}{{ x | uppper(1) }}{% endif %}\n{% filter nosuch %}x{% endfilter %}{# y|nope #}{% raw %}{{ z|nope }}{% endraw %}{{ x is not odd }}",
+        );
+        let names: Vec<_> = u
+            .iter()
+            .map(|u| (u.kind, u.name.as_str(), u.line, u.column))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("test", "definedd", 2, 12),
+                ("filter", "uppper", 2, 30),
+                ("filter", "nosuch", 3, 11)
+            ]
+        );
     }
 }

@@ -458,3 +458,56 @@ fn lookup_with_a_computed_key_is_rejected_before_the_run() {
     let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
     assert_eq!(r.code, 0, "{}", r.all());
 }
+
+/// A misspelt helper, filter or test is found before anything runs, in template files and in
+/// task fields, with its position; not when the task renders after earlier tasks changed hosts.
+#[test]
+fn unknown_helpers_filters_and_tests_fail_before_the_run() {
+    let p = Project::new();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "t.hb",
+            "a = 1\nb = {{to_uper_case x}}\n",
+            "t.hb:2:",
+            "unknown helper `to_uper_case`",
+        ),
+        (
+            "t.j2",
+            "a = 1\nb = {{ x|uppper }}\n",
+            "t.j2:2:",
+            "unknown filter `uppper`",
+        ),
+        (
+            "t.j2",
+            "{% if x is definedd %}y{% endif %}\n",
+            "t.j2:1:",
+            "unknown test `definedd`",
+        ),
+    ];
+    for (file, text, at, message) in cases {
+        p.file(&format!("templates/{file}"), text).file(
+            "playbooks/pb.yml",
+            &format!("- name: web\n  groups: [all]\n  vars: {{x: v}}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n    - !template\n      src: {file}\n      dest: @OUT@/t\n"),
+        );
+        let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+        assert_eq!(r.code, 3, "{file}: {}", r.all());
+        assert!(r.stderr.contains(at), "{at}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{message}: {}", r.stderr);
+        assert!(!p.out().join("ran").exists());
+        let r = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+        assert!(r.stdout.contains(message), "lint: {}", r.stdout);
+    }
+    p.file(
+        "playbooks/pb.yml",
+        &play_with("    - !shell\n      cmd: echo {{to_uper_case \"a\"}}\n"),
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("pb.yml:8:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown helper `to_uper_case`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.out().join("ran").exists());
+}

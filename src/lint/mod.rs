@@ -369,7 +369,7 @@ pub fn lint(opts: &Options) -> Report {
         violations.extend(crate::policy::check_inventory(&engine, inv));
     }
     for d in violations {
-        if d.message.starts_with("invalid template syntax") {
+        if d.message.starts_with("invalid template syntax") || d.message.starts_with("unknown ") {
             report.push_diagnostic("template-syntax", d, "fix the {{ }} expression");
         } else if d.message.contains("are reserved for environment values") {
             report.push_diagnostic("env-reserved-name", d, "rename the variable");
@@ -536,6 +536,17 @@ impl<'p> Linter<'p> {
                                 ),
                                 Location::new(path, line, column),
                                 "inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)".into(),
+                            );
+                        }
+                        for u in self.engine.unknown_names(dialect, &text) {
+                            self.report.error(
+                                "template-syntax",
+                                format!(
+                                    "this template calls an {u} (template of task {:?})",
+                                    task.task.display_name()
+                                ),
+                                Location::new(path, u.line, u.column),
+                                crate::template::UNKNOWN_NAME_HELP.into(),
                             );
                         }
                         Some(Rc::new(TemplateInfo {
