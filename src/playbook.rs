@@ -1021,6 +1021,12 @@ fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
         });
         let dir = playbook_dir(path);
         match serde_yaml_ng::from_str::<Vec<Play>>(&text) {
+            Ok(parsed) if parsed.is_empty() => report.push(
+                "invalid-playbook",
+                Diagnostic::new(format!("playbook {} has no plays", path.display()))
+                    .at(Some(Location::new(path, 1, 1)))
+                    .help("a playbook is a list of plays: - name: ...\n  groups: [all]\n  tasks: [...]"),
+            ),
             Ok(parsed) => {
                 for (pi, play) in parsed.into_iter().enumerate() {
                     let (nt, nh) = (play.tasks.len(), play.handlers.len());
@@ -1109,7 +1115,21 @@ fn check_task_fields(t: &LoadedTask, report: &mut LoadReport) {
         }
         Task::Shell(s) => {
             if let Some(name) = s.save.as_deref() {
-                if name.trim().starts_with(crate::policy::ENV_PREFIX) {
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    report.push(
+                        "invalid-playbook",
+                        Diagnostic::new(format!(
+                            "`save: {name:?}` is not a variable name: the fact could never be used"
+                        ))
+                        .at(Some(t.field_location(&[K("save")], None)))
+                        .help("name the fact with letters, digits and `_`, not starting with a digit (save: result)"),
+                    );
+                } else if name.trim().starts_with(crate::policy::ENV_PREFIX) {
                     report.push(
                         "env-reserved-name",
                         Diagnostic::new(format!(
@@ -1137,6 +1157,14 @@ fn load_play(
     positions: (Vec<usize>, Vec<usize>),
 ) -> LoadedPlay {
     use FieldStep::{Index as I, Key as K};
+    if play.batch_size == Some(0) {
+        report.push(
+            "invalid-playbook",
+            Diagnostic::new("`batch_size: 0` would run no host")
+                .at(Some(source.locate(&[I(pi), K("batch_size")])))
+                .help("set batch_size to 1 or more, or leave it out to run every host at once"),
+        );
+    }
     let mut vars = play.vars.clone().unwrap_or_default();
     for (fi, f) in play.vars_files.iter().enumerate() {
         let p = dir.join(f);

@@ -652,3 +652,19 @@ fn planted_secret_values_are_never_printed() {
     // naming the unnamed task by its command show its prefix only.
     assert!(seen_findings >= 16, "{seen_findings}");
 }
+
+/// A playbook that does not parse cannot tell which env-file names are unused: none is
+/// reported as unused.
+#[test]
+fn env_file_names_are_not_unused_when_the_playbook_did_not_parse() {
+    let p = Project::new();
+    p.file(".env", "DB_PASSWORD=op://vault/db/password\n")
+        .file("templates/t.hb", "pw = {{ENV_DB_PASSWORD}}\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: x\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: /tmp/t\n      bogus: 1\n",
+        );
+    let r = p.run(&["lint", "-p", "playbooks/pb.yml", "--env-file", ".env"]);
+    assert!(r.stdout.contains("invalid-playbook"), "{}", r.stdout);
+    assert!(!r.stdout.contains("env-unused"), "{}", r.stdout);
+}

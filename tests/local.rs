@@ -833,3 +833,33 @@ fn template_includes_and_partials_are_rejected_at_load_time() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(p.read("out/o"), "[a][b]\n");
 }
+
+/// Fields that would make a play do nothing, or a fact nobody can use, are load-time errors
+/// located at the field; an empty playbook is an error, not a silent success.
+#[test]
+fn empty_and_zero_fields_are_clear_errors() {
+    let p = Project::new();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "- name: x\n  groups: [all]\n  batch_size: 0\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n",
+            "pb.yml:3:",
+            "batch_size: 0",
+        ),
+        (
+            "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n      save: \"\"\n",
+            "pb.yml:6:",
+            "is not a variable name",
+        ),
+        ("", "pb.yml:1:", "has no plays"),
+        ("# only a comment\n", "pb.yml:1:", "has no plays"),
+        ("[]\n", "pb.yml:1:", "has no plays"),
+    ];
+    for (yaml, at, message) in cases {
+        p.file("playbooks/pb.yml", yaml);
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{yaml:?}: {}", r.all());
+        assert!(r.stderr.contains(at), "{yaml:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{yaml:?}: {}", r.stderr);
+        assert!(!p.out().join("ran").exists());
+    }
+}

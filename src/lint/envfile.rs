@@ -37,7 +37,14 @@ pub fn names(text: &str) -> Vec<(String, usize)> {
     out
 }
 
-pub fn check(path: &Path, uses: &BTreeMap<String, Vec<Location>>, report: &mut Report) {
+/// `loaded_whole`: every playbook and role loaded, so a name no template uses is really
+/// unused (otherwise `env-unused` is not reported).
+pub fn check(
+    path: &Path,
+    uses: &BTreeMap<String, Vec<Location>>,
+    loaded_whole: bool,
+    report: &mut Report,
+) {
     let text = match std::fs::read(path) {
         Ok(b) => Zeroizing::new(String::from_utf8_lossy(&b).into_owned()),
         Err(e) => {
@@ -58,7 +65,7 @@ pub fn check(path: &Path, uses: &BTreeMap<String, Vec<Location>>, report: &mut R
     }
     for (name, line) in &by_name {
         let env = format!("{ENV_PREFIX}{name}");
-        if !uses.contains_key(&env) {
+        if loaded_whole && !uses.contains_key(&env) {
             report.warn(
                 "env-unused",
                 format!("{name} is defined here, but no template uses {env}"),

@@ -354,6 +354,12 @@ pub fn lint(opts: &Options) -> Report {
         }
     }
     let (plays, load) = crate::playbook::load_playbooks_lenient(&opts.playbooks);
+    // Only a playbook that loaded whole tells which variables are unused.
+    let loaded_whole = load.incomplete.is_empty()
+        && !load
+            .problems
+            .iter()
+            .any(|(code, _)| matches!(*code, "invalid-playbook" | "missing-file" | "missing-role"));
     for (code, d) in load.problems {
         report.push_diagnostic(code, d, "fix the playbook (see the formats in README.md)");
     }
@@ -421,7 +427,7 @@ pub fn lint(opts: &Options) -> Report {
     l.finish_undefined();
     l.reads_secret_files();
     if let Some(f) = &opts.env_file {
-        envfile::check(f, &l.env_uses, &mut l.report);
+        envfile::check(f, &l.env_uses, loaded_whole, &mut l.report);
     }
     let mut report = l.report;
     report.findings.sort_by(|a, b| {
