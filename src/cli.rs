@@ -530,30 +530,14 @@ fn prepare_and_run(
             ))
         })?,
     );
+    crate::signals::watch(runner.cancelled.clone(), out.clone());
     let outcome = rt.block_on(async {
-        let cancel = runner.cancelled.clone();
-        let out2 = out.clone();
-        tokio::spawn(async move {
-            let Some(mut signals) = Signals::new() else {
-                return;
-            };
-            signals.next().await;
-            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-            out2.warn(
-                "interrupted: finishing in-flight work, starting nothing new \
-                 (interrupt again to stop at once)",
-            );
-            signals.next().await;
-            out2.warn("interrupted again: stopping now");
-            // The masters see their client gone and exit shortly (MASTER_IDLE_SECS).
-            std::process::exit(130);
-        });
         let o = runner.run(plays).await;
         runner.shutdown().await;
         o
     });
     Ok(if outcome.interrupted {
-        130
+        crate::signals::INTERRUPTED
     } else if outcome.failed {
         exit::TASK_FAILED
     } else if outcome.unreachable {
@@ -561,31 +545,4 @@ fn prepare_and_run(
     } else {
         exit::OK
     })
-}
-
-/// SIGINT, SIGTERM and SIGHUP: a CI job being cancelled or a closed terminal stops a run as
-/// cleanly as Ctrl-C does.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Option<Signals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Some(Signals {
-            int: signal(SignalKind::interrupt()).ok()?,
-            term: signal(SignalKind::terminate()).ok()?,
-            hup: signal(SignalKind::hangup()).ok()?,
-        })
-    }
-
-    async fn next(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
-        }
-    }
 }

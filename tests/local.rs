@@ -863,3 +863,54 @@ fn empty_and_zero_fields_are_clear_errors() {
         assert!(!p.out().join("ran").exists());
     }
 }
+
+/// A second interrupt stops at once, whatever is in flight (a long command, a large file
+/// being written), exits 130 and leaves no temporary file behind.
+#[test]
+fn a_second_interrupt_stops_at_once() {
+    let p = Project::new();
+    let big = p.path().join("files/big.bin");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(384 << 20)
+        .unwrap();
+    for tasks in [
+        "    - !shell\n      cmd: touch @OUT@/started; sleep 60\n",
+        "    - !shell\n      cmd: touch @OUT@/started\n    - !copy\n      src: big.bin\n      dest: @OUT@/a.bin\n    - !copy\n      src: big.bin\n      dest: @OUT@/b.bin\n    - !copy\n      src: big.bin\n      dest: @OUT@/c.bin\n",
+    ] {
+        let _ = std::fs::remove_file(p.out().join("started"));
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: slow\n  groups: [all]\n  tasks:\n{tasks}"),
+        );
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("jetlike"))
+            .current_dir(p.path())
+            .args(["local", "-p", "playbooks/pb.yml"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !p.out().join("started").exists() {
+            assert!(std::time::Instant::now() < deadline, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let second = std::time::Instant::now();
+        // SAFETY: as above.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let took = second.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted again"), "{stderr}");
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "kept going {took:?} after the second interrupt"
+        );
+        assert!(p.temp_files().is_empty(), "left {:?}", p.temp_files());
+    }
+}

@@ -212,6 +212,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
             }
         }
     };
+    let _in_flight = crate::temp_files::InFlight::register(&tmp);
     let result = (|| -> Result<(), String> {
         file.write_all(content)
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
