@@ -395,6 +395,51 @@ pub fn index(text: &str) -> Option<Node> {
     b.root
 }
 
+/// Problems of a YAML text that serde reports badly or not at all: a key repeated in one
+/// mapping (reported at the repeated key; serde keeps the last value silently), and scanner
+/// errors at yaml-rust2's position (an unclosed quote where it opens, not at end of file).
+/// `(message, line, column)`, 1-based.
+pub fn problems(text: &str) -> Vec<(String, usize, usize)> {
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let mut b = Builder {
+        stack: vec![],
+        root: None,
+        doc: Doc(Arc::from(text)),
+        line_starts,
+    };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut b, false) {
+        let m = e.marker();
+        return vec![(e.info().to_string(), m.line(), m.col() + 1)];
+    }
+    let mut out = vec![];
+    if let Some(root) = &b.root {
+        duplicates(root, &mut out);
+    }
+    out
+}
+
+fn duplicates(node: &Node, out: &mut Vec<(String, usize, usize)>) {
+    match node {
+        Node::Map { entries, .. } => {
+            let mut seen = std::collections::HashSet::new();
+            for (key, line, column, value) in entries {
+                if !seen.insert(key.as_str()) {
+                    out.push((
+                        format!("duplicate key `{key}`: a key may appear once in a mapping"),
+                        *line,
+                        *column,
+                    ));
+                }
+                duplicates(value, out);
+            }
+        }
+        Node::Seq { items, .. } => items.iter().for_each(|n| duplicates(n, out)),
+        Node::Scalar { .. } => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +509,16 @@ mod tests {
         let idx = index("a: 1\nb: |\n  x\n").unwrap();
         assert_eq!(idx.key_position(&[], "b"), Some((2, 1)));
         assert_eq!(idx.key_position(&[], "nope"), None);
+    }
+
+    #[test]
+    fn duplicate_keys_and_unclosed_quotes_are_located() {
+        let p = problems("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n");
+        let at: Vec<(usize, usize)> = p.iter().map(|(_, l, c)| (*l, *c)).collect();
+        assert_eq!(at, [(4, 3), (5, 1)], "{p:?}");
+        assert!(p[0].0.contains("duplicate key `c`"));
+        let p = problems("x: 1\ny: \"open\nz: 2\n");
+        assert_eq!((p[0].1, p[0].2), (2, 4), "{p:?}");
+        assert!(problems("a: [1, 2]\nb: {c: 1}\n").is_empty());
     }
 }
