@@ -19,8 +19,10 @@ pub mod runner;
 pub mod secret;
 pub mod signals;
 pub mod source;
-pub mod taint;
 pub mod temp_files;
 pub mod template;
 pub mod vars;
 pub mod yaml_spans;
+
+/// The taint record lives with the diffs that use it; `jetlike::taint` stays its public path.
+pub use diff::taint;

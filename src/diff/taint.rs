@@ -172,7 +172,7 @@ fn by_lines(real: &str, shadow: &str, names: &[String], values: &[&[u8]]) -> Vec
         at += l.len();
     }
     starts.push(at);
-    let diff = crate::diff::line_diff(shadow, real);
+    let diff = super::lines::line_diff(shadow, real);
     let mut out = vec![];
     for op in diff.ops() {
         let (s, r) = match *op {
