@@ -354,7 +354,7 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
         let vars = inv.host_variables(&h);
         for (k, v) in vars
             .iter()
-            .filter(|(k, _)| !k.starts_with(crate::policy::ENV_PREFIX))
+            .filter(|(k, _)| !k.starts_with(crate::env_name::ENV_PREFIX))
         {
             s.push_str(&format!("      {k}: {v}\n"));
         }

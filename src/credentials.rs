@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::env_name::ENV_PREFIX;
 use crate::error::value_prefix;
-use crate::policy::ENV_PREFIX;
 
 /// A line may silence secret detection with this comment.
 pub const ALLOW_COMMENT: &str = "jetlike:allow-secret";

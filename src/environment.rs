@@ -196,7 +196,7 @@ pub fn load(loadenv: bool) -> BTreeMap<String, Secret> {
         let Some(k) = k.to_str() else {
             continue;
         };
-        let name = format!("{}{k}", crate::policy::ENV_PREFIX);
+        let name = format!("{}{k}", crate::env_name::ENV_PREFIX);
         out.insert(name.clone(), Secret::new(name, std::mem::take(&mut *v)));
     }
     out
@@ -209,7 +209,7 @@ pub fn load(loadenv: bool) -> BTreeMap<String, Secret> {
 pub fn seal_child_env(secrets: &[&Secret]) {
     let allowed = ALLOWED.lock().unwrap().take().unwrap_or_default();
     let (keep, drop): (Vec<_>, Vec<_>) = allowed.into_iter().partition(|(k, v)| {
-        let as_secret = format!("{}{k}", crate::policy::ENV_PREFIX);
+        let as_secret = format!("{}{k}", crate::env_name::ENV_PREFIX);
         !secrets
             .iter()
             .any(|s| s.name() == as_secret || s.expose() == v.as_bytes())

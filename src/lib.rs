@@ -5,6 +5,7 @@ pub mod cli;
 pub mod connection;
 pub mod credentials;
 pub mod diff;
+pub mod env_name;
 pub mod environment;
 pub mod error;
 pub mod inventory;

@@ -1129,7 +1129,7 @@ fn check_task_fields(t: &LoadedTask, report: &mut LoadReport) {
                         .at(Some(t.field_location(&[K("save")], None)))
                         .help("name the fact with letters, digits and `_`, not starting with a digit (save: result)"),
                     );
-                } else if name.trim().starts_with(crate::policy::ENV_PREFIX) {
+                } else if name.trim().starts_with(crate::env_name::ENV_PREFIX) {
                     report.push(
                         "env-reserved-name",
                         Diagnostic::new(format!(

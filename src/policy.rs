@@ -9,7 +9,7 @@ use crate::playbook::{
 };
 use crate::template::{Dialect, Engine};
 
-pub const ENV_PREFIX: &str = "ENV_";
+pub use crate::env_name::ENV_PREFIX;
 
 /// Maps an optional (string, byte offset) inside a field to a source location.
 type Locator<'a> = &'a dyn Fn(Option<(&str, usize)>) -> Location;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::env_name::ENV_PREFIX;
 use crate::error::{Diagnostic, Error, Result};
 use crate::inventory::Inventory;
 use crate::modules::file::LoadedTemplate;
 use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedTask, Task, Vars};
-use crate::policy::{self, ENV_PREFIX};
+use crate::policy;
 use crate::secret::Secret;
 use crate::source::{resolve_source, SourceError, SourceKind, KERNEL_HELP};
 use crate::template::{Dialect, Engine};

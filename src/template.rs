@@ -809,7 +809,7 @@ fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Refer
         // `lookup this "ENV_X"` names a variable through a string literal.
         Parameter::Literal(Value::String(s)) => {
             for seg in s.split(['.', '/']) {
-                if seg.starts_with(crate::policy::ENV_PREFIX) {
+                if seg.starts_with(crate::env_name::ENV_PREFIX) {
                     out.push(Reference {
                         name: seg.to_string(),
                         line: pos.0,

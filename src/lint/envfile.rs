@@ -8,8 +8,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::Report;
+use crate::env_name::ENV_PREFIX;
 use crate::error::Location;
-use crate::policy::ENV_PREFIX;
 
 /// The variable names a `.env` file defines, with their 1-based line: `NAME=value`,
 /// `export NAME=value`; blank lines and `#` comments are skipped.

@@ -17,12 +17,12 @@ use std::rc::Rc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::env_name::ENV_PREFIX;
 use crate::error::{Diagnostic, Location};
 use crate::inventory::Inventory;
 use crate::playbook::{
     field_as_template, field_path_string, FieldStep, LoadedPlay, LoadedTask, Mode, Task, Vars,
 };
-use crate::policy::ENV_PREFIX;
 use crate::source::{Resolved, SourceKind};
 use crate::template::{Dialect, Engine, Reference};
 
