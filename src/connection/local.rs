@@ -1,7 +1,6 @@
 //! The local connection: commands under `sh -c` with an allowlisted environment; files read and
 //! written in-process (through the shell scripts only when running as another user).
 
-use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -11,6 +10,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::users::{gid_of, group_name, uid_of, user_name};
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
     WantedFile,
@@ -55,102 +55,6 @@ pub async fn run_local(script: &str, stdin: &[u8]) -> Result<RunOutput, ConnErro
         rc: out.status.code().unwrap_or(128 + 9),
         out: merged,
     })
-}
-
-fn user_name(uid: u32) -> String {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: buffers are valid for the call; the result points into `pwd`/`buf`.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        uid.to_string()
-    }
-}
-
-fn group_name(gid: u32) -> String {
-    let mut buf = vec![0u8; 4096];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: as above.
-    let rc = unsafe {
-        libc::getgrgid_r(
-            gid,
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        unsafe { CStr::from_ptr(grp.gr_name) }
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        gid.to_string()
-    }
-}
-
-fn uid_of(name: &str) -> Result<u32, String> {
-    if let Ok(n) = name.parse() {
-        return Ok(n);
-    }
-    let c = CString::new(name).map_err(|_| format!("invalid user name {name:?}"))?;
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: as above.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        Ok(pwd.pw_uid)
-    } else {
-        Err(format!("no such user {name:?}"))
-    }
-}
-
-fn gid_of(name: &str) -> Result<u32, String> {
-    if let Ok(n) = name.parse() {
-        return Ok(n);
-    }
-    let c = CString::new(name).map_err(|_| format!("invalid group name {name:?}"))?;
-    let mut buf = vec![0u8; 4096];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: as above.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        Ok(grp.gr_gid)
-    } else {
-        Err(format!("no such group {name:?}"))
-    }
 }
 
 fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnError> {

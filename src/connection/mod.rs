@@ -4,6 +4,7 @@
 pub mod local;
 pub mod scripts;
 pub mod ssh;
+pub mod users;
 
 use std::future::Future;
 
