@@ -251,8 +251,7 @@ pub fn main() -> i32 {
                         };
                         opts.extra_vars.push((origin, v));
                     }
-                    Err(m) => {
-                        let err = Error::Usage(m);
+                    Err(err) => {
                         out.error(&err.render());
                         out.finish();
                         return err.exit_code();
@@ -329,9 +328,10 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
         &split_list(&args.limit_groups),
     )?;
     let mut s = String::from("groups:\n");
+    let members = inv.members();
     for (name, g) in &inv.groups {
-        let members: Vec<_> = inv.hosts_of(name).into_iter().collect();
-        s.push_str(&format!("  {name}: {} host(s)", members.len()));
+        let count = members.get(name).map_or(0, |m| m.len());
+        s.push_str(&format!("  {name}: {count} host(s)"));
         if !g.subgroups.is_empty() {
             s.push_str(&format!(
                 ", subgroups: {}",
@@ -447,7 +447,7 @@ fn prepare_and_run(
     let mut extra_layers = vec![];
     let mut extra = Vars::new();
     for (i, e) in args.extra_vars.iter().enumerate() {
-        let v = crate::vars::parse_extra_vars(e).map_err(Error::Usage)?;
+        let v = crate::vars::parse_extra_vars(e)?;
         crate::playbook::merge(&mut extra, &v);
         // Inline values are named by their position among the -e arguments.
         let origin = if e.starts_with('@') {

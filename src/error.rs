@@ -105,7 +105,7 @@ impl Diagnostic {
         if let Some(loc) = &self.location {
             if loc.line > 0 {
                 s.push_str(&format!("  --> {loc}\n"));
-                if let Ok(text) = std::fs::read_to_string(&loc.file) {
+                if let Ok(text) = crate::input_file::read_text(&loc.file) {
                     if let Some(src) = text.lines().nth(loc.line - 1) {
                         let gutter = loc.line.to_string();
                         let pad = " ".repeat(gutter.len());

@@ -3,9 +3,11 @@
 
 pub mod cli;
 pub mod connection;
+pub mod depth;
 pub mod diff;
 pub mod environment;
 pub mod error;
+pub mod input_file;
 pub mod inventory;
 pub mod lint;
 pub mod mask;

@@ -504,11 +504,21 @@ impl LoadedPlay {
     }
 }
 
+/// Reads a project file through [`crate::input_file`], checking its YAML nesting depth.
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::input_file::read_text(path).map_err(|e| Error::invalid(e.diagnostic()))?;
+    check_yaml_depth(path, &text)?;
+    Ok(text)
+}
+
+/// Refuses YAML nested deeper than [`crate::depth::YAML_DEPTH_LIMIT`] before any recursive
+/// parser sees it.
+pub fn check_yaml_depth(path: &Path, text: &str) -> Result<()> {
+    crate::depth::check_yaml(text).map_err(|e| {
         Error::invalid(
-            Diagnostic::new(format!("cannot read {}: {e}", path.display()))
-                .help("check the path given on the command line or in the playbook"),
+            Diagnostic::new(e.to_string())
+                .at(Some(Location::new(path, e.line, e.column)))
+                .help(e.help()),
         )
     })
 }
@@ -560,10 +570,15 @@ fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
 
 pub fn load_vars_file(path: &Path) -> Result<Vars> {
     let text = read(path)?;
+    parse_vars(path, &text)
+}
+
+/// Parses the text of a variables file (already read, and its depth checked, by [`read`]).
+pub fn parse_vars(path: &Path, text: &str) -> Result<Vars> {
     if text.trim().is_empty() {
         return Ok(Vars::new());
     }
-    let v: Value = parse_yaml(path, &text)?;
+    let v: Value = parse_yaml(path, text)?;
     match v {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Vars::new()),
@@ -893,7 +908,9 @@ fn find_role(play_dir: &Path, name: &str) -> std::result::Result<PathBuf, Vec<Pa
     }
     tried
         .iter()
-        .find(|d| d.join("role.yml").is_file())
+        // `exists`, not `is_file`: a role.yml that is a FIFO or device is found, then refused
+        // by the reader with a precise error rather than reported missing.
+        .find(|d| d.join("role.yml").exists())
         .cloned()
         .ok_or(tried)
 }
@@ -1134,7 +1151,7 @@ fn load_play(
         let p = dir.join(f);
         report.named_files.insert(p.clone());
         let at_field = source.locate(&[I(pi), K("vars_files"), I(fi)]);
-        if !p.is_file() {
+        if !p.exists() {
             report.push(
                 "missing-file",
                 Diagnostic::new(format!("vars file {f:?} not found"))
@@ -1150,7 +1167,11 @@ fn load_play(
             Ok(v) => merge(&mut vars, &v),
             Err(Error::Invalid(ds)) => {
                 for d in ds {
-                    let at = d.location.clone().or_else(|| Some(at_field.clone()));
+                    // A file that cannot be read (line 0) is shown where the playbook names it.
+                    let at = match &d.location {
+                        Some(l) if l.line > 0 => Some(l.clone()),
+                        _ => Some(at_field.clone()),
+                    };
                     report.push("invalid-playbook", d.at(at));
                 }
             }

@@ -53,7 +53,13 @@ pub fn resolve(
     src: &str,
 ) -> std::result::Result<PathBuf, Vec<PathBuf>> {
     let paths = search_paths(kind, play, role, src);
-    paths.iter().find(|p| p.is_file()).cloned().ok_or(paths)
+    // `exists`, not `is_file`: a FIFO or device found here is then refused by the reader
+    // (`crate::input_file`) with a precise error, rather than reported missing.
+    paths
+        .iter()
+        .find(|p| p.exists() && !p.is_dir())
+        .cloned()
+        .ok_or(paths)
 }
 
 /// Kernel and device trees a `src` may never come from: `/proc/self/environ` or
@@ -88,7 +94,7 @@ pub fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
                 return Some(real);
             }
             // The first existing candidate is the one `resolve` would pick.
-            if real.is_file() {
+            if !real.is_dir() {
                 return None;
             }
         }
@@ -195,13 +201,14 @@ impl Checker<'_> {
             return Some(t.clone());
         }
         let at = task.field_location(&[FieldStep::Key("src")], None);
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::input_file::read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 self.once(
                     format!("read {}", path.display()),
-                    Diagnostic::new(format!("cannot read template {}: {e}", path.display()))
-                        .at(Some(at)),
+                    Diagnostic::new(format!("cannot read template: {e}"))
+                        .at(Some(at))
+                        .help(e.help()),
                 );
                 return None;
             }
@@ -391,13 +398,15 @@ impl Checker<'_> {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     self.prepared.files.entry(path.clone())
                 {
-                    match std::fs::read(&path) {
+                    match crate::input_file::read_copy_source(&path) {
                         Ok(b) => {
                             slot.insert(Arc::new(b));
                         }
                         Err(e) => self.once(
                             format!("read {}", path.display()),
-                            Diagnostic::new(format!("cannot read {}: {e}", path.display())),
+                            Diagnostic::new(format!("cannot read copy source: {e}"))
+                                .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
+                                .help(e.help()),
                         ),
                     }
                 }

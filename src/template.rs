@@ -146,6 +146,7 @@ impl Engine {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
+        hb_depth(text)?;
         self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
     }
 
@@ -160,6 +161,7 @@ impl Engine {
         if allow_unsafe || !text.contains("{{") {
             return self.render(text, ctx);
         }
+        hb_depth(text)?;
         SCREEN_HIT.with(|c| c.set(false));
         let out = self
             .hb_screen
@@ -181,6 +183,7 @@ impl Engine {
             .and_then(|s| s.strip_suffix("}}"))
             .unwrap_or(e)
             .trim();
+        hb_depth(e)?;
         let out = self
             .hb
             .render_template(
@@ -194,7 +197,10 @@ impl Engine {
     /// Renders a template file's contents in its dialect.
     pub fn render_file(&self, dialect: Dialect, text: &str, ctx: &Value) -> Result<String, String> {
         match dialect {
-            Dialect::Handlebars => self.hb.render_template(text, ctx).map_err(|e| hb_error(&e)),
+            Dialect::Handlebars => {
+                hb_depth(text)?;
+                self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
+            }
             Dialect::Jinja => self
                 .jinja
                 .render_str(text, ctx)
@@ -219,6 +225,9 @@ impl Engine {
         match dialect {
             Dialect::Jinja => jinja_includes(text),
             Dialect::Handlebars => {
+                if hb_depth(text).is_err() {
+                    return vec![];
+                }
                 let Ok(tpl) = Template::compile(text) else {
                     return vec![];
                 };
@@ -574,7 +583,14 @@ fn env_literals(text: &str) -> Vec<Reference> {
     out
 }
 
+/// Refuses Handlebars nested too deeply for the recursive parser and renderer (see
+/// [`crate::depth`]), before either sees it.
+fn hb_depth(text: &str) -> Result<(), String> {
+    crate::depth::check_handlebars(text).map_err(|e| e.to_string())
+}
+
 fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
+    hb_depth(text)?;
     let tpl = Template::compile(text).map_err(|e| {
         let mut s = e.reason().to_string();
         if let Some((l, c)) = e.pos() {
