@@ -328,9 +328,9 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
         &split_list(&args.limit_groups),
     )?;
     let mut s = String::from("groups:\n");
-    let members = inv.members();
+    let counts = inv.member_counts();
     for (name, g) in &inv.groups {
-        let count = members.get(name).map_or(0, |m| m.len());
+        let count = counts.get(name).copied().unwrap_or(0);
         s.push_str(&format!("  {name}: {count} host(s)"));
         if !g.subgroups.is_empty() {
             s.push_str(&format!(
@@ -342,7 +342,8 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
     }
     s.push_str("hosts:\n");
     for h in hosts {
-        let groups: Vec<String> = inv.groups_of(&h).into_iter().map(|(_, g)| g).collect();
+        let of = inv.groups_of(&h);
+        let groups: Vec<&str> = of.iter().map(|(_, g)| g.as_str()).collect();
         s.push_str(&format!(
             "  {h}:\n    groups: {}\n    vars:\n",
             groups.join(", ")

@@ -33,10 +33,13 @@ impl DepthError {
     }
 }
 
-/// Checks the YAML nesting depth of every document in `text` with yaml-rust2's event parser
-/// (a state machine, not recursive). A syntax error ends the check quietly: the typed parse
-/// reports it with its own location.
+/// Checks the YAML nesting depth of every document in `text`: first a lexical scan of flow
+/// collections (`[`, `{`), then yaml-rust2's event parser (a state machine, not recursive)
+/// for the exact depth. The scan comes first because the parser's scanner looks ahead over a
+/// whole flow collection that might be a mapping key, which is quadratic in its depth. A
+/// syntax error ends the check quietly: the typed parse reports it with its own location.
 pub fn check_yaml(text: &str) -> Result<(), DepthError> {
+    check_yaml_flow(text)?;
     let mut parser = Parser::new_from_str(text);
     let mut depth = 0usize;
     loop {
@@ -57,6 +60,148 @@ pub fn check_yaml(text: &str) -> Result<(), DepthError> {
             Ok(_) => {}
         }
     }
+}
+
+fn yaml_error(text: &str, off: usize) -> Result<(), DepthError> {
+    let (line, column) = line_col(text, off);
+    Err(DepthError {
+        what: "YAML",
+        limit: YAML_DEPTH_LIMIT,
+        line,
+        column,
+    })
+}
+
+/// The lexical scan of [`check_yaml`]: the depth of flow collections alone, which is never more
+/// than the document's depth. In block context a `[` or `{` opens a flow collection only where
+/// a value starts (after indentation, `- `, `? `, `: `, a tag or an anchor); inside one, every
+/// `[`/`{` does. Quoted scalars, comments and block scalars (`|`, `>`) are skipped.
+fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let blank = |i: usize| i >= n || matches!(b[i], b' ' | b'\t' | b'\n' | b'\r');
+    // Skips the quoted scalar opening at `i`; the index after it, or None if unterminated.
+    let skip_quoted = |i: usize| -> Option<usize> {
+        let q = b[i];
+        let mut j = i + 1;
+        while j < n {
+            if q == b'"' && b[j] == b'\\' {
+                j += 2;
+                continue;
+            }
+            if b[j] == q {
+                if q == b'\'' && b.get(j + 1) == Some(&b'\'') {
+                    j += 2;
+                    continue;
+                }
+                return Some(j + 1);
+            }
+            j += 1;
+        }
+        None
+    };
+    let eol = |i: usize| text[i..].find('\n').map_or(n, |k| i + k);
+    let mut i = 0;
+    let mut line_start = true;
+    // Indentation of the current line, and of a line whose block scalar is being skipped.
+    let mut indent = 0usize;
+    let mut block_scalar: Option<usize> = None;
+    let mut value_start = true;
+    let mut flow = 0usize;
+    while i < n {
+        if line_start && flow == 0 {
+            line_start = false;
+            let mut j = i;
+            while j < n && b[j] == b' ' {
+                j += 1;
+            }
+            let empty = j >= n || matches!(b[j], b'\n' | b'\r' | b'#');
+            if let Some(parent) = block_scalar {
+                if empty || j - i > parent {
+                    i = eol(j) + 1;
+                    line_start = true;
+                    continue;
+                }
+                block_scalar = None;
+            }
+            indent = j - i;
+            i = j;
+            value_start = true;
+            if text[i..].starts_with("---") && blank(i + 3) {
+                i += 3;
+            }
+            continue;
+        }
+        let c = b[i];
+        if c == b'\n' {
+            line_start = true;
+            i += 1;
+            continue;
+        }
+        if c == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
+            i = eol(i);
+            continue;
+        }
+        if flow > 0 {
+            match c {
+                b'[' | b'{' => {
+                    flow += 1;
+                    value_start = true;
+                    if flow > YAML_DEPTH_LIMIT {
+                        return yaml_error(text, i);
+                    }
+                }
+                b']' | b'}' => {
+                    flow -= 1;
+                    value_start = false;
+                }
+                b'"' | b'\'' if value_start => match skip_quoted(i) {
+                    Some(j) => {
+                        i = j;
+                        value_start = false;
+                        continue;
+                    }
+                    None => return Ok(()),
+                },
+                b',' => value_start = true,
+                b':' => value_start = true,
+                b' ' | b'\t' | b'\r' => {}
+                _ => value_start = false,
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b' ' | b'\t' | b'\r' => {}
+            b'[' | b'{' if value_start => {
+                flow = 1;
+            }
+            b'"' | b'\'' if value_start => match skip_quoted(i) {
+                Some(j) => {
+                    i = j;
+                    value_start = false;
+                    continue;
+                }
+                None => return Ok(()),
+            },
+            b'|' | b'>' if value_start => {
+                block_scalar = Some(indent);
+                i = eol(i);
+                continue;
+            }
+            b'-' | b'?' if value_start && blank(i + 1) => {}
+            b':' if blank(i + 1) => value_start = true,
+            b'&' | b'!' if value_start => {
+                while i < n && !blank(i) {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => value_start = false,
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of byte offset `off` of `text`.
@@ -227,7 +372,8 @@ mod tests {
         let n = YAML_DEPTH_LIMIT;
         let ok = format!("{}1{}", "[".repeat(n), "]".repeat(n));
         assert!(check_yaml(&ok).is_ok());
-        let deep = format!("a:\n  b: {}1{}", "[".repeat(n + 100), "]".repeat(n + 100));
+        // 127 flow levels pass the flow scan; with the two mappings around them they are 129.
+        let deep = format!("a:\n  b: {}1{}", "[".repeat(n - 1), "]".repeat(n - 1));
         let e = check_yaml(&deep).unwrap_err();
         // The mapping at line 1 and `b`'s value are 2 levels: the 127th `[` is one too many.
         assert_eq!((e.line, e.column), (2, 6 + n - 2));
@@ -239,5 +385,35 @@ mod tests {
             check_yaml("a: [1, 2\n").is_ok(),
             "syntax errors are left to serde"
         );
+    }
+
+    #[test]
+    fn yaml_flow_scan() {
+        let n = YAML_DEPTH_LIMIT;
+        let deep = |open: &str| format!("x: {}1\n", open.repeat(n + 1));
+        for open in ["[", "{a: ", "[ ", "{\"k\": ", "[!t ", "[&a "] {
+            let e = check_yaml_flow(&deep(open)).unwrap_err();
+            assert_eq!(e.line, 1, "{open}");
+            assert_eq!(e.column, 4 + open.len() * n, "{open}");
+        }
+        assert!(check_yaml_flow(&format!("- - {}", "[".repeat(n + 1))).is_err());
+        assert!(check_yaml_flow(&format!("--- {}", "[".repeat(n + 1))).is_err());
+        // Brackets that open nothing: inside plain scalars, quotes, comments, block scalars.
+        let p = "[".repeat(n + 1);
+        for t in [
+            format!("cmd: echo {p}\n"),
+            format!("cmd: \"{p}\"\n"),
+            format!("cmd: '{p}'\n"),
+            format!("cmd: \"a\n  {p}\"\n"),
+            format!("# {p}\n"),
+            format!("a: 1 # {p}\n"),
+            format!("a: |\n  {p}\n\n  {p}\nb: 1\n"),
+            format!("- >-\n    {p}\n"),
+            format!("a: [\"{p}\", '{p}', [\"{p}\"]]\n"),
+        ] {
+            assert!(check_yaml_flow(&t).is_ok(), "{t}");
+        }
+        // After a block scalar ends, flow collections count again.
+        assert!(check_yaml_flow(&format!("a: |\n  x\nb: {p}\n")).is_err());
     }
 }

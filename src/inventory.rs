@@ -81,67 +81,85 @@ fn entries(dir: &Path, errors: &mut Vec<Diagnostic>) -> Result<Vec<(String, Path
 }
 
 /// What queries need, computed once from the final group structure in time linear in the
-/// inventory's size (groups, subgroup links, host entries).
+/// inventory's size (groups, subgroup links, host entries). Groups are numbered in name order.
 #[derive(Debug, Default)]
 struct Index {
+    names: Vec<String>,
     /// Each group's parents (the groups naming it in `subgroups:`).
-    parents: HashMap<String, Vec<String>>,
+    parents: Vec<Vec<usize>>,
     /// Each group's depth below `all`: the longest chain of subgroups from `all`.
-    depth: HashMap<String, usize>,
+    depth: Vec<usize>,
+    /// Each group's position when ordered by (depth, name): the order vars apply in.
+    rank: Vec<usize>,
+    /// Whether each group sets variables.
+    has_vars: Vec<bool>,
     /// The groups naming each host directly.
-    direct: HashMap<String, Vec<String>>,
+    direct: HashMap<String, Vec<usize>>,
     /// Every host of every group.
     all_hosts: BTreeSet<String>,
 }
 
 impl Index {
     fn build(groups: &BTreeMap<String, Group>) -> Index {
-        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-        let mut direct: HashMap<String, Vec<String>> = HashMap::new();
+        let names: Vec<String> = groups.keys().cloned().collect();
+        let id: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let children: Vec<Vec<usize>> = groups
+            .values()
+            .map(|g| {
+                g.subgroups
+                    .iter()
+                    .filter_map(|s| id.get(s.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut parents = vec![vec![]; names.len()];
+        let mut indegree = vec![0usize; names.len()];
+        let mut direct: HashMap<String, Vec<usize>> = HashMap::new();
         let mut all_hosts = BTreeSet::new();
-        let mut indegree: HashMap<&str, usize> = groups.keys().map(|g| (g.as_str(), 0)).collect();
-        for (name, g) in groups {
-            for s in &g.subgroups {
-                parents.entry(s.clone()).or_default().push(name.clone());
-                *indegree.entry(s.as_str()).or_default() += 1;
+        for (g, (kids, grp)) in children.iter().zip(groups.values()).enumerate() {
+            for &c in kids {
+                parents[c].push(g);
+                indegree[c] += 1;
             }
-            for h in &g.hosts {
-                direct.entry(h.clone()).or_default().push(name.clone());
+            for h in &grp.hosts {
+                direct.entry(h.clone()).or_default().push(g);
                 all_hosts.insert(h.clone());
             }
         }
-        // Longest-path depth by topological order (Kahn): each link is followed once. Groups
-        // on a cycle are never reached here (a cycle is reported by `load`); they get depth 1.
-        let mut depth: HashMap<String, usize> = HashMap::new();
-        let mut ready: Vec<&str> = indegree
-            .iter()
-            .filter(|(_, &d)| d == 0)
-            .map(|(g, _)| *g)
-            .collect();
+        // Longest-path depth in topological order (Kahn): each link is followed once. Groups
+        // on a cycle are never reached (the cycle is reported by `load`) and keep depth 1.
+        let mut depth = vec![1usize; names.len()];
+        let mut ready: Vec<usize> = (0..names.len()).filter(|&g| indegree[g] == 0).collect();
+        for &g in &ready {
+            if names[g] == ALL {
+                depth[g] = 0;
+            }
+        }
         while let Some(g) = ready.pop() {
-            let d = if g == ALL {
-                0
-            } else {
-                depth.get(g).copied().unwrap_or(1)
-            };
-            depth.insert(g.to_string(), d);
-            if let Some(grp) = groups.get(g) {
-                for s in &grp.subgroups {
-                    let e = depth.entry(s.clone()).or_insert(d + 1);
-                    *e = (*e).max(d + 1);
-                    let n = indegree
-                        .get_mut(s.as_str())
-                        .expect("every subgroup is a group");
-                    *n -= 1;
-                    if *n == 0 {
-                        ready.push(s.as_str());
-                    }
+            for &c in &children[g] {
+                depth[c] = depth[c].max(depth[g] + 1);
+                indegree[c] -= 1;
+                if indegree[c] == 0 {
+                    ready.push(c);
                 }
             }
         }
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by_key(|&g| depth[g]); // stable: names stay in order within a depth
+        let mut rank = vec![0; names.len()];
+        for (r, &g) in order.iter().enumerate() {
+            rank[g] = r;
+        }
         Index {
+            has_vars: groups.values().map(|g| !g.vars.is_empty()).collect(),
+            names,
             parents,
             depth,
+            rank,
             direct,
             all_hosts,
         }
@@ -368,20 +386,17 @@ impl Inventory {
         out
     }
 
-    /// The hosts of every group (directly or through subgroups), computed from each host's
-    /// groups: time proportional to the memberships listed.
-    pub fn members(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = self
-            .groups
-            .keys()
-            .map(|g| (g.clone(), BTreeSet::new()))
-            .collect();
-        for h in &self.index().all_hosts {
-            for (_, g) in self.groups_of(h) {
-                out.entry(g).or_default().insert(h.clone());
+    /// How many hosts each group has (directly or through subgroups), computed from each
+    /// host's groups: time proportional to the memberships.
+    pub fn member_counts(&self) -> BTreeMap<String, usize> {
+        let idx = self.index();
+        let mut counts = vec![0usize; idx.names.len()];
+        for h in &idx.all_hosts {
+            for g in self.group_ids_of(h) {
+                counts[g] += 1;
             }
         }
-        out
+        idx.names.iter().cloned().zip(counts).collect()
     }
 
     pub fn all_hosts(&self) -> BTreeSet<String> {
@@ -396,34 +411,41 @@ impl Inventory {
     /// its depth below `all`, shallowest first, then by name.
     pub fn groups_of(&self, host: &str) -> Vec<(usize, String)> {
         let idx = self.index();
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        seen.insert(ALL);
-        let mut todo: Vec<&str> = idx
-            .direct
-            .get(host)
-            .map(|v| v.iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        self.group_ids_of(host)
+            .into_iter()
+            .map(|g| (idx.depth[g], idx.names[g].clone()))
+            .collect()
+    }
+
+    /// [`Inventory::groups_of`] as group numbers: the ancestors of the host's own groups, each
+    /// found once, in the order vars apply.
+    fn group_ids_of(&self, host: &str) -> Vec<usize> {
+        let idx = self.index();
+        let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        let mut todo: Vec<usize> = idx.direct.get(host).cloned().unwrap_or_default();
+        if let Ok(all) = idx.names.binary_search_by(|n| n.as_str().cmp(ALL)) {
+            todo.push(all);
+        }
+        let mut found = vec![];
         while let Some(g) = todo.pop() {
-            if !seen.insert(g) {
-                continue;
-            }
-            if let Some(ps) = idx.parents.get(g) {
-                todo.extend(ps.iter().map(String::as_str));
+            if seen.insert(g) {
+                found.push(g);
+                todo.extend(idx.parents[g].iter().copied());
             }
         }
-        let mut out: Vec<(usize, String)> = seen
-            .into_iter()
-            .map(|g| (idx.depth.get(g).copied().unwrap_or(1), g.to_string()))
-            .collect();
-        out.sort();
-        out
+        found.sort_by_key(|&g| idx.rank[g]);
+        found
     }
 
     /// Group vars (shallow to deep, siblings by name) then host vars, deep-merged.
     pub fn host_variables(&self, host: &str) -> Vars {
+        let idx = self.index();
         let mut vars = Vars::new();
-        for (_, g) in self.groups_of(host) {
-            if let Some(grp) = self.groups.get(&g) {
+        for g in self.group_ids_of(host) {
+            if !idx.has_vars[g] {
+                continue;
+            }
+            if let Some(grp) = self.groups.get(&idx.names[g]) {
                 merge(&mut vars, &grp.vars);
             }
         }
