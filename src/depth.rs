@@ -328,7 +328,7 @@ mod tests {
 
     fn nested_subexpr(n: usize) -> String {
         format!(
-            "{{{{{}'x'{}}}}}",
+            "{{{{{}to_upper_case 'x'{}}}}}",
             "to_upper_case (".repeat(n),
             ")".repeat(n)
         )
