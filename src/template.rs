@@ -593,7 +593,7 @@ fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
     hb_depth(text)?;
     let tpl = Template::compile(text).map_err(|e| {
         let mut s = e.reason().to_string();
-        if let Some((l, c)) = e.pos() {
+        if let Some((l, c)) = e.pos().or_else(|| failing_expression(text)) {
             s.push_str(&format!(" (line {l}, column {c})"));
         }
         s
@@ -601,6 +601,26 @@ fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
     let mut out = vec![];
     walk_template(&tpl, true, (1, 1), &mut out);
     Ok(out)
+}
+
+/// Where a Handlebars template fails to compile when the parser gives no position (an invalid
+/// parameter, found after parsing): the first `{{ }}` expression, other than a block's opening
+/// or closing tag, that fails to compile on its own.
+fn failing_expression(text: &str) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(rel) = text[i..].find("{{") {
+        let start = i + rel;
+        let end = start + 2 + text[start + 2..].find("}}")? + 2;
+        let expr = &text[start..end];
+        let inner = expr[2..expr.len() - 2].trim_start_matches(['{', '~', ' ']);
+        let block = inner.starts_with(['#', '/', '^', '!', '>', '*']) || inner.starts_with("else");
+        let escaped = start > 0 && text.as_bytes()[start - 1] == b'\\';
+        if !block && !escaped && Template::compile(expr).is_err() {
+            return Some(line_col(text, start));
+        }
+        i = end;
+    }
+    None
 }
 
 /// Collects inline partial definitions (`{{#*inline "name"}}`) and partial uses.
@@ -900,6 +920,13 @@ mod tests {
             twice,
             e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}))
         );
+    }
+
+    #[test]
+    fn errors_without_a_parser_position_are_located() {
+        let e =
+            handlebars_references("ok {{a}}\nx {{b \"bad\u{19}\"}} {{#if c}}{{/if}}").unwrap_err();
+        assert!(e.ends_with("(line 2, column 3)"), "{e}");
     }
 
     #[test]

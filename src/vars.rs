@@ -39,6 +39,8 @@ pub fn task_vars(
 /// (exit 3), located at the file.
 pub fn parse_extra_vars(arg: &str) -> Result<Vars, Error> {
     let Some(path) = arg.strip_prefix('@') else {
+        crate::depth::check_yaml(arg)
+            .map_err(|e| Error::Usage(format!("--extra-vars inline value: {e}")))?;
         let value: Value = serde_yaml_ng::from_str(arg).map_err(|e| {
             Error::Usage(format!(
                 "--extra-vars inline value is not valid JSON or YAML: {e}"
@@ -89,5 +91,8 @@ mod tests {
         assert_eq!(parse_extra_vars("{\"a\": 1}").unwrap()["a"], 1);
         assert_eq!(parse_extra_vars("a: x").unwrap()["a"], "x");
         assert!(parse_extra_vars("[1, 2]").is_err());
+        let deep = format!("a: {}1{}", "[".repeat(5000), "]".repeat(5000));
+        let e = parse_extra_vars(&deep).unwrap_err().to_string();
+        assert!(e.contains("nested more than 128 levels deep"), "{e}");
     }
 }
