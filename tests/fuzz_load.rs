@@ -2,11 +2,13 @@
 //! `fuzz/corpus/` (playbooks, role files, templates, inventory files) with grammar fragments —
 //! YAML and template syntax, tags, anchors, deep nesting, odd bytes — and drives the library's
 //! loaders in process: playbook loading (strict and lenient), `lint` over a whole project,
-//! template analysis and rendering in both dialects, and inventory loading and resolution.
+//! template analysis and rendering in both dialects, inventory loading and resolution, and the
+//! masker over the same texts with secrets cut from them.
 //!
 //! A panic anywhere fails the case (and a stack overflow aborts the run), and each target
 //! also checks a property that could fail: every loading problem is located in a file;
-//! template errors say where; inventory resolution agrees with a naive reference.
+//! template errors say where; inventory resolution agrees with a naive reference; no secret
+//! survives masking, and streaming masks exactly as whole-buffer masking does.
 //!
 //! `JETLIKE_FUZZ_CASES` sets the cases per target (default 32, for CI); for a long run:
 //!
@@ -428,4 +430,71 @@ fn fuzz_inventory() {
         })
         .unwrap();
     eprintln!("fuzz_inventory: {} executions", runs.get());
+}
+
+#[test]
+fn fuzz_masker() {
+    use jetlike::mask::{Masker, MIN_ANYWHERE};
+    use jetlike::secret::Secret;
+    use std::sync::Arc;
+
+    let seeds: Vec<String> = ["playbook", "template", "inventory"]
+        .iter()
+        .flat_map(|k| corpus(k))
+        .collect();
+    let strategy = (
+        mutated(seeds.len()),
+        prop::collection::vec((any::<u16>(), 8usize..40), 1..5),
+        prop::collection::vec(any::<u16>(), 0..8),
+    );
+    let runs = std::cell::Cell::new(0u64);
+    runner()
+        .run(&strategy, |((seed, muts), cuts_of_secrets, cuts)| {
+            runs.set(runs.get() + 1);
+            let text = apply(&seeds[seed], &muts);
+            // Secrets are pieces of the text itself, so every one occurs at least once; a
+            // piece that is mostly blank, or holds the mask token's `*`, is not a fair test.
+            let values: Vec<Vec<u8>> = cuts_of_secrets
+                .iter()
+                .filter_map(|&(at, len)| {
+                    let start = at as usize % (text.len().max(1));
+                    let v = text.get(start..start + len)?.to_vec();
+                    (v.trim_ascii().len() >= MIN_ANYWHERE && !v.contains(&b'*')).then_some(v)
+                })
+                .collect();
+            let secrets: Vec<Secret> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Secret::new(format!("S{i}"), v.clone()))
+                .collect();
+            let masker = Arc::new(Masker::new(&secrets));
+            let whole = masker.mask(&text);
+            for v in &values {
+                prop_assert!(
+                    !whole.windows(v.len()).any(|w| w == &v[..]),
+                    "a secret survived masking"
+                );
+            }
+            let mut cuts: Vec<usize> = cuts
+                .into_iter()
+                .map(|c| c as usize % (text.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            let mut stream = masker.stream();
+            let mut streamed = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                streamed.extend(stream.push(&text[at..c]));
+                at = c;
+            }
+            streamed.extend(stream.push(&text[at..]));
+            streamed.extend(stream.finish());
+            prop_assert!(
+                streamed == whole,
+                "streaming and whole-buffer masking differ"
+            );
+            Ok(())
+        })
+        .unwrap();
+    eprintln!("fuzz_masker: {} executions", runs.get());
 }
