@@ -747,7 +747,26 @@ fn parse_node<T: DeserializeOwned>(
     let mut value = value.clone();
     let mut removed: Vec<String> = vec![];
     for _ in 0..32 {
-        let text = serde_yaml_ng::to_string(&value).ok()?;
+        let text = match serde_yaml_ng::to_string(&value) {
+            Ok(t) => t,
+            Err(e) => {
+                // A value serde cannot write back (a mapping used as a key): it cannot load
+                // either, and must not vanish without a problem (found by tests/fuzz_load.rs).
+                if removed.is_empty() {
+                    report.push(
+                        "invalid-playbook",
+                        Diagnostic::new(format!(
+                            "{}: this value cannot be loaded ({})",
+                            serde_path(base),
+                            crate::error::sanitize_value_message(&e.to_string())
+                        ))
+                        .at(Some(source.locate(base)))
+                        .help("use plain strings as mapping keys: complex keys (`? ...`), and mappings or lists as keys, are not supported"),
+                    );
+                }
+                return None;
+            }
+        };
         let err = match serde_yaml_ng::from_str::<T>(&text) {
             Ok(t) => return Some(t),
             Err(e) => e.to_string(),

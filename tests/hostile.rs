@@ -524,3 +524,21 @@ fn group_cycle_is_a_located_error() {
     }
     refused(&p, &["show-inventory", "-i", "inv"], "is its own subgroup");
 }
+
+/// Found by tests/fuzz_load.rs: a task whose key is itself a mapping (`? ? name: ...`) failed
+/// `check-local` but vanished from `lint` without a finding (exit 0).
+#[test]
+fn complex_key_task_is_a_lint_error() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: p\n  groups: [all]\n  tasks:\n    - !shell\n      ? ? name: x\n      cmd: echo hi\n",
+    );
+    refused(
+        &p,
+        &["check-local", "-p", "playbooks/pb.yml"],
+        "playbooks/pb.yml:5:",
+    );
+    let o = refused(&p, &["lint", "-p", "playbooks/pb.yml"], "invalid-playbook");
+    assert!(o.stdout.contains("cannot be loaded"), "{}", o.stdout);
+}
