@@ -255,8 +255,7 @@ pub fn main() -> i32 {
                         };
                         opts.extra_vars.push((origin, v));
                     }
-                    Err(m) => {
-                        let err = Error::Usage(m);
+                    Err(err) => {
                         out.error(&err.render());
                         out.finish();
                         return err.exit_code();
@@ -333,9 +332,10 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
         &split_list(&args.limit_groups),
     )?;
     let mut s = String::from("groups:\n");
+    let counts = inv.member_counts();
     for (name, g) in &inv.groups {
-        let members: Vec<_> = inv.hosts_of(name).into_iter().collect();
-        s.push_str(&format!("  {name}: {} host(s)", members.len()));
+        let count = counts.get(name).copied().unwrap_or(0);
+        s.push_str(&format!("  {name}: {count} host(s)"));
         if !g.subgroups.is_empty() {
             s.push_str(&format!(
                 ", subgroups: {}",
@@ -346,7 +346,8 @@ fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
     }
     s.push_str("hosts:\n");
     for h in hosts {
-        let groups: Vec<String> = inv.groups_of(&h).into_iter().map(|(_, g)| g).collect();
+        let of = inv.groups_of(&h);
+        let groups: Vec<&str> = of.iter().map(|(_, g)| g.as_str()).collect();
         s.push_str(&format!(
             "  {h}:\n    groups: {}\n    vars:\n",
             groups.join(", ")
@@ -451,7 +452,7 @@ fn prepare_and_run(
     let mut extra_layers = vec![];
     let mut extra = Vars::new();
     for (i, e) in args.extra_vars.iter().enumerate() {
-        let v = crate::vars::parse_extra_vars(e).map_err(Error::Usage)?;
+        let v = crate::vars::parse_extra_vars(e)?;
         crate::playbook::merge(&mut extra, &v);
         // Inline values are named by their position among the -e arguments.
         let origin = if e.starts_with('@') {

@@ -105,13 +105,14 @@ impl Diagnostic {
         if let Some(loc) = &self.location {
             if loc.line > 0 {
                 s.push_str(&format!("  --> {loc}\n"));
-                if let Ok(text) = std::fs::read_to_string(&loc.file) {
+                if let Ok(text) = crate::input_file::read_text(&loc.file) {
                     if let Some(src) = text.lines().nth(loc.line - 1) {
+                        let (src, column) = source_window(src, loc.column);
                         let gutter = loc.line.to_string();
                         let pad = " ".repeat(gutter.len());
                         s.push_str(&format!("{pad} |\n{gutter} | {src}\n"));
-                        if loc.column > 0 {
-                            s.push_str(&format!("{pad} | {}^\n", " ".repeat(loc.column - 1)));
+                        if column > 0 {
+                            s.push_str(&format!("{pad} | {}^\n", " ".repeat(column - 1)));
                         }
                     }
                 }
@@ -126,6 +127,53 @@ impl Diagnostic {
             s.push_str(&format!("  = help: {h}\n"));
         }
         s
+    }
+}
+
+/// The longest source line quoted whole under an error; longer lines are cut to a window of
+/// this many characters around the column.
+const SOURCE_WINDOW: usize = 120;
+
+/// `line` as quoted under an error, with the 1-based `column` moved to match: a line longer
+/// than [`SOURCE_WINDOW`] characters (a minified or hostile file) is cut around the column,
+/// with `…` marking each cut.
+fn source_window(line: &str, column: usize) -> (String, usize) {
+    let n = line.chars().count();
+    if n <= SOURCE_WINDOW {
+        return (line.to_string(), column);
+    }
+    let at = column.saturating_sub(1).min(n);
+    let start = at.saturating_sub(SOURCE_WINDOW / 2);
+    let end = (start + SOURCE_WINDOW).min(n);
+    let mut out = String::new();
+    let mut col = column.saturating_sub(start);
+    if start > 0 {
+        out.push('…');
+        col += 1;
+    }
+    out.extend(line.chars().skip(start).take(end - start));
+    if end < n {
+        out.push('…');
+    }
+    (out, if column == 0 { 0 } else { col })
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::source_window;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        assert_eq!(source_window("abc", 2), ("abc".to_string(), 2));
+        let line: String = (0..1000)
+            .map(|i| if i == 500 { 'X' } else { 'a' })
+            .collect();
+        let (w, col) = source_window(&line, 501);
+        assert_eq!(w.chars().nth(col - 1), Some('X'));
+        assert!(w.starts_with('…') && w.ends_with('…'));
+        assert!(w.chars().count() <= 122);
+        let (w, col) = source_window(&line, 1);
+        assert_eq!((col, w.chars().next()), (1, Some('a')));
     }
 }
 

@@ -5,13 +5,14 @@
 //! apply in name order, so when two sibling groups set the same variable the group whose name
 //! sorts last wins. Host vars override all group vars.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use crate::error::{Diagnostic, Error, Location, Result};
-use crate::playbook::{load_vars_file, merge, yaml_error, Vars};
+use crate::playbook::{check_yaml_depth, load_vars_file, merge, yaml_error, Vars};
 
 pub const ALL: &str = "all";
 
@@ -27,6 +28,8 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
     pub host_vars: BTreeMap<String, Vars>,
     pub dir: Option<PathBuf>,
+    /// Built on first query; the groups must not change after that.
+    index: OnceLock<Index>,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +41,10 @@ struct GroupFile {
     subgroups: Vec<String>,
 }
 
-fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+/// The files of an inventory subdirectory (`groups/`, `group_vars/`, `host_vars/`), by name
+/// without `.yml`/`.yaml`. Hidden entries and directories are skipped; anything else that is
+/// not a regular file (a FIFO, a device, a socket, a dangling symlink) is a problem in `errors`.
+fn entries(dir: &Path, errors: &mut Vec<Diagnostic>) -> Result<Vec<(String, PathBuf)>> {
     if !dir.is_dir() {
         return Ok(vec![]);
     }
@@ -52,8 +58,16 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !p.is_file() {
+        if name.starts_with('.') {
             continue;
+        }
+        match crate::input_file::classify_entry(&p) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                errors.push(e.diagnostic());
+                continue;
+            }
         }
         let stem = name
             .strip_suffix(".yml")
@@ -64,6 +78,92 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// What queries need, computed once from the final group structure in time linear in the
+/// inventory's size (groups, subgroup links, host entries). Groups are numbered in name order.
+#[derive(Debug, Default)]
+struct Index {
+    names: Vec<String>,
+    /// Each group's parents (the groups naming it in `subgroups:`).
+    parents: Vec<Vec<usize>>,
+    /// Each group's depth below `all`: the longest chain of subgroups from `all`.
+    depth: Vec<usize>,
+    /// Each group's position when ordered by (depth, name): the order vars apply in.
+    rank: Vec<usize>,
+    /// Whether each group sets variables.
+    has_vars: Vec<bool>,
+    /// The groups naming each host directly.
+    direct: HashMap<String, Vec<usize>>,
+    /// Every host of every group.
+    all_hosts: BTreeSet<String>,
+}
+
+impl Index {
+    fn build(groups: &BTreeMap<String, Group>) -> Index {
+        let names: Vec<String> = groups.keys().cloned().collect();
+        let id: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let children: Vec<Vec<usize>> = groups
+            .values()
+            .map(|g| {
+                g.subgroups
+                    .iter()
+                    .filter_map(|s| id.get(s.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut parents = vec![vec![]; names.len()];
+        let mut indegree = vec![0usize; names.len()];
+        let mut direct: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut all_hosts = BTreeSet::new();
+        for (g, (kids, grp)) in children.iter().zip(groups.values()).enumerate() {
+            for &c in kids {
+                parents[c].push(g);
+                indegree[c] += 1;
+            }
+            for h in &grp.hosts {
+                direct.entry(h.clone()).or_default().push(g);
+                all_hosts.insert(h.clone());
+            }
+        }
+        // Longest-path depth in topological order (Kahn): each link is followed once. Groups
+        // on a cycle are never reached (the cycle is reported by `load`) and keep depth 1.
+        let mut depth = vec![1usize; names.len()];
+        let mut ready: Vec<usize> = (0..names.len()).filter(|&g| indegree[g] == 0).collect();
+        for &g in &ready {
+            if names[g] == ALL {
+                depth[g] = 0;
+            }
+        }
+        while let Some(g) = ready.pop() {
+            for &c in &children[g] {
+                depth[c] = depth[c].max(depth[g] + 1);
+                indegree[c] -= 1;
+                if indegree[c] == 0 {
+                    ready.push(c);
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by_key(|&g| depth[g]); // stable: names stay in order within a depth
+        let mut rank = vec![0; names.len()];
+        for (r, &g) in order.iter().enumerate() {
+            rank[g] = r;
+        }
+        Index {
+            has_vars: groups.values().map(|g| !g.vars.is_empty()).collect(),
+            names,
+            parents,
+            depth,
+            rank,
+            direct,
+            all_hosts,
+        }
+    }
 }
 
 impl Inventory {
@@ -100,8 +200,20 @@ impl Inventory {
         };
         let mut errors = vec![];
         inv.groups.insert(ALL.into(), Group::default());
-        for (name, path) in entries(&dir.join("groups"))? {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (name, path) in entries(&dir.join("groups"), &mut errors)? {
+            let text = match crate::input_file::read_text(&path)
+                .map_err(|e| Error::invalid(e.diagnostic()))
+                .and_then(|t| check_yaml_depth(&path, &t).map(|()| t))
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    if let Error::Invalid(mut d) = e {
+                        errors.append(&mut d);
+                    }
+                    inv.groups.entry(name).or_default();
+                    continue;
+                }
+            };
             let gf: GroupFile = if text.trim().is_empty() {
                 GroupFile {
                     hosts: vec![],
@@ -130,14 +242,14 @@ impl Inventory {
         for n in named {
             inv.groups.entry(n).or_default();
         }
-        for (name, path) in entries(&dir.join("group_vars"))? {
+        for (name, path) in entries(&dir.join("group_vars"), &mut errors)? {
             match load_vars_file(&path) {
                 Ok(v) => merge(&mut inv.groups.entry(name).or_default().vars, &v),
                 Err(Error::Invalid(mut d)) => errors.append(&mut d),
                 Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
-        for (name, path) in entries(&dir.join("host_vars"))? {
+        for (name, path) in entries(&dir.join("host_vars"), &mut errors)? {
             match load_vars_file(&path) {
                 Ok(v) => {
                     inv.host_vars.insert(name, v);
@@ -160,14 +272,25 @@ impl Inventory {
             .collect();
         inv.groups.get_mut(ALL).unwrap().subgroups.extend(roots);
         if let Some(cycle) = inv.find_cycle() {
+            let first = &cycle[0];
+            let file = ["", ".yml", ".yaml"]
+                .iter()
+                .map(|ext| dir.join("groups").join(format!("{first}{ext}")))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| dir.join("groups").join(first));
+            let (line, column) = subgroup_position(&file, &cycle[1]);
             errors.push(
-                Diagnostic::new(format!("group {cycle:?} is its own subgroup (a cycle)"))
-                    .at(Some(Location::new(dir.join("groups").join(&cycle), 0, 0)))
-                    .help("remove one of the subgroups: entries forming the cycle"),
+                Diagnostic::new(format!(
+                    "group {first:?} is its own subgroup (a cycle: {})",
+                    cycle.join(" -> ")
+                ))
+                .at(Some(Location::new(file, line, column)))
+                .help("remove one of the subgroups: entries forming the cycle"),
             );
         }
+        let all_hosts = inv.all_hosts();
         for (host, _) in inv.host_vars.iter() {
-            if !inv.all_hosts().contains(host) {
+            if !all_hosts.contains(host) {
                 let base = dir.join("host_vars");
                 let file = ["", ".yml", ".yaml"]
                     .iter()
@@ -184,96 +307,145 @@ impl Inventory {
         Ok((inv, errors))
     }
 
-    fn find_cycle(&self) -> Option<String> {
-        fn visit(
-            inv: &Inventory,
-            g: &str,
-            stack: &mut Vec<String>,
-            done: &mut BTreeSet<String>,
-        ) -> Option<String> {
-            if stack.iter().any(|s| s == g) {
-                return Some(g.to_string());
+    /// A cycle of subgroups, as the groups along it with the first repeated at the end
+    /// (`[a, b, a]`), found by an iterative depth-first search (no recursion: a chain of any
+    /// length is fine).
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum State {
+            New,
+            OnStack,
+            Done,
+        }
+        let names: Vec<&str> = self.groups.keys().map(String::as_str).collect();
+        let id: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let children: Vec<Vec<usize>> = self
+            .groups
+            .values()
+            .map(|g| {
+                g.subgroups
+                    .iter()
+                    .filter_map(|s| id.get(s.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut state = vec![State::New; names.len()];
+        for root in 0..names.len() {
+            if state[root] != State::New {
+                continue;
             }
-            if done.contains(g) {
-                return None;
-            }
-            stack.push(g.to_string());
-            if let Some(group) = inv.groups.get(g) {
-                for s in &group.subgroups {
-                    if let Some(c) = visit(inv, s, stack, done) {
-                        return Some(c);
+            // (group, index of its next child to visit)
+            let mut stack = vec![(root, 0usize)];
+            state[root] = State::OnStack;
+            while let Some(&mut (g, ref mut next)) = stack.last_mut() {
+                if let Some(&c) = children[g].get(*next) {
+                    *next += 1;
+                    match state[c] {
+                        State::New => {
+                            state[c] = State::OnStack;
+                            stack.push((c, 0));
+                        }
+                        State::OnStack => {
+                            let from = stack.iter().position(|&(s, _)| s == c).unwrap_or(0);
+                            let mut cycle: Vec<String> = stack[from..]
+                                .iter()
+                                .map(|&(s, _)| names[s].into())
+                                .collect();
+                            cycle.push(names[c].into());
+                            return Some(cycle);
+                        }
+                        State::Done => {}
                     }
+                } else {
+                    state[g] = State::Done;
+                    stack.pop();
                 }
             }
-            stack.pop();
-            done.insert(g.to_string());
-            None
         }
-        let mut done = BTreeSet::new();
-        self.groups
-            .keys()
-            .find_map(|g| visit(self, g, &mut vec![], &mut done))
+        None
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(&self.groups))
     }
 
     /// Every host in `group` or its subgroups.
     pub fn hosts_of(&self, group: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let mut seen = BTreeSet::new();
-        let mut todo = vec![group.to_string()];
+        let mut todo = vec![group];
         while let Some(g) = todo.pop() {
-            if !seen.insert(g.clone()) {
+            if !seen.insert(g) {
                 continue;
             }
-            if let Some(grp) = self.groups.get(&g) {
+            if let Some(grp) = self.groups.get(g) {
                 out.extend(grp.hosts.iter().cloned());
-                todo.extend(grp.subgroups.iter().cloned());
+                todo.extend(grp.subgroups.iter().map(String::as_str));
             }
         }
         out
     }
 
-    pub fn all_hosts(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.hosts_of(ALL);
-        for g in self.groups.values() {
-            out.extend(g.hosts.iter().cloned());
+    /// How many hosts each group has (directly or through subgroups), computed from each
+    /// host's groups: time proportional to the memberships.
+    pub fn member_counts(&self) -> BTreeMap<String, usize> {
+        let idx = self.index();
+        let mut counts = vec![0usize; idx.names.len()];
+        for h in &idx.all_hosts {
+            for g in self.group_ids_of(h) {
+                counts[g] += 1;
+            }
         }
-        out
+        idx.names.iter().cloned().zip(counts).collect()
+    }
+
+    pub fn all_hosts(&self) -> BTreeSet<String> {
+        self.index().all_hosts.clone()
     }
 
     pub fn has_group(&self, g: &str) -> bool {
         self.groups.contains_key(g)
     }
 
-    /// The groups holding `host`, each with its depth below `all`.
+    /// The groups holding `host` (directly, or through subgroups, and always `all`), each with
+    /// its depth below `all`, shallowest first, then by name.
     pub fn groups_of(&self, host: &str) -> Vec<(usize, String)> {
-        let mut depth: BTreeMap<String, usize> = BTreeMap::new();
-        let mut frontier = vec![(ALL.to_string(), 0usize)];
-        while let Some((g, d)) = frontier.pop() {
-            if depth.get(&g).is_some_and(|&old| old >= d) {
-                continue;
-            }
-            depth.insert(g.clone(), d);
-            if let Some(grp) = self.groups.get(&g) {
-                for s in &grp.subgroups {
-                    frontier.push((s.clone(), d + 1));
-                }
+        let idx = self.index();
+        self.group_ids_of(host)
+            .into_iter()
+            .map(|g| (idx.depth[g], idx.names[g].clone()))
+            .collect()
+    }
+
+    /// [`Inventory::groups_of`] as group numbers: the ancestors of the host's own groups, each
+    /// found once, in the order vars apply.
+    fn group_ids_of(&self, host: &str) -> Vec<usize> {
+        let idx = self.index();
+        let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        let mut todo: Vec<usize> = idx.direct.get(host).cloned().unwrap_or_default();
+        if let Ok(all) = idx.names.binary_search_by(|n| n.as_str().cmp(ALL)) {
+            todo.push(all);
+        }
+        let mut found = vec![];
+        while let Some(g) = todo.pop() {
+            if seen.insert(g) {
+                found.push(g);
+                todo.extend(idx.parents[g].iter().copied());
             }
         }
-        let mut out: Vec<(usize, String)> = self
-            .groups
-            .keys()
-            .filter(|g| *g == ALL || self.hosts_of(g).contains(host))
-            .map(|g| (depth.get(g).copied().unwrap_or(1), g.clone()))
-            .collect();
-        out.sort();
-        out
+        found.sort_by_key(|&g| idx.rank[g]);
+        found
     }
 
     /// Group vars (shallow to deep, siblings by name) then host vars, deep-merged.
     pub fn host_variables(&self, host: &str) -> Vars {
+        let idx = self.index();
         let mut vars = Vars::new();
-        for (_, g) in self.groups_of(host) {
-            if let Some(grp) = self.groups.get(&g) {
+        for g in self.group_ids_of(host) {
+            if !idx.has_vars[g] {
+                continue;
+            }
+            if let Some(grp) = self.groups.get(&idx.names[g]) {
                 merge(&mut vars, &grp.vars);
             }
         }
@@ -281,5 +453,24 @@ impl Inventory {
             merge(&mut vars, hv);
         }
         vars
+    }
+}
+
+/// Where `groups/<file>` names `subgroup` in its `subgroups:` list, for the cycle error; the
+/// start of the file when it cannot be found.
+fn subgroup_position(file: &Path, subgroup: &str) -> (usize, usize) {
+    use crate::yaml_spans::Step;
+    let Ok(text) = crate::input_file::read_text(file) else {
+        return (1, 1);
+    };
+    let (Ok(gf), Some(root)) = (
+        serde_yaml_ng::from_str::<GroupFile>(&text),
+        crate::yaml_spans::index(&text),
+    ) else {
+        return (1, 1);
+    };
+    match gf.subgroups.iter().position(|s| s == subgroup) {
+        Some(i) => root.locate(&[Step::Key("subgroups"), Step::Index(i)]),
+        None => root.locate(&[Step::Key("subgroups")]),
     }
 }

@@ -4,10 +4,12 @@
 pub mod cli;
 pub mod connection;
 pub mod credentials;
+pub mod depth;
 pub mod diff;
 pub mod env_name;
 pub mod environment;
 pub mod error;
+pub mod input_file;
 pub mod inventory;
 pub mod lint;
 pub mod mask;

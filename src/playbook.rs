@@ -512,13 +512,52 @@ impl LoadedPlay {
     }
 }
 
+/// Reads a project file through [`crate::input_file`], checking its YAML nesting depth.
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let text = read_text(path)?;
+    check_yaml_depth(path, &text)?;
+    Ok(text)
+}
+
+/// A project file's text, through the one bounded reader.
+fn read_text(path: &Path) -> Result<String> {
+    crate::input_file::read_text(path).map_err(|e| Error::invalid(e.diagnostic()))
+}
+
+/// Refuses YAML nested deeper than [`crate::depth::YAML_DEPTH_LIMIT`] before any recursive
+/// parser sees it; then what serde reports badly or not at all: a key repeated in a mapping
+/// (at the repeated key) and syntax errors at yaml-rust2's position (an unclosed quote where
+/// it opens).
+pub fn check_yaml_depth(path: &Path, text: &str) -> Result<()> {
+    crate::depth::check_yaml(text).map_err(|e| {
         Error::invalid(
-            Diagnostic::new(format!("cannot read {}: {e}", path.display()))
-                .help("check the path given on the command line or in the playbook"),
+            Diagnostic::new(e.to_string())
+                .at(Some(Location::new(path, e.line, e.column)))
+                .help(e.help()),
         )
-    })
+    })?;
+    let problems: Vec<Diagnostic> = yaml_spans::problems(text)
+        .into_iter()
+        // Other syntax errors serde locates as well, with the messages lint's fixtures know.
+        .filter(|(message, ..)| {
+            message.starts_with("duplicate key") || message.contains("quoted scalar")
+        })
+        .map(|(message, line, column)| {
+            let help = if message.starts_with("duplicate key") {
+                "remove one of the two entries (YAML would silently keep the last)"
+            } else {
+                "fix the YAML syntax here"
+            };
+            Diagnostic::new(message)
+                .at(Some(Location::new(path, line, column)))
+                .help(help)
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(problems))
+    }
 }
 
 /// Turns a serde_yaml_ng error into a diagnostic pointing at the line and column, with the list
@@ -568,10 +607,15 @@ fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
 
 pub fn load_vars_file(path: &Path) -> Result<Vars> {
     let text = read(path)?;
+    parse_vars(path, &text)
+}
+
+/// Parses the text of a variables file (already read, and its depth checked, by [`read`]).
+pub fn parse_vars(path: &Path, text: &str) -> Result<Vars> {
     if text.trim().is_empty() {
         return Ok(Vars::new());
     }
-    let v: Value = parse_yaml(path, &text)?;
+    let v: Value = parse_yaml(path, text)?;
     match v {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Vars::new()),
@@ -740,7 +784,26 @@ fn parse_node<T: DeserializeOwned>(
     let mut value = value.clone();
     let mut removed: Vec<String> = vec![];
     for _ in 0..32 {
-        let text = serde_yaml_ng::to_string(&value).ok()?;
+        let text = match serde_yaml_ng::to_string(&value) {
+            Ok(t) => t,
+            Err(e) => {
+                // A value serde cannot write back (a mapping used as a key): it cannot load
+                // either, and must not vanish without a problem (found by tests/fuzz_load.rs).
+                if removed.is_empty() {
+                    report.push(
+                        "invalid-playbook",
+                        Diagnostic::new(format!(
+                            "{}: this value cannot be loaded ({})",
+                            serde_path(base),
+                            crate::error::sanitize_value_message(&e.to_string())
+                        ))
+                        .at(Some(source.locate(base)))
+                        .help("use plain strings as mapping keys: complex keys (`? ...`), and mappings or lists as keys, are not supported"),
+                    );
+                }
+                return None;
+            }
+        };
         let err = match serde_yaml_ng::from_str::<T>(&text) {
             Ok(t) => return Some(t),
             Err(e) => e.to_string(),
@@ -854,13 +917,17 @@ fn load_task_list(
     mode: LoadMode,
 ) -> bool {
     report.named_files.insert(path.to_path_buf());
-    let text = match read(path) {
+    let text = match read_text(path) {
         Ok(t) => t,
         Err(e) => {
             report.push_all("missing-file", e, path);
             return false;
         }
     };
+    if let Err(e) = check_yaml_depth(path, &text) {
+        report.push_all("invalid-playbook", e, path);
+        return false;
+    }
     let source = Arc::new(Source {
         path: path.to_path_buf(),
         index: yaml_spans::index(&text),
@@ -901,7 +968,9 @@ fn find_role(play_dir: &Path, name: &str) -> std::result::Result<PathBuf, Vec<Pa
     }
     tried
         .iter()
-        .find(|d| d.join("role.yml").is_file())
+        // `exists`, not `is_file`: a role.yml that is a FIFO or device is found, then refused
+        // by the reader with a precise error rather than reported missing.
+        .find(|d| d.join("role.yml").exists())
         .cloned()
         .ok_or(tried)
 }
@@ -1008,13 +1077,17 @@ fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
     let mut plays = vec![];
     let mut report = LoadReport::default();
     for path in paths {
-        let text = match read(path) {
+        let text = match read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 report.push_all("missing-file", e, path);
                 continue;
             }
         };
+        if let Err(e) = check_yaml_depth(path, &text) {
+            report.push_all("invalid-playbook", e, path);
+            continue;
+        }
         let source = Arc::new(Source {
             path: path.clone(),
             index: yaml_spans::index(&text),
@@ -1170,7 +1243,7 @@ fn load_play(
         let p = dir.join(f);
         report.named_files.insert(p.clone());
         let at_field = source.locate(&[I(pi), K("vars_files"), I(fi)]);
-        if !p.is_file() {
+        if !p.exists() {
             report.push(
                 "missing-file",
                 Diagnostic::new(format!("vars file {f:?} not found"))
@@ -1186,7 +1259,11 @@ fn load_play(
             Ok(v) => merge(&mut vars, &v),
             Err(Error::Invalid(ds)) => {
                 for d in ds {
-                    let at = d.location.clone().or_else(|| Some(at_field.clone()));
+                    // A file that cannot be read (line 0) is shown where the playbook names it.
+                    let at = match &d.location {
+                        Some(l) if l.line > 0 => Some(l.clone()),
+                        _ => Some(at_field.clone()),
+                    };
                     report.push("invalid-playbook", d.at(at));
                 }
             }

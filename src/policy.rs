@@ -184,7 +184,7 @@ pub fn check(
         for f in &play.play.vars_files {
             let path = play.dir.join(f);
             if let Ok(v) = crate::playbook::load_vars_file(&path) {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let text = crate::input_file::read_text(&path).unwrap_or_default();
                 let src = Source {
                     path: path.clone(),
                     index: crate::yaml_spans::index(&text),
@@ -277,7 +277,7 @@ pub fn check(
             let file = origin.strip_prefix('@').map(std::path::PathBuf::from);
             let index = file
                 .as_ref()
-                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|f| crate::input_file::read_text(f).ok())
                 .and_then(|t| crate::yaml_spans::index(&t));
             let src = file.map(|path| Source { path, index });
             check_string(

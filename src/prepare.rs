@@ -126,13 +126,14 @@ impl Checker<'_> {
             return Some(t.clone());
         }
         let at = task.field_location(&[FieldStep::Key("src")], None);
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::input_file::read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 self.once(
                     format!("read {}", path.display()),
-                    Diagnostic::new(format!("cannot read template {}: {e}", path.display()))
-                        .at(Some(at)),
+                    Diagnostic::new(format!("cannot read template: {e}"))
+                        .at(Some(at))
+                        .help(e.help()),
                 );
                 return None;
             }
@@ -333,13 +334,15 @@ impl Checker<'_> {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     self.prepared.files.entry(path.clone())
                 {
-                    match std::fs::read(&path) {
+                    match crate::input_file::read_copy_source(&path) {
                         Ok(b) => {
                             slot.insert(Arc::new(b));
                         }
                         Err(e) => self.once(
                             format!("read {}", path.display()),
-                            Diagnostic::new(format!("cannot read {}: {e}", path.display())),
+                            Diagnostic::new(format!("cannot read copy source: {e}"))
+                                .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
+                                .help(e.help()),
                         ),
                     }
                 }

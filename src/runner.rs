@@ -946,13 +946,13 @@ impl Runner {
                 secret,
             )
         } else {
-            let bytes =
-                match self.prepared.files.get(&path) {
-                    Some(b) => b.clone(),
-                    None => Arc::new(std::fs::read(&path).map_err(|e| {
-                        TaskError::new(format!("cannot read {}: {e}", path.display()))
-                    })?),
-                };
+            let bytes = match self.prepared.files.get(&path) {
+                Some(b) => b.clone(),
+                None => Arc::new(
+                    crate::input_file::read_copy_source(&path)
+                        .map_err(|e| TaskError::new(e.to_string()))?,
+                ),
+            };
             (Content::Copy(bytes), false)
         };
         Ok(FileModule {

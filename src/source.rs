@@ -1,7 +1,8 @@
 //! Where a `!copy` or `!template` `src` is read from. One resolver serves the pre-run checks,
 //! the run itself and lint, so the rules cannot drift apart: the search order (the role's
 //! directory, beside the playbook, the project's), kernel and device trees refused (lexically
-//! and once symlinks are resolved), and only an existing regular file found.
+//! and once symlinks are resolved), and the first existing non-directory found (the reader,
+//! `crate::input_file`, then refuses anything but a regular file).
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -125,7 +126,9 @@ pub fn resolve_source(
     if let Some(bad) = kernel_path(&paths) {
         return Resolved::Kernel(bad);
     }
-    match paths.iter().find(|p| p.is_file()) {
+    // `exists`, not `is_file`: a FIFO or device found here is then refused by the reader
+    // (`crate::input_file`) with a precise error, rather than reported missing.
+    match paths.iter().find(|p| p.exists() && !p.is_dir()) {
         Some(p) => Resolved::Found(p.clone()),
         None => Resolved::Missing(paths),
     }
@@ -159,7 +162,7 @@ fn kernel_path(candidates: &[PathBuf]) -> Option<PathBuf> {
                 return Some(real);
             }
             // The first existing candidate is the one `resolve_source` picks.
-            if real.is_file() {
+            if !real.is_dir() {
                 return None;
             }
         }

@@ -165,6 +165,7 @@ impl Engine {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
+        hb_depth(text)?;
         self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
     }
 
@@ -179,6 +180,7 @@ impl Engine {
         if allow_unsafe || !text.contains("{{") {
             return self.render(text, ctx);
         }
+        hb_depth(text)?;
         SCREEN_HIT.with(|c| c.set(false));
         let out = self
             .hb_screen
@@ -200,6 +202,7 @@ impl Engine {
             .and_then(|s| s.strip_suffix("}}"))
             .unwrap_or(e)
             .trim();
+        hb_depth(e)?;
         let out = self
             .hb
             .render_template(
@@ -213,7 +216,10 @@ impl Engine {
     /// Renders a template file's contents in its dialect.
     pub fn render_file(&self, dialect: Dialect, text: &str, ctx: &Value) -> Result<String, String> {
         match dialect {
-            Dialect::Handlebars => self.hb.render_template(text, ctx).map_err(|e| hb_error(&e)),
+            Dialect::Handlebars => {
+                hb_depth(text)?;
+                self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
+            }
             Dialect::Jinja => self
                 .jinja
                 .render_str(text, ctx)
@@ -281,6 +287,9 @@ impl Engine {
         match dialect {
             Dialect::Jinja => jinja_includes(text),
             Dialect::Handlebars => {
+                if hb_depth(text).is_err() {
+                    return vec![];
+                }
                 let Ok(tpl) = Template::compile(text) else {
                     return vec![];
                 };
@@ -636,10 +645,17 @@ fn env_literals(text: &str) -> Vec<Reference> {
     out
 }
 
+/// Refuses Handlebars nested too deeply for the recursive parser and renderer (see
+/// [`crate::depth`]), before either sees it.
+fn hb_depth(text: &str) -> Result<(), String> {
+    crate::depth::check_handlebars(text).map_err(|e| e.to_string())
+}
+
 fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
+    hb_depth(text)?;
     let tpl = Template::compile(text).map_err(|e| {
         let mut s = e.reason().to_string();
-        if let Some((l, c)) = e.pos() {
+        if let Some((l, c)) = e.pos().or_else(|| failing_expression(text)) {
             s.push_str(&format!(" (line {l}, column {c})"));
         }
         s
@@ -647,6 +663,26 @@ fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
     let mut out = vec![];
     walk_template(&tpl, true, (1, 1), &mut out);
     Ok(out)
+}
+
+/// Where a Handlebars template fails to compile when the parser gives no position (an invalid
+/// parameter, found after parsing): the first `{{ }}` expression, other than a block's opening
+/// or closing tag, that fails to compile on its own.
+fn failing_expression(text: &str) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(rel) = text[i..].find("{{") {
+        let start = i + rel;
+        let end = start + 2 + text[start + 2..].find("}}")? + 2;
+        let expr = &text[start..end];
+        let inner = expr[2..expr.len() - 2].trim_start_matches(['{', '~', ' ']);
+        let block = inner.starts_with(['#', '/', '^', '!', '>', '*']) || inner.starts_with("else");
+        let escaped = start > 0 && text.as_bytes()[start - 1] == b'\\';
+        if !block && !escaped && Template::compile(expr).is_err() {
+            return Some(line_col(text, start));
+        }
+        i = end;
+    }
+    None
 }
 
 /// Collects inline partial definitions (`{{#*inline "name"}}`) and partial uses.
@@ -1142,6 +1178,13 @@ mod tests {
             twice,
             e.render_file(Dialect::Jinja, "{{ lipsum() }}", &json!({}))
         );
+    }
+
+    #[test]
+    fn errors_without_a_parser_position_are_located() {
+        let e =
+            handlebars_references("ok {{a}}\nx {{b \"bad\u{19}\"}} {{#if c}}{{/if}}").unwrap_err();
+        assert!(e.ends_with("(line 2, column 3)"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,10 @@
 
 use serde_json::Value;
 
-use crate::playbook::{merge, LoadedPlay, LoadedRole, Vars};
+use std::path::Path;
+
+use crate::error::{Diagnostic, Error, Location};
+use crate::playbook::{check_yaml_depth, merge, yaml_error, LoadedPlay, LoadedRole, Vars};
 
 pub fn task_vars(
     play: &LoadedPlay,
@@ -31,24 +34,51 @@ pub fn task_vars(
     v
 }
 
-/// Parses one `--extra-vars` argument: inline JSON/YAML, or `@file`.
-pub fn parse_extra_vars(arg: &str) -> Result<Vars, String> {
-    let (text, origin) = match arg.strip_prefix('@') {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --extra-vars file {path}: {e}"))?,
-            path.to_string(),
-        ),
-        None => (arg.to_string(), "inline value".to_string()),
+/// Parses one `--extra-vars` argument: inline JSON/YAML, or `@file`. A bad inline value is a
+/// usage error (exit 2); a file that cannot be read or holds no mapping is invalid input
+/// (exit 3), located at the file.
+pub fn parse_extra_vars(arg: &str) -> Result<Vars, Error> {
+    let Some(path) = arg.strip_prefix('@') else {
+        crate::depth::check_yaml(arg)
+            .map_err(|e| Error::Usage(format!("--extra-vars inline value: {e}")))?;
+        let value: Value = serde_yaml_ng::from_str(arg).map_err(|e| {
+            Error::Usage(format!(
+                "--extra-vars inline value is not valid JSON or YAML: {e}"
+            ))
+        })?;
+        return as_mapping(value).ok_or_else(|| {
+            Error::Usage(
+                "--extra-vars inline value must be a mapping, e.g. '{\"version\": \"1.2\"}' or @vars.yml"
+                    .into(),
+            )
+        });
     };
-    let value: Value = serde_yaml_ng::from_str(&text)
-        .map_err(|e| format!("--extra-vars {origin} is not valid JSON or YAML: {e}"))?;
+    let path = Path::new(path);
+    let text = crate::input_file::read_text(path).map_err(|e| {
+        Error::invalid(
+            e.diagnostic()
+                .context(format!("--extra-vars @{}", path.display())),
+        )
+    })?;
+    check_yaml_depth(path, &text)?;
+    let value: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| Error::invalid(yaml_error(path, &e)))?;
+    as_mapping(value).ok_or_else(|| {
+        Error::invalid(
+            Diagnostic::new(format!(
+                "--extra-vars file {} must hold a mapping (key: value)",
+                path.display()
+            ))
+            .at(Some(Location::new(path, 1, 1))),
+        )
+    })
+}
+
+fn as_mapping(value: Value) -> Option<Vars> {
     match value {
-        Value::Object(m) => Ok(m),
-        Value::Null => Ok(Vars::new()),
-        _ => Err(format!(
-            "--extra-vars {origin} must be a mapping, e.g. '{{\"version\": \"1.2\"}}' or @vars.yml"
-        )),
+        Value::Object(m) => Some(m),
+        Value::Null => Some(Vars::new()),
+        _ => None,
     }
 }
 
@@ -61,5 +91,8 @@ mod tests {
         assert_eq!(parse_extra_vars("{\"a\": 1}").unwrap()["a"], 1);
         assert_eq!(parse_extra_vars("a: x").unwrap()["a"], "x");
         assert!(parse_extra_vars("[1, 2]").is_err());
+        let deep = format!("a: {}1{}", "[".repeat(5000), "]".repeat(5000));
+        let e = parse_extra_vars(&deep).unwrap_err().to_string();
+        assert!(e.contains("nested more than 128 levels deep"), "{e}");
     }
 }

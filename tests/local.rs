@@ -914,3 +914,45 @@ fn a_second_interrupt_stops_at_once() {
         assert!(p.temp_files().is_empty(), "left {:?}", p.temp_files());
     }
 }
+
+/// A key repeated in any mapping is an error at the repeated key (YAML would keep the last
+/// silently); an unclosed quote is reported where it opens, not at the end of the file.
+#[test]
+fn duplicate_keys_and_unclosed_quotes_are_located() {
+    let p = Project::new();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "- name: x\n  groups: [all]\n  vars:\n    a: 1\n    a: 2\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n",
+            "pb.yml:5:5",
+            "duplicate key `a`",
+        ),
+        (
+            "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n      cmd: echo again\n",
+            "pb.yml:6:7",
+            "duplicate key `cmd`",
+        ),
+        (
+            "- name: x\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: \"touch @OUT@/ran\n    - !shell\n      cmd: echo 2\n",
+            "pb.yml:5:12",
+            "quoted scalar",
+        ),
+    ];
+    for (yaml, at, message) in cases {
+        p.file("playbooks/pb.yml", yaml);
+        let r = p.local(&[]);
+        assert_eq!(r.code, 3, "{yaml:?}: {}", r.all());
+        assert!(r.stderr.contains(at), "{at}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{message}: {}", r.stderr);
+        assert!(!p.out().join("ran").exists());
+        let r = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+        assert!(r.stdout.contains("invalid-playbook"), "{}", r.stdout);
+    }
+    // In a vars file too.
+    p.file("playbooks/v.yml", "a: 1\nb: 2\na: 3\n").file(
+        "playbooks/pb.yml",
+        "- name: x\n  groups: [all]\n  vars_files: [v.yml]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("v.yml:3:1"), "{}", r.stderr);
+}

@@ -45,14 +45,22 @@ pub fn check(
     loaded_whole: bool,
     report: &mut Report,
 ) {
-    let text = match std::fs::read(path) {
-        Ok(b) => Zeroizing::new(String::from_utf8_lossy(&b).into_owned()),
+    let text = match crate::input_file::read_bytes_limited(path, crate::input_file::TEXT_LIMIT) {
+        Ok(b) => {
+            let b = Zeroizing::new(b);
+            Zeroizing::new(String::from_utf8_lossy(&b).into_owned())
+        }
         Err(e) => {
+            let help = if matches!(e, crate::input_file::InputError::Io { .. }) {
+                "pass the file your secret injector reads, e.g. the one given to `op run --env-file`".into()
+            } else {
+                e.help()
+            };
             report.error(
                 "missing-file",
                 format!("cannot read the env file: {e}"),
                 Location::new(path, 0, 0),
-                "pass the file your secret injector reads, e.g. the one given to `op run --env-file`".into(),
+                help,
             );
             return;
         }

@@ -215,10 +215,9 @@ fn scan_file(path: &Path, report: &mut Report, seen: &mut BTreeSet<PathBuf>) {
     if !seen.insert(path.to_path_buf()) {
         return;
     }
-    if std::fs::metadata(path).map_or(true, |m| !m.is_file() || m.len() > SCAN_LIMIT) {
-        return;
-    }
-    if let Ok(bytes) = std::fs::read(path) {
+    // Files that are not regular, or too large, are not scanned (the loaders report those
+    // that the project uses).
+    if let Ok(bytes) = crate::input_file::read_bytes_limited(path, SCAN_LIMIT) {
         if let Ok(text) = std::str::from_utf8(&bytes) {
             scan_text(path, text, report);
         }
@@ -510,13 +509,13 @@ impl<'p> Linter<'p> {
             return t.clone();
         }
         scan_file(path, &mut self.report, &mut self.scanned);
-        let info = match std::fs::read_to_string(path) {
+        let info = match crate::input_file::read_text(path) {
             Err(e) => {
                 self.report.error(
                     "missing-template",
-                    format!("cannot read template {}: {e}", path.display()),
+                    format!("cannot read template: {e}"),
                     task.field_location(&[FieldStep::Key("src")], None),
-                    "check the file's permissions and that it is UTF-8 text".into(),
+                    e.help(),
                 );
                 None
             }
@@ -927,6 +926,14 @@ impl<'p> Linter<'p> {
                             };
                             match self.resolve(SourceKind::Files, play, role, &src) {
                                 Resolved::Found(p) => {
+                                    if let Err(e) = crate::input_file::check_regular(&p) {
+                                        self.report.error(
+                                            "missing-file",
+                                            format!("copy source: {e}"),
+                                            t.field_location(&[K("src")], None),
+                                            e.help(),
+                                        );
+                                    }
                                     scan_file(&p, &mut self.report, &mut self.scanned)
                                 }
                                 Resolved::Kernel(bad) => self.kernel_source(t, &src, &bad),

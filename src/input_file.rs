@@ -1,0 +1,274 @@
+//! The one way jetlike reads a file named by the project: playbooks, role files, `vars_files`,
+//! `-e @file`, inventory files (`groups/`, `group_vars/`, `host_vars/`), templates,
+//! `--env-file`, and copy sources while planning.
+//!
+//! Project files are written by many people and checked in CI on untrusted branches, so a path
+//! may name anything: a FIFO, `/dev/zero`, a socket, a terminal. Every read here:
+//!
+//! 1. checks the path (following symlinks) names a regular file, so no device is even opened;
+//! 2. opens it once with `O_NONBLOCK` (a FIFO swapped in after the check cannot block the
+//!    open), then `fstat`s the opened descriptor: it must be a regular file, whatever the
+//!    path named a moment before;
+//! 3. reads at most a limit — [`TEXT_LIMIT`] for text the project writes by hand; a copy
+//!    source may be as large as it is, but only as large as `fstat` said when it was opened.
+//!
+//! Anything else is an [`InputError`], which becomes a located diagnostic (exit 3).
+
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Diagnostic, Location};
+
+/// The largest playbook, role file, vars file, inventory file, template or env file jetlike
+/// reads: 16 MiB. Hand-written configuration is far smaller; anything larger is refused with an
+/// error before it is read.
+pub const TEXT_LIMIT: u64 = 16 << 20;
+
+/// Why a project file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is {kind}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{} is {size} bytes, over the {limit}-byte limit for project files", path.display())]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{} is not UTF-8 text", path.display())]
+    NotUtf8 { path: PathBuf },
+}
+
+impl InputError {
+    pub fn path(&self) -> &Path {
+        match self {
+            InputError::Io { path, .. }
+            | InputError::NotRegular { path, .. }
+            | InputError::TooLarge { path, .. }
+            | InputError::NotUtf8 { path } => path,
+        }
+    }
+
+    /// Whether the file does not exist (callers that search several places use this).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, InputError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// What to do about it.
+    pub fn help(&self) -> String {
+        match self {
+            InputError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "check the path given on the command line or in the playbook".into()
+            }
+            InputError::Io { .. } => "check the file's permissions".into(),
+            InputError::NotRegular { .. } => {
+                "jetlike reads only regular files (or symlinks to them): replace it with a file"
+                    .into()
+            }
+            InputError::TooLarge { .. } => format!(
+                "project text files are limited to {} MiB; split the file or trim it",
+                TEXT_LIMIT >> 20
+            ),
+            InputError::NotUtf8 { .. } => "save the file as UTF-8 text".into(),
+        }
+    }
+
+    /// The error as a diagnostic located at the file.
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic::new(self.to_string())
+            .at(Some(Location::new(self.path(), 0, 0)))
+            .help(self.help())
+    }
+}
+
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> InputError {
+    InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens `path` for reading without ever blocking, and checks the opened descriptor is a
+/// regular file. Returns the file and its size.
+fn open_regular(path: &Path) -> Result<(std::fs::File, u64), InputError> {
+    let not_regular = |ft| InputError::NotRegular {
+        path: path.to_path_buf(),
+        kind: kind_of(ft),
+    };
+    // Refuse devices before opening them (opening some has side effects).
+    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    // The path may have changed between the check and the open: trust only the descriptor.
+    let meta = file.metadata().map_err(|e| io(path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads at most `limit` bytes of the regular file `path`; more is [`InputError::TooLarge`].
+pub fn read_bytes_limited(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
+    let (file, size) = open_regular(path)?;
+    if size > limit {
+        return Err(InputError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    // One byte more than the limit tells a file that grew past it from one that did not.
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| io(path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(InputError::TooLarge {
+            path: path.to_path_buf(),
+            size: buf.len() as u64,
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+/// Reads a project text file (UTF-8, at most [`TEXT_LIMIT`] bytes).
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    let bytes = read_bytes_limited(path, TEXT_LIMIT)?;
+    String::from_utf8(bytes).map_err(|_| InputError::NotUtf8 {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Reads a copy source: a regular file of any size, read up to the size it had when opened
+/// (a file growing while it is read cannot make jetlike read forever).
+pub fn read_copy_source(path: &Path) -> Result<Vec<u8>, InputError> {
+    let (file, size) = open_regular(path)?;
+    let mut buf = Vec::with_capacity(size as usize);
+    file.take(size)
+        .read_to_end(&mut buf)
+        .map_err(|e| io(path, e))?;
+    Ok(buf)
+}
+
+/// Checks, without opening it, that `path` names a regular file (following symlinks).
+pub fn check_regular(path: &Path) -> Result<(), InputError> {
+    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    if meta.file_type().is_file() {
+        Ok(())
+    } else {
+        Err(InputError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_of(meta.file_type()),
+        })
+    }
+}
+
+/// What `path` names, for directory listings: `Ok(true)` for a regular file, `Ok(false)` for a
+/// directory, an error for anything else (FIFO, device, socket, dangling symlink).
+pub fn classify_entry(path: &Path) -> Result<bool, InputError> {
+    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        Ok(true)
+    } else if ft.is_dir() {
+        Ok(false)
+    } else {
+        Err(InputError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_of(ft),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn reads_regular_files_and_refuses_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.yml");
+        std::fs::write(&f, "a: 1\n").unwrap();
+        assert_eq!(read_text(&f).unwrap(), "a: 1\n");
+        assert_eq!(read_copy_source(&f).unwrap(), b"a: 1\n");
+
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let e = read_text(&fifo).unwrap_err();
+        assert!(matches!(e, InputError::NotRegular { kind, .. } if kind.contains("FIFO")));
+        assert!(read_copy_source(&fifo).is_err());
+
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let e = read_text(&zero).unwrap_err();
+        assert!(matches!(e, InputError::NotRegular { kind, .. } if kind.contains("character")));
+        assert!(read_copy_source(&zero).is_err());
+
+        assert!(matches!(
+            read_text(dir.path()).unwrap_err(),
+            InputError::NotRegular { .. }
+        ));
+        let missing = read_text(&dir.path().join("nope")).unwrap_err();
+        assert!(missing.is_not_found());
+        assert_eq!(missing.path(), dir.path().join("nope"));
+    }
+
+    #[test]
+    fn limits_and_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("big");
+        std::fs::write(&f, vec![b'a'; 100]).unwrap();
+        assert_eq!(read_bytes_limited(&f, 100).unwrap().len(), 100);
+        let e = read_bytes_limited(&f, 99).unwrap_err();
+        assert!(matches!(
+            e,
+            InputError::TooLarge {
+                size: 100,
+                limit: 99,
+                ..
+            }
+        ));
+        assert!(e.diagnostic().help.unwrap().contains("MiB"));
+        std::fs::write(&f, [0xff, 0xfe]).unwrap();
+        assert!(matches!(
+            read_text(&f).unwrap_err(),
+            InputError::NotUtf8 { .. }
+        ));
+    }
+}
