@@ -1,4 +1,5 @@
-//! The local connection: commands under `sh -c` with an allowlisted environment; files read and
+//! The local connection: commands read by `sh` from its stdin, in a session of their own,
+//! with an allowlisted environment; files read and
 //! written in-process (through the shell scripts only when running as another user).
 
 use std::ffi::{CStr, CString};
@@ -9,52 +10,139 @@ use std::process::Stdio;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
-    WantedFile,
+    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
+    RunOutput, WantedFile, CHUNK,
 };
 
 #[derive(Debug, Default, Clone)]
 pub struct LocalConnection;
 
-/// Runs `sh -c script` locally with the allowlisted environment, feeding `stdin`.
-pub async fn run_local(script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+/// The only command line a local shell ever gets: it reads its script, `len` bytes, from its
+/// own stdin (exactly: `head -c` does not read past them), so no rendered command (which may
+/// hold a runtime secret) is ever an argv visible in `ps` or `/proc/*/cmdline`. Whatever
+/// follows the script on stdin is the input of the script's commands.
+fn bootstrap(len: usize) -> String {
+    format!("eval \"$(head -c {len})\"")
+}
+
+/// Kills the child's whole session (its process group: the child is the group leader) if
+/// the run is abandoned (Ctrl-C, the host failing elsewhere) before the child was reaped.
+struct SessionGuard(Option<i32>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // SAFETY: plain syscall. `pid` is our unreaped child, the leader of the process
+            // group it created with setsid, so the group id cannot have been reused.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Runs `script` locally under `sh` with the allowlisted environment, in a session of its
+/// own (no controlling terminal: a task writing to `/dev/tty` cannot reach the terminal
+/// around the masker), the script on stdin followed by `input`. stdout goes to `out`, stderr
+/// to `err` (or to `out` as well when `err` is `None`), in chunks as they arrive; returns the
+/// exit code.
+pub async fn run_local(
+    script: &str,
+    input: &[u8],
+    privilege: Option<&Privilege>,
+    out: &mut dyn OutputSink,
+    mut err: Option<&mut dyn OutputSink>,
+) -> Result<i32, ConnError> {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
-        .arg(script)
+        .arg(wrap(&bootstrap(script.len()), privilege))
         .env_clear()
         .envs(crate::environment::child_env().iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called. It calls setsid(2), which is one, reads
+    // errno through `last_os_error` (no allocation for an OS error), takes no lock and touches
+    // no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))?;
-    if !stdin.is_empty() {
-        if let Some(mut si) = child.stdin.take() {
-            let data = stdin.to_vec();
-            tokio::spawn(async move {
-                let _ = si.write_all(&data).await;
-            });
+    let mut guard = SessionGuard(child.id().map(|p| p as i32));
+    let stdin = child.stdin.take();
+    let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
+    feed.extend_from_slice(script.as_bytes());
+    feed.extend_from_slice(input);
+    let writer = async move {
+        if let Some(mut si) = stdin {
+            // The child may exit without reading everything: that is its business.
+            let _ = si.write_all(&feed).await;
+            let _ = si.shutdown().await;
         }
-    }
-    let out = child
-        .wait_with_output()
+    };
+    let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    let reader = async {
+        let mut b1 = vec![0u8; CHUNK];
+        let mut b2 = vec![0u8; 8 * 1024];
+        loop {
+            tokio::select! {
+                r = read_some(&mut so, &mut b1), if so.is_some() => match r {
+                    Some(n) => out.chunk(&b1[..n]),
+                    None => so = None,
+                },
+                r = read_some(&mut se, &mut b2), if se.is_some() => match r {
+                    Some(n) => match err.as_deref_mut() {
+                        Some(e) => e.chunk(&b2[..n]),
+                        None => out.chunk(&b2[..n]),
+                    },
+                    None => se = None,
+                },
+                else => break,
+            }
+        }
+    };
+    tokio::join!(writer, reader);
+    let status = child
+        .wait()
         .await
         .map_err(|e| ConnError::Failed(format!("waiting for sh: {e}")))?;
-    let mut merged = out.stdout;
-    merged.extend_from_slice(&out.stderr);
-    Ok(RunOutput {
-        rc: out.status.code().unwrap_or(128 + 9),
-        out: merged,
-    })
+    guard.0 = None;
+    Ok(status.code().unwrap_or(128 + 9))
+}
+
+/// Reads what is there; `None` at end of stream (or on a read error, which ends it too).
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    match r.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+/// `run_local` for jetlike's own scripts: stdout, then stderr, collected.
+async fn run_script(
+    script: &str,
+    input: &[u8],
+    privilege: Option<&Privilege>,
+) -> Result<RunOutput, ConnError> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let rc = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
+    out.extend_from_slice(&err);
+    Ok(RunOutput { rc, out })
 }
 
 fn user_name(uid: u32) -> String {
@@ -294,10 +382,10 @@ impl Connection for LocalConnection {
     async fn run(
         &self,
         cmd: &str,
-        stdin: &[u8],
         privilege: Option<&Privilege>,
-    ) -> Result<RunOutput, ConnError> {
-        run_local(&wrap(&format!("exec 2>&1\n{cmd}"), privilege), stdin).await
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
+        run_local(&format!("exec 2>&1\n{cmd}"), b"", privilege, sink, None).await
     }
 
     async fn stat(
@@ -314,7 +402,7 @@ impl Connection for LocalConnection {
                     .map_err(|e| ConnError::Failed(e.to_string()))?
             }
             Some(p) => {
-                let out = run_local(&p.wrap(&scripts::stat(path, with_content)), b"").await?;
+                let out = run_script(&scripts::stat(path, with_content), b"", Some(p)).await?;
                 if out.rc != 0 {
                     return Err(ConnError::Failed(format!(
                         "stat of {path} failed (exit {}): {}",
@@ -348,7 +436,7 @@ impl Connection for LocalConnection {
                     .map_err(ConnError::Failed)
             }
             Some(p) => {
-                let out = run_local(&p.wrap(&scripts::put(path, attrs)), content).await?;
+                let out = run_script(&scripts::put(path, attrs), content, Some(p)).await?;
                 if out.rc != 0 {
                     return Err(ConnError::Failed(scripts::put_error(
                         path, out.rc, &out.out,

@@ -28,7 +28,9 @@ impl TaskModule for Shell<'_> {
         let Plan::Run { cmd } = plan else {
             return Ok(Applied::default());
         };
-        let out = ctx.conn.run(&cmd, b"", ctx.privilege).await?;
+        let mut buf = Vec::new();
+        let rc = ctx.conn.run(&cmd, ctx.privilege, &mut buf).await?;
+        let out = crate::connection::RunOutput { rc, out: buf };
         let text = String::from_utf8_lossy(&out.out).into_owned();
         let mut seen: Value = ctx.vars.clone();
         if let Value::Object(m) = &mut seen {
