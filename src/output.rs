@@ -54,8 +54,12 @@ pub struct Failure {
     pub cmd: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rc: Option<i32>,
+    /// The last lines of the output (at most `capture::TAIL_LINES`), masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<String>,
+    /// How many earlier lines `out` leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_lines_omitted: Option<usize>,
     pub message: String,
 }
 
@@ -76,9 +80,6 @@ pub struct TaskEvent {
     pub item: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rc: Option<i32>,
-    /// Command output shown with -vvv (never for sensitive tasks).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub out: Option<String>,
     /// For sensitive tasks: how many lines of output were suppressed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed_lines: Option<usize>,
@@ -112,6 +113,21 @@ pub enum Event {
         check: bool,
     },
     Task(Box<TaskEvent>),
+    /// Command output as it arrives (`-vvv`): whole lines, already masked, of one task on one
+    /// host. A line longer than `capture::MAX_LINE_PIECE` comes in pieces: `partial` says the
+    /// last line goes on in the next event, `continued` that the first one goes on from the
+    /// previous event.
+    Output {
+        play: String,
+        host: String,
+        task: String,
+        number: usize,
+        lines: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        continued: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
+    },
     /// The footer of a check (or `--diff`) run.
     DiffSummary {
         files: usize,
@@ -189,6 +205,11 @@ fn masker_cell() -> &'static RwLock<Arc<Masker>> {
     MASKER.get_or_init(|| RwLock::new(Arc::new(Masker::empty())))
 }
 
+/// The masker in force (the one every sink uses).
+pub fn current_masker() -> Arc<Masker> {
+    masker_cell().read().unwrap().clone()
+}
+
 /// Installs the panic hook: a panic message is masked before it reaches stderr.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
@@ -246,6 +267,11 @@ impl Output {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The masker in force.
+    pub fn masker(&self) -> Arc<Masker> {
+        current_masker()
     }
 
     /// Replaces the masker; called once the secret set is complete, before any task output.
@@ -455,6 +481,26 @@ impl Output {
                 )
             }
             Event::Task(t) => self.human_task(t),
+            Event::Output {
+                host,
+                lines,
+                continued,
+                ..
+            } => {
+                let mut s =
+                    String::with_capacity(lines.iter().map(|l| l.len() + host.len() + 6).sum());
+                for (i, l) in lines.iter().enumerate() {
+                    let mark = if i == 0 && *continued { '+' } else { '|' };
+                    s.push_str("  ");
+                    s.push_str(host);
+                    s.push(' ');
+                    s.push(mark);
+                    s.push(' ');
+                    s.push_str(l);
+                    s.push('\n');
+                }
+                s
+            }
             Event::Unreachable { host, message, .. } => format!(
                 "{} {host} => unreachable: {message}\n",
                 self.paint("31", "!")
@@ -541,19 +587,20 @@ impl Output {
             }
             s.push_str(&format!("    error: {}\n", f.message));
             if let Some(out) = &f.out {
-                s.push_str("    out: |\n");
+                match f.out_lines_omitted {
+                    Some(n) if n > 0 => s.push_str(&format!(
+                        "    out (last {} lines; {n} earlier line{} not shown): |\n",
+                        out.lines().count(),
+                        if n == 1 { "" } else { "s" }
+                    )),
+                    _ => s.push_str("    out: |\n"),
+                }
                 for line in out.lines() {
                     s.push_str(&format!("      {line}\n"));
                 }
             }
-        } else if let Some(out) = &t.out {
-            if let Some(rc) = t.rc {
-                s.push_str(&format!("    rc: {rc}\n"));
-            }
-            s.push_str("    out: |\n");
-            for line in out.lines() {
-                s.push_str(&format!("      {line}\n"));
-            }
+        } else if let (Some(rc), true) = (t.rc, self.verbosity >= 3) {
+            s.push_str(&format!("    rc: {rc}\n"));
         }
         if let Some(n) = t.suppressed_lines {
             s.push_str(&format!(
