@@ -9,7 +9,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::connection::OutputSink;
 use crate::mask::{MaskStream, Masker};
-use crate::output::{Event, Output};
+use crate::output::Output;
 
 /// What a `save:` keeps by default (and what `failed_when`/`changed_when` see of `out`).
 pub const DEFAULT_SAVE_LIMIT: u64 = 16 * 1024 * 1024;
@@ -54,42 +54,30 @@ impl Live {
     }
 
     fn take(&mut self, masked: &[u8], eof: bool) {
-        self.partial.extend_from_slice(masked);
-        let whole = match memchr::memrchr(b'\n', &self.partial) {
-            Some(i) => i + 1,
-            None => 0,
-        };
-        if whole > 0 {
-            let rest = self.partial.split_off(whole);
-            let lines = std::mem::replace(&mut self.partial, rest);
-            self.emit(&lines[..whole - 1], false);
+        // Whole lines go out straight from `masked` (the held part of a line first).
+        if let Some(last) = memchr::memrchr(b'\n', masked) {
+            let head = std::mem::take(&mut self.partial);
+            self.emit(&head, &masked[..last], false);
+            self.partial.extend_from_slice(&masked[last + 1..]);
+        } else {
+            self.partial.extend_from_slice(masked);
         }
         while self.partial.len() > MAX_LINE_PIECE {
             let rest = self.partial.split_off(MAX_LINE_PIECE);
             let piece = std::mem::replace(&mut self.partial, rest);
-            self.emit(&piece, true);
+            self.emit(&[], &piece, true);
         }
         if eof && !self.partial.is_empty() {
             let last = std::mem::take(&mut self.partial);
-            self.emit(&last, false);
+            self.emit(&[], &last, false);
         }
     }
 
-    /// `text`: masked lines without their last newline; `partial`: its last line goes on.
-    fn emit(&mut self, text: &[u8], partial: bool) {
-        let lines: Vec<String> = text
-            .split(|&b| b == b'\n')
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect();
-        self.output.emit(&Event::Output {
-            play: self.head.play.clone(),
-            host: self.head.host.clone(),
-            task: self.head.task.clone(),
-            number: self.head.number,
-            lines,
-            continued: self.continued,
-            partial,
-        });
+    /// `head` + `text`: masked lines without their last newline; `partial`: its last line
+    /// goes on.
+    fn emit(&mut self, head: &[u8], text: &[u8], partial: bool) {
+        self.output
+            .output_lines(&self.head, head, text, self.continued, partial);
         self.continued = partial;
     }
 }

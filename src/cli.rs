@@ -539,6 +539,7 @@ fn prepare_and_run(
             );
             signals.next().await;
             out2.warn("interrupted again: stopping now");
+            crate::connection::local::kill_all_sessions();
             // The masters see their client gone and exit shortly (MASTER_IDLE_SECS).
             std::process::exit(130);
         });

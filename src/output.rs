@@ -288,9 +288,23 @@ impl Output {
     }
 
     fn write_out(&self, bytes: &[u8]) {
+        self.write_out_inner(bytes, false)
+    }
+
+    /// `premasked`: `bytes` were masked already, by a stream of the masker in force over the
+    /// whole output they come from (command output, see `capture`), and hold whole lines: the
+    /// bytes this stream still holds back are flushed first, in order, then `bytes` follow
+    /// without a second pass.
+    fn write_out_inner(&self, bytes: &[u8], premasked: bool) {
         let progress = self.progress.lock().unwrap().clone();
         let mut s = self.streams.lock().unwrap();
-        let mut masked = s.out.push(bytes);
+        let mut masked = if premasked {
+            let mut m = s.out.finish();
+            m.extend_from_slice(bytes);
+            m
+        } else {
+            s.out.push(bytes)
+        };
         if let Some(p) = progress {
             // Clear the live line, print, redraw it below (all through the masker).
             let line = format!(
@@ -307,6 +321,60 @@ impl Output {
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(&masked);
         let _ = o.flush();
+    }
+
+    /// Command output lines (`-vvv`) of one task on one host, masked already by the task's own
+    /// stream: `head` + `text` is whole lines without the last newline (`partial`: the last
+    /// one goes on in the next call; `continued`: the first one continues the previous call's
+    /// last).
+    pub fn output_lines(
+        &self,
+        who: &crate::capture::LiveHead,
+        head: &[u8],
+        text: &[u8],
+        continued: bool,
+        partial: bool,
+    ) {
+        let mut lines = text.split(|&b| b == b'\n');
+        // The first line is `head` followed by the first line of `text`.
+        let first_line = lines.next().unwrap_or_default();
+        match self.format {
+            Format::Human => {
+                let n = memchr::memchr_iter(b'\n', text).count() + 1;
+                let mut s = Vec::with_capacity(head.len() + text.len() + n * (who.host.len() + 5));
+                let mut put = |i: usize, parts: &[&[u8]]| {
+                    s.extend_from_slice(b"  ");
+                    s.extend_from_slice(who.host.as_bytes());
+                    s.extend_from_slice(if i == 0 && continued { b" + " } else { b" | " });
+                    for p in parts {
+                        s.extend_from_slice(p);
+                    }
+                    s.push(b'\n');
+                };
+                put(0, &[head, first_line]);
+                for (i, l) in lines.enumerate() {
+                    put(i + 1, &[l]);
+                }
+                self.write_out_inner(&s, true);
+            }
+            Format::Json => {
+                let mut all =
+                    vec![String::from_utf8_lossy(&[head, first_line].concat()).into_owned()];
+                all.extend(lines.map(|l| String::from_utf8_lossy(l).into_owned()));
+                let ev = Event::Output {
+                    play: who.play.clone(),
+                    host: who.host.clone(),
+                    task: who.task.clone(),
+                    number: who.number,
+                    lines: all,
+                    continued,
+                    partial,
+                };
+                let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+                line.push(b'\n');
+                self.write_out_inner(&line, true);
+            }
+        }
     }
 
     /// Starts the live progress line: only on a terminal, only for human output.

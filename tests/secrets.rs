@@ -780,3 +780,51 @@ fn no_command_line_is_visible_in_proc_while_a_local_task_runs() {
         "command line visible in /proc: {leaked:?}"
     );
 }
+
+/// A shell snippet printing the secret held in `file` (as `token=...`) once per cut point,
+/// split there: the first part, a pause (so it arrives as a chunk of its own), the rest.
+fn print_split_at_every_boundary(file: &str) -> String {
+    format!(
+        "s=$(cut -d= -f2 {file}); n=${{#s}}; k=1; while [ $k -lt $n ]; do \
+         printf 'cut %s: %s' $k \"$(printf %s \"$s\" | cut -c1-$k)\"; sleep 0.03; \
+         printf '%s\\n' \"$(printf %s \"$s\" | cut -c$((k+1))-)\"; k=$((k+1)); done"
+    )
+}
+
+#[test]
+fn a_secret_split_at_every_chunk_boundary_of_streamed_output_is_masked() {
+    let secret = canary();
+    let p = Project::new();
+    let split = print_split_at_every_boundary("@OUT@/app.conf");
+    p.file("templates/app.conf.hb", "token={{ENV_APP_TOKEN}}\n")
+        .file(
+            "playbooks/pb.yml",
+            &format!(
+                "- name: split\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      name: split it\n      cmd: \"{}; exit 1\"\n",
+                split.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+        );
+    let cuts = secret.len() - 1;
+    for extra in [&["-vvv"][..], &["--output", "json", "-vvv"][..], &[][..]] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "--loadenv"];
+        args.extend_from_slice(extra);
+        let r = p.run_env(&args, &[("APP_TOKEN", &secret)]);
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert_run_clean(&r, &secret);
+        // Every cut was printed, and masked whole. (The failure tail repeats the last lines.)
+        for k in 1..=cuts {
+            let line = format!("cut {k}: ***");
+            assert!(r.stdout.contains(&line), "{line:?} missing:\n{}", r.stdout);
+        }
+        if extra.contains(&"json") {
+            let streamed: usize = r
+                .stdout
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|e| e["event"] == "output")
+                .map(|e| e["lines"].as_array().unwrap().len())
+                .sum();
+            assert_eq!(streamed, cuts, "{}", r.stdout);
+        }
+    }
+}

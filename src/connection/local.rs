@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
-    RunOutput, WantedFile, CHUNK,
+    RunOutput, WantedFile,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -28,18 +28,56 @@ fn bootstrap(len: usize) -> String {
     format!("eval \"$(head -c {len})\"")
 }
 
+/// The size asked for the pipe of a command's output (Linux allows 1 MiB unprivileged by
+/// default), and of the buffer it is read into: one chunk.
+const PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Local commands still running: the leaders of their sessions (see `kill_all_sessions`).
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
 /// Kills the child's whole session (its process group: the child is the group leader) if
-/// the run is abandoned (Ctrl-C, the host failing elsewhere) before the child was reaped.
+/// the run is abandoned (the future dropped) before the child was reaped.
 struct SessionGuard(Option<i32>);
+
+impl SessionGuard {
+    fn new(pid: Option<i32>) -> SessionGuard {
+        if let Some(p) = pid {
+            RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        }
+        SessionGuard(pid)
+    }
+
+    /// The child was reaped: nothing to kill any more.
+    fn reaped(&mut self) {
+        if let Some(p) = self.0.take() {
+            RUNNING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|&q| q != p);
+        }
+    }
+}
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
+        if let Some(pid) = self.0 {
             // SAFETY: plain syscall. `pid` is our unreaped child, the leader of the process
             // group it created with setsid, so the group id cannot have been reused.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
             }
+            self.reaped();
+        }
+    }
+}
+
+/// Kills every local command still running, with its whole session: their own sessions do
+/// not get the terminal's Ctrl-C, so stopping at once (a second signal) must end them.
+pub fn kill_all_sessions() {
+    for pid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        // SAFETY: plain syscall on the process group of a child not yet reaped.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
     }
 }
@@ -80,7 +118,7 @@ pub async fn run_local(
     let mut child = cmd
         .spawn()
         .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))?;
-    let mut guard = SessionGuard(child.id().map(|p| p as i32));
+    let mut guard = SessionGuard::new(child.id().map(|p| p as i32));
     let stdin = child.stdin.take();
     let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
     feed.extend_from_slice(script.as_bytes());
@@ -93,8 +131,19 @@ pub async fn run_local(
         }
     };
     let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    if let Some(o) = &so {
+        // A larger pipe lets a fast writer get ahead: fewer, larger reads. Best effort.
+        // SAFETY: fcntl on a pipe fd owned by `so`, which outlives the call.
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(o),
+                libc::F_SETPIPE_SZ,
+                PIPE_SIZE,
+            );
+        }
+    }
     let reader = async {
-        let mut b1 = vec![0u8; CHUNK];
+        let mut b1 = vec![0u8; PIPE_SIZE as usize];
         let mut b2 = vec![0u8; 8 * 1024];
         loop {
             tokio::select! {
@@ -118,7 +167,7 @@ pub async fn run_local(
         .wait()
         .await
         .map_err(|e| ConnError::Failed(format!("waiting for sh: {e}")))?;
-    guard.0 = None;
+    guard.reaped();
     Ok(status.code().unwrap_or(128 + 9))
 }
 
