@@ -12,7 +12,8 @@
 #   ssh-quiet / ssh-vvv   the same against a private loopback sshd (bench/sshd-up.sh on its
 #               own BENCH_DIR and port, stopped at the end), unless SSH=0
 # Several binaries can be given (e.g. a build from before a change, then the current one).
-# Targets: peak RSS <= 64 MB; quiet <= 2x bare; vvv with 100 secrets <= 5x bare.
+# Targets: peak RSS <= 64 MB; quiet <= 2x bare; vvv with 100 secrets <= 5x bare. "bare | cat"
+# shows what merely reading the output through a pipe costs on the machine.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BYTES="${BYTES:-200000000}"
@@ -89,6 +90,9 @@ fi
 cd "$WORK"
 echo "output: $BYTES bytes; $SECRETS secrets for -vvv; best of $REPS; peak RSS = max of the runs"
 measure "bare" sh -c "$CMD"
+# The floor for anything that reads the output: the bare command writes straight into
+# /dev/null, a reader must copy every byte out of a pipe.
+measure "bare | cat" sh -c "$CMD | cat"
 for bin in "${BINS[@]}"; do
   echo "== $bin"
   measure "local quiet" env "${SECRET_ENV[@]}" "$bin" local -p playbooks/pb.yml --loadenv
