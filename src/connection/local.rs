@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
-    RunOutput, WantedFile,
+    RunOutput, WantedFile, CHUNK,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -29,7 +29,7 @@ fn bootstrap(len: usize) -> String {
 }
 
 /// The size asked for the pipe of a command's output (Linux allows 1 MiB unprivileged by
-/// default), and of the buffer it is read into: one chunk.
+/// default): a fast writer gets ahead, reads are full chunks.
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// Local commands still running: the leaders of their sessions (see `kill_all_sessions`).
@@ -143,7 +143,7 @@ pub async fn run_local(
         }
     }
     let reader = async {
-        let mut b1 = vec![0u8; PIPE_SIZE as usize];
+        let mut b1 = vec![0u8; CHUNK];
         let mut b2 = vec![0u8; 8 * 1024];
         loop {
             tokio::select! {
