@@ -11,8 +11,9 @@
 # Both with $SECRETS secrets loaded (--loadenv) and used by a template, so all are masked.
 #   ssh-quiet / ssh-vvv   the same against a private loopback sshd (bench/sshd-up.sh on its
 #               own BENCH_DIR and port, stopped at the end), unless SSH=0
+#   ssh N hosts $FLEET hosts (default 10) each printing $FLEET_BYTES (default 50 MB) at once
 # Several binaries can be given (e.g. a build from before a change, then the current one).
-# Targets: peak RSS <= 64 MB; quiet <= 2x bare; vvv with 100 secrets <= 5x bare. "bare | cat"
+# Targets: peak RSS <= 64 MB (N hosts: 64 MB + 2 MB per host); quiet <= 2x bare; vvv with 100 secrets <= 5x bare. "bare | cat"
 # shows what merely reading the output through a pipe costs on the machine.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -20,6 +21,8 @@ BYTES="${BYTES:-200000000}"
 SECRETS="${SECRETS:-100}"
 REPS="${REPS:-3}"
 SSH="${SSH:-1}"
+FLEET="${FLEET:-10}"                 # hosts printing at once (over SSH); 0: skip
+FLEET_BYTES="${FLEET_BYTES:-50000000}"
 export BENCH_DIR="${OUTPUT_BENCH_DIR:-/tmp/bench-output-memory}"
 export SSH_PORT="${OUTPUT_BENCH_PORT:-2297}"
 source "$HERE/common.sh"
@@ -83,6 +86,22 @@ jet_ssh_user: $SSH_USER
 jet_ssh_private_key_file: $KEY
 VARS
   echo "hosts: [bench1]" > "$WORK/inv/groups/fleet"
+  # $FLEET hosts (all on the one loopback sshd, each its own connection) printing
+  # $FLEET_BYTES each at once.
+  many=()
+  for i in $(seq -w 1 "$FLEET"); do
+    cp "$WORK/inv/host_vars/bench1" "$WORK/inv/host_vars/many$i"
+    many+=("many$i")
+  done
+  echo "hosts: [$(IFS=,; echo "${many[*]}")]" > "$WORK/inv/groups/many"
+  cat > "$WORK/playbooks/many.yml" <<YML
+- name: many hosts, big output
+  groups: [many]
+  tasks:
+    - !shell
+      name: print $FLEET_BYTES bytes
+      cmd: "yes '$LINE' | head -c $FLEET_BYTES"
+YML
 else
   echo "hosts: []" > "$WORK/inv/groups/fleet"
 fi
@@ -101,5 +120,10 @@ for bin in "${BINS[@]}"; do
     ssh_args=(ssh -p playbooks/pb.yml -i inv --ssh-config "$JETLIKE_SSH_CONFIG")
     measure "ssh quiet" env "${SECRET_ENV[@]}" "$bin" "${ssh_args[@]}" --loadenv
     measure "ssh -vvv, $SECRETS secrets" env "${SECRET_ENV[@]}" "$bin" "${ssh_args[@]}" --loadenv -vvv
+    if [[ $FLEET -gt 0 ]]; then
+      many_args=(ssh -p playbooks/many.yml -i inv --ssh-config "$JETLIKE_SSH_CONFIG")
+      measure "ssh $FLEET hosts quiet" "$bin" "${many_args[@]}"
+      measure "ssh $FLEET hosts -vvv" "$bin" "${many_args[@]}" -vvv
+    fi
   fi
 done
