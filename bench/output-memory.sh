@@ -28,8 +28,8 @@ export SSH_PORT="${OUTPUT_BENCH_PORT:-2297}"
 source "$HERE/common.sh"
 TIME=/usr/bin/time
 [[ -x $TIME ]] || die "GNU time is needed: apt-get install -y time"
-BINS=("$@")
-[[ ${#BINS[@]} -gt 0 ]] || BINS=("$JETLIKE_BIN")
+BINS=()
+for b in "${@:-$JETLIKE_BIN}"; do BINS+=("$(realpath "$b")"); done
 
 WORK="$(mktemp -d /tmp/output-memory.XXXXXX)"
 cleanup() {
