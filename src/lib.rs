@@ -1,6 +1,7 @@
 //! jetlike: run Jet-style YAML playbooks locally or over SSH, delivering secrets from the
 //! environment into rendered templates and nowhere else.
 
+pub mod capture;
 pub mod cli;
 pub mod connection;
 pub mod credentials;

@@ -135,6 +135,14 @@ impl Masker {
         self.unmasked.clone()
     }
 
+    /// The length of the longest pattern (0 when there is none). A caller that shows a
+    /// window cut out of a longer output feeds this many bytes before the window (times two,
+    /// for safety) through the same stream as context, so a secret that began before the
+    /// window is still recognised.
+    pub fn max_pattern_len(&self) -> usize {
+        self.ac.as_ref().map_or(0, |ac| ac.max_pattern_len())
+    }
+
     /// A streaming masker for one output stream (stdout, stderr, a remote command's output).
     pub fn stream(self: &Arc<Self>) -> MaskStream {
         MaskStream {

@@ -54,8 +54,12 @@ pub struct Failure {
     pub cmd: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rc: Option<i32>,
+    /// The last lines of the output (at most `capture::TAIL_LINES`), masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<String>,
+    /// How many earlier lines `out` leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_lines_omitted: Option<usize>,
     pub message: String,
 }
 
@@ -76,9 +80,6 @@ pub struct TaskEvent {
     pub item: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rc: Option<i32>,
-    /// Command output shown with -vvv (never for sensitive tasks).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub out: Option<String>,
     /// For sensitive tasks: how many lines of output were suppressed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed_lines: Option<usize>,
@@ -112,6 +113,21 @@ pub enum Event {
         check: bool,
     },
     Task(Box<TaskEvent>),
+    /// Command output as it arrives (`-vvv`): whole lines, already masked, of one task on one
+    /// host. A line longer than `capture::MAX_LINE_PIECE` comes in pieces: `partial` says the
+    /// last line goes on in the next event, `continued` that the first one goes on from the
+    /// previous event.
+    Output {
+        play: String,
+        host: String,
+        task: String,
+        number: usize,
+        lines: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        continued: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
+    },
     /// The footer of a check (or `--diff`) run.
     DiffSummary {
         files: usize,
@@ -189,6 +205,11 @@ fn masker_cell() -> &'static RwLock<Arc<Masker>> {
     MASKER.get_or_init(|| RwLock::new(Arc::new(Masker::empty())))
 }
 
+/// The masker in force (the one every sink uses).
+pub fn current_masker() -> Arc<Masker> {
+    masker_cell().read().unwrap().clone()
+}
+
 /// Installs the panic hook: a panic message is masked before it reaches stderr.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
@@ -248,6 +269,11 @@ impl Output {
         self.format
     }
 
+    /// The masker in force.
+    pub fn masker(&self) -> Arc<Masker> {
+        current_masker()
+    }
+
     /// Replaces the masker; called once the secret set is complete, before any task output.
     /// Pending bytes are flushed through the old masker first.
     pub fn set_masker(&self, masker: Arc<Masker>) {
@@ -262,9 +288,23 @@ impl Output {
     }
 
     fn write_out(&self, bytes: &[u8]) {
+        self.write_out_inner(bytes, false)
+    }
+
+    /// `premasked`: `bytes` were masked already, by a stream of the masker in force over the
+    /// whole output they come from (command output, see `capture`), and hold whole lines: the
+    /// bytes this stream still holds back are flushed first, in order, then `bytes` follow
+    /// without a second pass.
+    fn write_out_inner(&self, bytes: &[u8], premasked: bool) {
         let progress = self.progress.lock().unwrap().clone();
         let mut s = self.streams.lock().unwrap();
-        let mut masked = s.out.push(bytes);
+        let mut masked = if premasked {
+            let mut m = s.out.finish();
+            m.extend_from_slice(bytes);
+            m
+        } else {
+            s.out.push(bytes)
+        };
         if let Some(p) = progress {
             // Clear the live line, print, redraw it below (all through the masker).
             let line = format!(
@@ -281,6 +321,60 @@ impl Output {
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(&masked);
         let _ = o.flush();
+    }
+
+    /// Command output lines (`-vvv`) of one task on one host, masked already by the task's own
+    /// stream: `head` + `text` is whole lines without the last newline (`partial`: the last
+    /// one goes on in the next call; `continued`: the first one continues the previous call's
+    /// last).
+    pub fn output_lines(
+        &self,
+        who: &crate::capture::LiveHead,
+        head: &[u8],
+        text: &[u8],
+        continued: bool,
+        partial: bool,
+    ) {
+        let mut lines = text.split(|&b| b == b'\n');
+        // The first line is `head` followed by the first line of `text`.
+        let first_line = lines.next().unwrap_or_default();
+        match self.format {
+            Format::Human => {
+                let n = memchr::memchr_iter(b'\n', text).count() + 1;
+                let mut s = Vec::with_capacity(head.len() + text.len() + n * (who.host.len() + 5));
+                let mut put = |i: usize, parts: &[&[u8]]| {
+                    s.extend_from_slice(b"  ");
+                    s.extend_from_slice(who.host.as_bytes());
+                    s.extend_from_slice(if i == 0 && continued { b" + " } else { b" | " });
+                    for p in parts {
+                        s.extend_from_slice(p);
+                    }
+                    s.push(b'\n');
+                };
+                put(0, &[head, first_line]);
+                for (i, l) in lines.enumerate() {
+                    put(i + 1, &[l]);
+                }
+                self.write_out_inner(&s, true);
+            }
+            Format::Json => {
+                let mut all =
+                    vec![String::from_utf8_lossy(&[head, first_line].concat()).into_owned()];
+                all.extend(lines.map(|l| String::from_utf8_lossy(l).into_owned()));
+                let ev = Event::Output {
+                    play: who.play.clone(),
+                    host: who.host.clone(),
+                    task: who.task.clone(),
+                    number: who.number,
+                    lines: all,
+                    continued,
+                    partial,
+                };
+                let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+                line.push(b'\n');
+                self.write_out_inner(&line, true);
+            }
+        }
     }
 
     /// Starts the live progress line: only on a terminal, only for human output.
@@ -455,6 +549,26 @@ impl Output {
                 )
             }
             Event::Task(t) => self.human_task(t),
+            Event::Output {
+                host,
+                lines,
+                continued,
+                ..
+            } => {
+                let mut s =
+                    String::with_capacity(lines.iter().map(|l| l.len() + host.len() + 6).sum());
+                for (i, l) in lines.iter().enumerate() {
+                    let mark = if i == 0 && *continued { '+' } else { '|' };
+                    s.push_str("  ");
+                    s.push_str(host);
+                    s.push(' ');
+                    s.push(mark);
+                    s.push(' ');
+                    s.push_str(l);
+                    s.push('\n');
+                }
+                s
+            }
             Event::Unreachable { host, message, .. } => format!(
                 "{} {host} => unreachable: {message}\n",
                 self.paint("31", "!")
@@ -541,19 +655,20 @@ impl Output {
             }
             s.push_str(&format!("    error: {}\n", f.message));
             if let Some(out) = &f.out {
-                s.push_str("    out: |\n");
+                match f.out_lines_omitted {
+                    Some(n) if n > 0 => s.push_str(&format!(
+                        "    out (last {} lines; {n} earlier line{} not shown): |\n",
+                        out.lines().count(),
+                        if n == 1 { "" } else { "s" }
+                    )),
+                    _ => s.push_str("    out: |\n"),
+                }
                 for line in out.lines() {
                     s.push_str(&format!("      {line}\n"));
                 }
             }
-        } else if let Some(out) = &t.out {
-            if let Some(rc) = t.rc {
-                s.push_str(&format!("    rc: {rc}\n"));
-            }
-            s.push_str("    out: |\n");
-            for line in out.lines() {
-                s.push_str(&format!("      {line}\n"));
-            }
+        } else if let (Some(rc), true) = (t.rc, self.verbosity >= 3) {
+            s.push_str(&format!("    rc: {rc}\n"));
         }
         if let Some(n) = t.suppressed_lines {
             s.push_str(&format!(

@@ -81,6 +81,10 @@ pub struct ShellTask {
     pub name: Option<String>,
     pub cmd: String,
     pub save: Option<String>,
+    /// How much output `save:` (and `failed_when`/`changed_when` reading `out`) may keep:
+    /// bytes, or `64MiB`, `512KiB`, `1GiB`. Default `capture::DEFAULT_SAVE_LIMIT` (16 MiB);
+    /// a larger output fails the task.
+    pub save_limit: Option<Size>,
     pub failed_when: Option<String>,
     pub changed_when: Option<String>,
     #[serde(default, rename = "unsafe")]
@@ -91,6 +95,33 @@ pub struct ShellTask {
     pub no_log: bool,
     pub with: Option<PreLogic>,
     pub and: Option<PostLogic>,
+}
+
+/// A size written as a number of bytes or as text with a unit (`64MiB`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Size {
+    pub fn bytes(&self) -> std::result::Result<u64, String> {
+        match self {
+            Size::Bytes(n) => Ok(*n),
+            Size::Text(t) => crate::capture::parse_size(t),
+        }
+    }
+}
+
+impl ShellTask {
+    /// The save limit in bytes (an invalid one was reported at load).
+    pub fn save_limit(&self) -> u64 {
+        self.save_limit
+            .as_ref()
+            .and_then(|s| s.bytes().ok())
+            .unwrap_or(crate::capture::DEFAULT_SAVE_LIMIT)
+    }
 }
 
 /// `!copy` and `!template` take the same fields; `src` resolves under `files/` or `templates/`.
@@ -1165,7 +1196,7 @@ fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
 }
 
 /// Load-time checks of single task fields that serde cannot express: file modes (how the
-/// number was written) and `save:` names.
+/// number was written), `save:` names and `save_limit:` sizes.
 fn check_task_fields(t: &LoadedTask, report: &mut LoadReport) {
     use FieldStep::Key as K;
     match &t.task {
@@ -1187,6 +1218,14 @@ fn check_task_fields(t: &LoadedTask, report: &mut LoadReport) {
             }
         }
         Task::Shell(s) => {
+            if let Some(Err(e)) = s.save_limit.as_ref().map(Size::bytes) {
+                report.push(
+                    "invalid-playbook",
+                    Diagnostic::new(format!("save_limit: {e}"))
+                        .at(Some(t.field_location(&[K("save_limit")], None)))
+                        .help("e.g. save_limit: 64MiB (the default is 16 MiB)"),
+                );
+            }
             if let Some(name) = s.save.as_deref() {
                 let valid = name
                     .chars()

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::capture::LiveHead;
 use crate::connection::ssh::SshTarget;
 use crate::connection::{
     AnyConnection, Connection, LocalConnection, Privilege, SshConnection, WantedFile,
@@ -18,7 +19,7 @@ use crate::connection::{
 use crate::inventory::Inventory;
 use crate::modules::file::{converged, Content, FileModule, Wanted};
 use crate::modules::shell::Shell;
-use crate::modules::{Applied, Plan, TaskCtx, TaskError, TaskModule};
+use crate::modules::{Applied, Plan, TaskCtx, TaskError, TaskModule, TaskStream};
 use crate::output::{Event, Failure, Output, Status, TaskEvent};
 use crate::playbook::{FileTask, LoadedPlay, LoadedTask, Task, Vars};
 use crate::prepare::{items_of, Prepared};
@@ -602,6 +603,7 @@ impl Runner {
             privilege: privilege.as_ref(),
             want_diff: false,
             diff_content: false,
+            stream: None,
         };
         Ok(Some((module.want(&ctx)?, privilege)))
     }
@@ -635,7 +637,6 @@ impl Runner {
             changes: vec![],
             item: None,
             rc: None,
-            out: None,
             suppressed_lines: None,
             cmd: None,
             diff: None,
@@ -705,7 +706,7 @@ impl Runner {
             Err(ev) => return self.finish_failure(*ev, task),
         };
         for (vars, ev) in items {
-            match self.run_one(play, task, conn, &vars).await {
+            match self.run_one(play, task, conn, &vars, &ev).await {
                 Ok(None) => {
                     self.output.emit(&Event::Task(Box::new(ev)));
                 }
@@ -756,12 +757,7 @@ impl Runner {
         if self.output.verbosity >= 1 {
             ev.cmd = applied.cmd.clone();
         }
-        self.attach_out(
-            &mut ev,
-            task,
-            applied.out.as_deref(),
-            self.output.verbosity >= 3,
-        );
+        self.attach_out(&mut ev, task, applied.out_lines);
         if let Some((name, v)) = applied.save {
             self.facts
                 .lock()
@@ -782,17 +778,18 @@ impl Runner {
     fn record_error(&self, mut ev: TaskEvent, task: &LoadedTask, e: TaskError, host: &str) -> bool {
         ev.status = Status::Failed;
         ev.rc = e.rc;
-        let out = e.out.clone();
         ev.failure = Some(Failure {
             cmd: e.cmd.clone(),
             rc: e.rc,
             out: None,
+            out_lines_omitted: None,
             message: e.message.clone(),
         });
         if task.task.sensitive() {
-            self.attach_out(&mut ev, task, out.as_deref(), true);
+            self.attach_out(&mut ev, task, e.out_lines);
         } else if let Some(f) = &mut ev.failure {
-            f.out = out;
+            f.out = e.out.clone();
+            f.out_lines_omitted = e.out_lines_omitted;
         }
         if e.connection_lost {
             self.failed.store(true, Ordering::SeqCst);
@@ -817,13 +814,11 @@ impl Runner {
         ignore
     }
 
-    /// Command output: shown with -vvv; never for sensitive tasks (only its line count).
-    fn attach_out(&self, ev: &mut TaskEvent, task: &LoadedTask, out: Option<&str>, show: bool) {
-        let Some(out) = out else { return };
+    /// Command output is shown live with -vvv (see `capture`); a sensitive task shows only
+    /// how many lines it printed.
+    fn attach_out(&self, ev: &mut TaskEvent, task: &LoadedTask, lines: Option<usize>) {
         if task.task.sensitive() {
-            ev.suppressed_lines = Some(out.lines().count());
-        } else if show {
-            ev.out = Some(out.to_string());
+            ev.suppressed_lines = lines;
         }
     }
 
@@ -834,6 +829,7 @@ impl Runner {
         task: &LoadedTask,
         conn: &Arc<AnyConnection>,
         vars: &Value,
+        ev: &TaskEvent,
     ) -> Result<Option<(Applied, (Vec<String>, Option<Box<crate::diff::FileDiff>>))>, TaskError>
     {
         if !self.condition_holds(task, vars)? {
@@ -858,6 +854,16 @@ impl Runner {
             }
             None => conn,
         };
+        let stream = TaskStream {
+            output: self.output.clone(),
+            head: LiveHead {
+                play: ev.play.clone(),
+                host: ev.host.clone(),
+                task: ev.task.clone(),
+                number: ev.number,
+            },
+            live: self.output.verbosity >= 3 && !task.task.sensitive(),
+        };
         let ctx = TaskCtx {
             conn,
             engine: &self.engine,
@@ -866,6 +872,7 @@ impl Runner {
             want_diff: self.opts.check || self.opts.diff,
             diff_content: self.opts.diff_content
                 && !matches!(&task.task, Task::Copy(f) | Task::Template(f) if !f.diff),
+            stream: Some(&stream),
         };
         let (retries, delay) = task.task.and().map_or((0, 0), |a| (a.retry, a.delay));
         let mut attempt = 0;

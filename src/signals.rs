@@ -66,6 +66,7 @@ pub fn watch(cancel: Arc<AtomicBool>, out: Arc<Output>) {
                 signals.next().await;
                 crate::temp_files::remove_all();
                 out.warn("interrupted again: stopping now");
+                crate::connection::local::kill_all_sessions();
                 // The masters see their client gone and exit shortly (MASTER_IDLE_SECS).
                 std::process::exit(INTERRUPTED);
             });

@@ -956,3 +956,122 @@ fn duplicate_keys_and_unclosed_quotes_are_located() {
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(r.stderr.contains("v.yml:3:1"), "{}", r.stderr);
 }
+
+#[test]
+fn output_larger_than_the_save_limit_fails_the_task_clearly() {
+    let p = Project::new();
+    p.file("templates/len.j2", "{{ big.out | length }}\n").file(
+        "playbooks/pb.yml",
+        "- name: s\n  groups: [all]\n  tasks:\n    - !shell\n      name: print 3 MB\n      cmd: head -c 3000000 /dev/zero | tr '\\0' a\n      save: big\n      save_limit: 1MiB\n    - !template\n      src: len.j2\n      dest: @OUT@/len\n",
+    );
+    for r in [p.local(&[]), p.json("local", &[])] {
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(
+            r.stdout.contains(
+                "the output of task \\\"print 3 MB\\\" is larger than its save limit of 1 MiB"
+            ) || r.stdout.contains(
+                "the output of task \"print 3 MB\" is larger than its save limit of 1 MiB"
+            ),
+            "{}",
+            r.all()
+        );
+        assert!(r.stdout.contains("save_limit"), "{}", r.all());
+        assert!(!p.out().join("len").exists(), "the host went on");
+    }
+    // The default limit is 16 MiB.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: s\n  groups: [all]\n  tasks:\n    - !shell\n      name: print 17 MB\n      cmd: head -c 17000000 /dev/zero | tr '\\0' a\n      save: big\n    - !template\n      src: len.j2\n      dest: @OUT@/len\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("save limit of 16 MiB"), "{}", r.all());
+    // Raised, the whole output is saved: never cut short.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: s\n  groups: [all]\n  tasks:\n    - !shell\n      name: print 17 MB\n      cmd: head -c 17000000 /dev/zero | tr '\\0' a\n      save: big\n      save_limit: 32MiB\n    - !template\n      src: len.j2\n      dest: @OUT@/len\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/len"), "17000000\n");
+    // A condition reading `out` sees the same bounded value.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: s\n  groups: [all]\n  tasks:\n    - !shell\n      name: check it\n      cmd: head -c 2000000 /dev/zero | tr '\\0' a\n      save_limit: 1000000\n      failed_when: (eq out \"never\")\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("save limit of 1000000 bytes"),
+        "{}",
+        r.all()
+    );
+    // A size that is not one is reported at load.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: s\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo hi\n      save: x\n      save_limit: 12 parsecs\n",
+    );
+    let r = p.local(&[]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("save_limit"), "{}", r.all());
+    assert!(r.all().contains("pb.yml:7"), "{}", r.all());
+}
+
+#[test]
+fn a_failure_shows_the_last_lines_and_counts_the_rest() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: f\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: seq 1 5000; exit 4\n",
+    );
+    let r = p.local(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("out (last 50 lines; 4950 earlier lines not shown): |\n      4951\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("      5000\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("      4950\n"), "{}", r.stdout);
+    let r = p.json("local", &[]);
+    let ev = r
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "task")
+        .unwrap();
+    assert_eq!(ev["failure"]["out_lines_omitted"], 4950);
+    let out = ev["failure"]["out"].as_str().unwrap();
+    assert_eq!(out.lines().count(), 50);
+    assert!(
+        out.starts_with("4951\n") && out.ends_with("5000\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn vvv_streams_whole_lines_prefixed_by_the_host_before_the_result() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: v\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: echo one; echo two >&2; printf 'no newline'\n",
+    );
+    let r = p.local(&["-vvv"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let at = r
+        .stdout
+        .find("  localhost | one\n  localhost | two\n  localhost | no newline\n");
+    let result = r.stdout.find("✓ localhost [1/1]");
+    assert!(at.is_some() && at < result, "{}", r.stdout);
+    // Without -vvv nothing of it is printed.
+    let r = p.local(&[]);
+    assert!(!r.stdout.contains("localhost | one"), "{}", r.stdout);
+    let r = p.json("local", &["-vvv"]);
+    let out: Vec<_> = r
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "output")
+        .flat_map(|e| e["lines"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(out, ["one", "two", "no newline"]);
+}

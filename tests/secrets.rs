@@ -205,10 +205,13 @@ fn no_secret_in_any_argv() {
     assert_eq!(r.code, 1, "{}", r.all());
     let argv =
         String::from_utf8_lossy(&std::fs::read(&log).expect("the sh wrapper ran")).into_owned();
+    // The shells were started, but the commands reach them on stdin: no task's command line
+    // (`cat ...` here) is ever an argv.
     assert!(
-        argv.contains("cat "),
-        "wrapper recorded the commands: {argv}"
+        argv.contains("eval \"$(head -c "),
+        "wrapper recorded the shells: {argv}"
     );
+    assert!(!argv.contains("cat "), "a command line in an argv: {argv}");
     assert_clean("argv of spawned processes", &argv, &secret);
 }
 
@@ -637,4 +640,224 @@ fn non_utf8_secret_is_rejected_by_name_before_anything_runs() {
     }
     assert!(!p.out().join("ran").exists());
     assert!(!p.out().join("t.conf").exists());
+}
+
+/// Runs `program args` in `dir` with a fresh pty as its controlling terminal (stdin on the
+/// pty, stdout/stderr captured), and returns (exit code, stdout+stderr, what reached the
+/// terminal).
+fn run_with_terminal(
+    dir: &std::path::Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: out-pointers to two ints; the name, termios and winsize pointers may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just opened by openpty and are owned here only.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let slave_fd = slave.as_raw_fd();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // SAFETY: runs between fork and exec; setsid and ioctl are async-signal-safe syscalls and
+    // the closure only reads an integer captured by value.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    // The slave stays open here, so whatever reached the terminal is still readable.
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let mut tty = Vec::new();
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        tty.extend_from_slice(&buf[..n]);
+    }
+    drop(slave);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        String::from_utf8_lossy(&tty).into_owned(),
+    )
+}
+
+#[test]
+fn a_local_task_cannot_write_to_the_terminal() {
+    let secret = canary();
+    let literal = format!("TTYLIT{}", &canary()[5..]);
+    let p = Project::new();
+    p.file("templates/app.conf.hb", "token={{ENV_APP_TOKEN}}\n")
+        .file(
+            "playbooks/pb.yml",
+            &format!(
+                "- name: tty\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      cmd: cat @OUT@/app.conf > /dev/tty; echo {literal} > /dev/tty; tty\n      failed_when: \"false\"\n"
+            ),
+        );
+    // The harness works: a process started the same way does reach the terminal.
+    let (_, _, tty) =
+        run_with_terminal(p.path(), "sh", &["-c", "echo CONTROL-LINE > /dev/tty"], &[]);
+    assert!(
+        tty.contains("CONTROL-LINE"),
+        "the test terminal works: {tty:?}"
+    );
+    let bin = env!("CARGO_BIN_EXE_jetlike");
+    for extra in [&[][..], &["-vvv"][..], &["--output", "json", "-vvv"][..]] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "--loadenv"];
+        args.extend_from_slice(extra);
+        let (code, out, tty) = run_with_terminal(p.path(), bin, &args, &[("APP_TOKEN", &secret)]);
+        assert_eq!(code, 0, "{out}");
+        assert_clean("the terminal", &tty, &secret);
+        assert!(
+            !tty.contains(&literal),
+            "the task reached the terminal: {tty:?}"
+        );
+        assert_clean("output", &out, &secret);
+        if !extra.is_empty() {
+            // The task ran, without a terminal to write to.
+            assert!(out.contains("not a tty"), "{out}");
+            assert!(out.contains("/dev/tty"), "{out}");
+        }
+    }
+}
+
+/// Every process's command line, read from /proc until `stop` is set.
+fn sample_cmdlines(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rounds = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) || rounds < 1 {
+        rounds += 1;
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                        if !c.is_empty() {
+                            seen.insert(String::from_utf8_lossy(&c).replace('\0', " "));
+                        }
+                    }
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    seen.into_iter().collect()
+}
+
+#[test]
+fn no_command_line_is_visible_in_proc_while_a_local_task_runs() {
+    let marker = format!("ARGVMARK{}", &canary()[5..]);
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        &format!(
+            "- name: argv\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: \"sleep 1.5; echo {marker} > @OUT@/ran\"\n"
+        ),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || sample_cmdlines(stop))
+    };
+    let r = p.local(&[]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = sampler.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p.read("out/ran").contains(&marker), "the task ran");
+    // The sampler saw the run: the shell jetlike started, and the task's sleep.
+    assert!(
+        seen.iter().any(|c| c.contains("head -c")),
+        "the sampler saw no shell: {seen:?}"
+    );
+    assert!(seen.iter().any(|c| c.starts_with("sleep 1.5")), "{seen:?}");
+    let leaked: Vec<_> = seen.iter().filter(|c| c.contains(&marker)).collect();
+    assert!(
+        leaked.is_empty(),
+        "command line visible in /proc: {leaked:?}"
+    );
+}
+
+/// A shell snippet printing the secret held in `file` (as `token=...`) once per cut point,
+/// split there: the first part, a pause (so it arrives as a chunk of its own), the rest.
+fn print_split_at_every_boundary(file: &str) -> String {
+    format!(
+        "s=$(cut -d= -f2 {file}); n=${{#s}}; k=1; while [ $k -lt $n ]; do \
+         printf 'cut %s: %s' $k \"$(printf %s \"$s\" | cut -c1-$k)\"; sleep 0.03; \
+         printf '%s\\n' \"$(printf %s \"$s\" | cut -c$((k+1))-)\"; k=$((k+1)); done"
+    )
+}
+
+#[test]
+fn a_secret_split_at_every_chunk_boundary_of_streamed_output_is_masked() {
+    let secret = canary();
+    let p = Project::new();
+    let split = print_split_at_every_boundary("@OUT@/app.conf");
+    p.file("templates/app.conf.hb", "token={{ENV_APP_TOKEN}}\n")
+        .file(
+            "playbooks/pb.yml",
+            &format!(
+                "- name: split\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      name: split it\n      cmd: \"{}; exit 1\"\n",
+                split.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+        );
+    let cuts = secret.len() - 1;
+    for extra in [&["-vvv"][..], &["--output", "json", "-vvv"][..], &[][..]] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "--loadenv"];
+        args.extend_from_slice(extra);
+        let r = p.run_env(&args, &[("APP_TOKEN", &secret)]);
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert_run_clean(&r, &secret);
+        // Every cut was printed, and masked whole. (The failure tail repeats the last lines.)
+        for k in 1..=cuts {
+            let line = format!("cut {k}: ***");
+            assert!(r.stdout.contains(&line), "{line:?} missing:\n{}", r.stdout);
+        }
+        if extra.contains(&"json") {
+            let streamed: usize = r
+                .stdout
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|e| e["event"] == "output")
+                .map(|e| e["lines"].as_array().unwrap().len())
+                .sum();
+            assert_eq!(streamed, cuts, "{}", r.stdout);
+        }
+    }
 }

@@ -1029,3 +1029,149 @@ fn secret_from_the_environment_never_reaches_output() {
         );
     }
 }
+
+/// Several hosts printing many lines at once: with -vvv every line is whole and carries its
+/// host; in JSON every line of stdout is a complete event.
+#[test]
+fn parallel_hosts_print_whole_lines_each_prefixed_by_its_host() {
+    let (f, _sshd) = three_hosts();
+    f.playbook(
+        r#"- name: lines
+  groups: [web]
+  tasks:
+    - !shell
+      cmd: "yes 'BEGIN {{host_label}} 0123456789abcdefghijklmnopqrstuvwxyz0123456789 END' | head -n 20000"
+"#,
+    );
+    let r = f.run("ssh", &["-vvv"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let mut counts = std::collections::BTreeMap::new();
+    // Output lines read `  hN | ...` (recap lines start with `  hN` too, without the bar);
+    // a line cut or mixed with another would fail the match or the counts below.
+    let output_line = |l: &&str| {
+        l.starts_with("  h") && (l.get(4..7) == Some(" | ") || l.get(4..7) == Some(" + "))
+    };
+    for line in r.stdout.lines().filter(output_line) {
+        let (host, rest) = line[2..]
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!(
+            rest,
+            format!("BEGIN label-{host} 0123456789abcdefghijklmnopqrstuvwxyz0123456789 END"),
+            "a line cut or mixed with another host's"
+        );
+        *counts.entry(host.to_string()).or_insert(0) += 1;
+    }
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(counts.get(h), Some(&20000), "{counts:?}");
+    }
+
+    let r = f.run("ssh", &["-vvv", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let mut counts = std::collections::BTreeMap::new();
+    for ev in r.events().iter().filter(|e| e["event"] == "output") {
+        let host = ev["host"].as_str().unwrap().to_string();
+        for l in ev["lines"].as_array().unwrap() {
+            assert_eq!(
+                l.as_str().unwrap(),
+                format!("BEGIN label-{host} 0123456789abcdefghijklmnopqrstuvwxyz0123456789 END")
+            );
+            *counts.entry(host.clone()).or_insert(0) += 1;
+        }
+    }
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(counts.get(h), Some(&20000), "{counts:?}");
+    }
+}
+
+#[test]
+fn a_secret_split_at_every_chunk_boundary_is_masked_over_ssh() {
+    let canary = canary();
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    // Print the secret once per cut point: the first part, a pause (a chunk of its own on
+    // the channel), then the rest.
+    f.file("templates/s.hb", "token={{ENV_CANARY}}\n").playbook(
+        r#"- name: split
+  groups: [web]
+  tasks:
+    - !template
+      src: s.hb
+      dest: "{{root_dir}}/s.conf"
+    - !shell
+      cmd: "s=$(cut -d= -f2 {{root_dir}}/s.conf); n=${#s}; k=1; while [ $k -lt $n ]; do printf 'cut %s: %s' $k $(printf %s $s | cut -c1-$k); sleep 0.03; printf '%s\n' $(printf %s $s | cut -c$((k+1))-); k=$((k+1)); done"
+      unsafe: true
+"#,
+    );
+    for extra in [&["-vvv"][..], &["-vvv", "--output", "json"][..]] {
+        let mut args = vec!["--loadenv"];
+        args.extend_from_slice(extra);
+        let r = f.run("ssh", &args, &[("CANARY", canary.as_str())]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        for k in 1..canary.len() {
+            let line = format!("cut {k}: ***");
+            assert!(r.stdout.contains(&line), "{line:?} missing:\n{}", r.all());
+        }
+        assert!(!r.all().contains(&canary), "{}", r.all());
+        assert!(!r.all().contains(&canary[..12]), "{}", r.all());
+        assert!(
+            !r.all().contains(&canary[canary.len() - 12..]),
+            "{}",
+            r.all()
+        );
+    }
+}
+
+/// Every process's command line, read from /proc until `stop` is set (remote sessions run on
+/// this machine too: the sshd is on loopback).
+fn sample_cmdlines(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rounds = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) || rounds < 1 {
+        rounds += 1;
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                    if !c.is_empty() {
+                        seen.insert(String::from_utf8_lossy(&c).replace('\0', " "));
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    seen.into_iter().collect()
+}
+
+#[test]
+fn remote_tasks_get_no_terminal_and_no_command_line_in_proc() {
+    let marker = format!("ARGVMARK{}", &canary()[5..]);
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    f.playbook(&format!(
+        "- name: tty\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: \"tty; echo x > /dev/tty; sleep 1.5; echo {marker} > /dev/null\"\n      failed_when: \"false\"\n"
+    ));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || sample_cmdlines(stop))
+    };
+    let r = f.run("ssh", &["-vvv"], &[]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = sampler.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.all());
+    // SSH asked for no tty: the remote command has none.
+    assert!(r.stdout.contains("h1 | not a tty"), "{}", r.all());
+    assert!(r.stdout.contains("/dev/tty"), "{}", r.all());
+    assert!(seen.iter().any(|c| c.starts_with("sleep 1.5")), "{seen:?}");
+    let leaked: Vec<_> = seen.iter().filter(|c| c.contains(&marker)).collect();
+    assert!(
+        leaked.is_empty(),
+        "command line visible in /proc: {leaked:?}"
+    );
+}

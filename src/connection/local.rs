@@ -1,4 +1,5 @@
-//! The local connection: commands under `sh -c` with an allowlisted environment; files read and
+//! The local connection: commands read by `sh` from its stdin, in a session of their own,
+//! with an allowlisted environment; files read and
 //! written in-process (through the shell scripts only when running as another user).
 
 use std::io::Write;
@@ -8,53 +9,189 @@ use std::process::Stdio;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::users::{gid_of, group_name, uid_of, user_name};
 use super::{
-    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
-    WantedFile,
+    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
+    RunOutput, WantedFile, CHUNK,
 };
 
 #[derive(Debug, Default, Clone)]
 pub struct LocalConnection;
 
-/// Runs `sh -c script` locally with the allowlisted environment, feeding `stdin`.
-pub async fn run_local(script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+/// The only command line a local shell ever gets: it reads its script, `len` bytes, from its
+/// own stdin (exactly: `head -c` does not read past them), so no rendered command (which may
+/// hold a runtime secret) is ever an argv visible in `ps` or `/proc/*/cmdline`. Whatever
+/// follows the script on stdin is the input of the script's commands.
+fn bootstrap(len: usize) -> String {
+    format!("eval \"$(head -c {len})\"")
+}
+
+/// The size asked for the pipe of a command's output (Linux allows 1 MiB unprivileged by
+/// default): a fast writer gets ahead, reads are full chunks.
+const PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Local commands still running: the leaders of their sessions (see `kill_all_sessions`).
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills the child's whole session (its process group: the child is the group leader) if
+/// the run is abandoned (the future dropped) before the child was reaped.
+struct SessionGuard(Option<i32>);
+
+impl SessionGuard {
+    fn new(pid: Option<i32>) -> SessionGuard {
+        if let Some(p) = pid {
+            RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        }
+        SessionGuard(pid)
+    }
+
+    /// The child was reaped: nothing to kill any more.
+    fn reaped(&mut self) {
+        if let Some(p) = self.0.take() {
+            RUNNING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|&q| q != p);
+        }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: plain syscall. `pid` is our unreaped child, the leader of the process
+            // group it created with setsid, so the group id cannot have been reused.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            self.reaped();
+        }
+    }
+}
+
+/// Kills every local command still running, with its whole session: their own sessions do
+/// not get the terminal's Ctrl-C, so stopping at once (a second signal) must end them.
+pub fn kill_all_sessions() {
+    for pid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        // SAFETY: plain syscall on the process group of a child not yet reaped.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs `script` locally under `sh` with the allowlisted environment, in a session of its
+/// own (no controlling terminal: a task writing to `/dev/tty` cannot reach the terminal
+/// around the masker), the script on stdin followed by `input`. stdout goes to `out`, stderr
+/// to `err` (or to `out` as well when `err` is `None`), in chunks as they arrive; returns the
+/// exit code.
+pub async fn run_local(
+    script: &str,
+    input: &[u8],
+    privilege: Option<&Privilege>,
+    out: &mut dyn OutputSink,
+    mut err: Option<&mut dyn OutputSink>,
+) -> Result<i32, ConnError> {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
-        .arg(script)
+        .arg(wrap(&bootstrap(script.len()), privilege))
         .env_clear()
         .envs(crate::environment::child_env().iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called. It calls setsid(2), which is one, reads
+    // errno through `last_os_error` (no allocation for an OS error), takes no lock and touches
+    // no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))?;
-    if !stdin.is_empty() {
-        if let Some(mut si) = child.stdin.take() {
-            let data = stdin.to_vec();
-            tokio::spawn(async move {
-                let _ = si.write_all(&data).await;
-            });
+    let mut guard = SessionGuard::new(child.id().map(|p| p as i32));
+    let stdin = child.stdin.take();
+    let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
+    feed.extend_from_slice(script.as_bytes());
+    feed.extend_from_slice(input);
+    let writer = async move {
+        if let Some(mut si) = stdin {
+            // The child may exit without reading everything: that is its business.
+            let _ = si.write_all(&feed).await;
+            let _ = si.shutdown().await;
+        }
+    };
+    let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    if let Some(o) = &so {
+        // A larger pipe lets a fast writer get ahead: fewer, larger reads. Best effort.
+        // SAFETY: fcntl on a pipe fd owned by `so`, which outlives the call.
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(o),
+                libc::F_SETPIPE_SZ,
+                PIPE_SIZE,
+            );
         }
     }
-    let out = child
-        .wait_with_output()
+    let reader = async {
+        let mut b1 = vec![0u8; CHUNK];
+        let mut b2 = vec![0u8; 8 * 1024];
+        loop {
+            tokio::select! {
+                r = read_some(&mut so, &mut b1), if so.is_some() => match r {
+                    Some(n) => out.chunk(&b1[..n]),
+                    None => so = None,
+                },
+                r = read_some(&mut se, &mut b2), if se.is_some() => match r {
+                    Some(n) => match err.as_deref_mut() {
+                        Some(e) => e.chunk(&b2[..n]),
+                        None => out.chunk(&b2[..n]),
+                    },
+                    None => se = None,
+                },
+                else => break,
+            }
+        }
+    };
+    tokio::join!(writer, reader);
+    let status = child
+        .wait()
         .await
         .map_err(|e| ConnError::Failed(format!("waiting for sh: {e}")))?;
-    let mut merged = out.stdout;
-    merged.extend_from_slice(&out.stderr);
-    Ok(RunOutput {
-        rc: out.status.code().unwrap_or(128 + 9),
-        out: merged,
-    })
+    guard.reaped();
+    Ok(status.code().unwrap_or(128 + 9))
+}
+
+/// Reads what is there; `None` at end of stream (or on a read error, which ends it too).
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    match r.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+/// `run_local` for jetlike's own scripts: stdout, then stderr, collected.
+async fn run_script(
+    script: &str,
+    input: &[u8],
+    privilege: Option<&Privilege>,
+) -> Result<RunOutput, ConnError> {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let rc = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
+    out.extend_from_slice(&err);
+    Ok(RunOutput { rc, out })
 }
 
 fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnError> {
@@ -199,10 +336,10 @@ impl Connection for LocalConnection {
     async fn run(
         &self,
         cmd: &str,
-        stdin: &[u8],
         privilege: Option<&Privilege>,
-    ) -> Result<RunOutput, ConnError> {
-        run_local(&wrap(&format!("exec 2>&1\n{cmd}"), privilege), stdin).await
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
+        run_local(&format!("exec 2>&1\n{cmd}"), b"", privilege, sink, None).await
     }
 
     async fn stat(
@@ -219,7 +356,7 @@ impl Connection for LocalConnection {
                     .map_err(|e| ConnError::Failed(e.to_string()))?
             }
             Some(p) => {
-                let out = run_local(&p.wrap(&scripts::stat(path, with_content)), b"").await?;
+                let out = run_script(&scripts::stat(path, with_content), b"", Some(p)).await?;
                 if out.rc != 0 {
                     return Err(ConnError::Failed(format!(
                         "stat of {path} failed (exit {}): {}",
@@ -253,7 +390,7 @@ impl Connection for LocalConnection {
                     .map_err(ConnError::Failed)
             }
             Some(p) => {
-                let out = run_local(&p.wrap(&scripts::put(path, attrs)), content).await?;
+                let out = run_script(&scripts::put(path, attrs), content, Some(p)).await?;
                 if out.rc != 0 {
                     return Err(ConnError::Failed(scripts::put_error(
                         path, out.rc, &out.out,

@@ -18,6 +18,22 @@ pub struct RunOutput {
     pub out: Vec<u8>,
 }
 
+/// Where a command's output goes as it arrives: bounded chunks, in order, never the whole
+/// output at once (see `Connection::run`).
+pub trait OutputSink: Send {
+    fn chunk(&mut self, bytes: &[u8]);
+}
+
+/// Collects everything: only for the small replies of jetlike's own scripts (stat, put).
+impl OutputSink for Vec<u8> {
+    fn chunk(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Size of the chunks read from a command's output.
+pub const CHUNK: usize = 64 * 1024;
+
 /// Wanted ownership and permissions of a file; `None` keeps what is there (or the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileAttrs {
@@ -192,13 +208,15 @@ pub trait Connection: Send + Sync {
         privilege: Option<&Privilege>,
     ) -> impl Future<Output = Vec<Result<Ensured, ConnError>>> + Send;
 
-    /// Runs `cmd` with `sh`, feeding `stdin`; output is merged stdout+stderr.
+    /// Runs `cmd` with `sh` (the command text reaches the shell on its stdin, never in an
+    /// argv; the command's own stdin is empty). Its stdout and stderr, merged, go to `sink` in
+    /// bounded chunks as they arrive; returns the exit code.
     fn run(
         &self,
         cmd: &str,
-        stdin: &[u8],
         privilege: Option<&Privilege>,
-    ) -> impl Future<Output = Result<RunOutput, ConnError>> + Send;
+        sink: &mut dyn OutputSink,
+    ) -> impl Future<Output = Result<i32, ConnError>> + Send;
 
     /// One round trip: existence, hash, mode, owner and group (and content if asked).
     fn stat(
@@ -254,12 +272,12 @@ impl Connection for AnyConnection {
     async fn run(
         &self,
         cmd: &str,
-        stdin: &[u8],
         privilege: Option<&Privilege>,
-    ) -> Result<RunOutput, ConnError> {
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
         match self {
-            AnyConnection::Local(c) => c.run(cmd, stdin, privilege).await,
-            AnyConnection::Ssh(c) => c.run(cmd, stdin, privilege).await,
+            AnyConnection::Local(c) => c.run(cmd, privilege, sink).await,
+            AnyConnection::Ssh(c) => c.run(cmd, privilege, sink).await,
         }
     }
     async fn stat(

@@ -10,8 +10,8 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, Privilege, RunOutput,
-    WantedFile,
+    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
+    RunOutput, WantedFile, CHUNK,
 };
 
 /// How long (seconds) a ControlMaster with no channel open stays up.
@@ -82,7 +82,14 @@ impl Agent {
         })
     }
 
-    async fn call(&mut self, script: &str, input: &[u8]) -> std::io::Result<RunOutput> {
+    /// Sends one request and passes its output to `sink` as it arrives, holding back only
+    /// what could be the start of the end marker; returns the exit code.
+    async fn call_streaming(
+        &mut self,
+        script: &str,
+        input: &[u8],
+        sink: &mut dyn OutputSink,
+    ) -> std::io::Result<i32> {
         let quoted = scripts::quote(script);
         let request = if input.is_empty() {
             format!(
@@ -96,25 +103,36 @@ impl Agent {
                 m = self.marker
             )
         };
-        let mut bytes = request.into_bytes();
+        let mut bytes = zeroize::Zeroizing::new(request.into_bytes());
         bytes.extend_from_slice(input);
         self.stdin.write_all(&bytes).await?;
         self.stdin.flush().await?;
+        drop(bytes);
         let needle = format!("\n{} ", self.marker).into_bytes();
-        let mut chunk = [0u8; 16 * 1024];
+        let finder = memchr::memmem::Finder::new(&needle);
+        let mut chunk = vec![0u8; CHUNK];
         loop {
-            if let Some(at) = find(&self.buf, &needle) {
-                let rest = &self.buf[at + needle.len()..];
-                if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-                    let rc = std::str::from_utf8(&rest[..nl])
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok())
-                        .unwrap_or(255);
-                    let out = self.buf[..at].to_vec();
-                    self.buf.clear();
-                    self.proven = true;
-                    return Ok(RunOutput { rc, out });
+            match finder.find(&self.buf) {
+                Some(at) => {
+                    let rest = &self.buf[at + needle.len()..];
+                    if let Some(nl) = memchr::memchr(b'\n', rest) {
+                        let rc = std::str::from_utf8(&rest[..nl])
+                            .ok()
+                            .and_then(|s| s.trim().parse().ok())
+                            .unwrap_or(255);
+                        sink.chunk(&self.buf[..at]);
+                        self.buf.clear();
+                        self.proven = true;
+                        return Ok(rc);
+                    }
                 }
+                None if self.buf.len() >= needle.len() => {
+                    // The marker cannot start before the last `needle.len() - 1` bytes.
+                    let done = self.buf.len() + 1 - needle.len();
+                    sink.chunk(&self.buf[..done]);
+                    self.buf.drain(..done);
+                }
+                None => {}
             }
             let n = self.stdout.read(&mut chunk).await?;
             if n == 0 {
@@ -126,10 +144,6 @@ impl Agent {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
@@ -235,19 +249,32 @@ impl SshConnection {
         }
     }
 
-    /// Runs a script on the host: through the persistent shell if there is one, else on a
-    /// channel of its own.
+    /// Runs a script on the host and collects its output (jetlike's own scripts: small
+    /// replies).
     async fn exec(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+        let mut out = Vec::new();
+        let rc = self.exec_streaming(script, stdin, &mut out).await?;
+        Ok(RunOutput { rc, out })
+    }
+
+    /// Runs a script on the host: through the persistent shell if there is one, else on a
+    /// channel of its own. Output goes to `sink` as it arrives.
+    async fn exec_streaming(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
         let mut agent = self.agent.lock().await;
         if let Some(a) = agent.as_mut() {
-            return match a.call(script, stdin).await {
-                Ok(out) => Ok(out),
+            return match a.call_streaming(script, stdin, sink).await {
+                Ok(rc) => Ok(rc),
                 Err(_) if !a.proven => {
                     // No bash on the host: one channel per operation instead.
                     *agent = None;
                     drop(agent);
                     self.without_agent().await;
-                    self.exec_channel(script, stdin).await
+                    self.exec_channel(script, stdin, sink).await
                 }
                 Err(e) => {
                     *agent = None;
@@ -259,7 +286,7 @@ impl SshConnection {
             };
         }
         drop(agent);
-        self.exec_channel(script, stdin).await
+        self.exec_channel(script, stdin, sink).await
     }
 
     /// `ensure_all` for files with distinct paths. A single file keeps `ensure`'s one round trip.
@@ -356,38 +383,73 @@ impl SshConnection {
         results
     }
 
-    async fn exec_channel(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
+    /// A channel of its own (hosts without bash). The remote command line is constant: the
+    /// script reaches `sh` on stdin (read exactly by `head -c`), followed by `stdin`. stdout
+    /// and stderr go to `sink` as they arrive.
+    async fn exec_channel(
+        &self,
+        script: &str,
+        stdin: &[u8],
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
         let lost =
             |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
-        let mut cmd = self
-            .session
-            .raw_command(format!("sh -c {}", scripts::quote(script)));
-        cmd.stdin(if stdin.is_empty() {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        let mut cmd = self.session.raw_command(format!(
+            "sh -c {}",
+            scripts::quote(&format!("eval \"$(head -c {})\"", script.len()))
+        ));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().await.map_err(lost)?;
         let writer = child.stdin().take();
+        let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + stdin.len()));
+        feed.extend_from_slice(script.as_bytes());
+        feed.extend_from_slice(stdin);
         let feed = async move {
             if let Some(mut w) = writer {
-                let _ = w.write_all(stdin).await;
+                let _ = w.write_all(&feed).await;
                 let _ = w.shutdown().await;
             }
         };
-        let (_, out) = tokio::join!(feed, child.wait_with_output());
-        let out = out.map_err(lost)?;
-        let mut merged = out.stdout;
-        merged.extend_from_slice(&out.stderr);
-        match out.status.code() {
-            Some(rc) => Ok(RunOutput { rc, out: merged }),
+        let (mut so, mut se) = (child.stdout().take(), child.stderr().take());
+        let reader = async {
+            let mut b1 = vec![0u8; CHUNK];
+            let mut b2 = vec![0u8; 8 * 1024];
+            loop {
+                tokio::select! {
+                    r = read_some(&mut so, &mut b1), if so.is_some() => match r {
+                        Some(n) => sink.chunk(&b1[..n]),
+                        None => so = None,
+                    },
+                    r = read_some(&mut se, &mut b2), if se.is_some() => match r {
+                        Some(n) => sink.chunk(&b2[..n]),
+                        None => se = None,
+                    },
+                    else => break,
+                }
+            }
+        };
+        tokio::join!(feed, reader);
+        let status = child.wait().await.map_err(lost)?;
+        match status.code() {
+            Some(rc) => Ok(rc),
             None => Err(ConnError::Lost(format!(
                 "connection to {} lost while a command ran",
                 self.host
             ))),
         }
+    }
+}
+
+/// Reads what is there; `None` at end of stream (or on a read error, which ends it too).
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    match r.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
     }
 }
 
@@ -440,10 +502,10 @@ impl Connection for SshConnection {
     async fn run(
         &self,
         cmd: &str,
-        stdin: &[u8],
         privilege: Option<&Privilege>,
-    ) -> Result<RunOutput, ConnError> {
-        self.exec(&wrap(&format!("exec 2>&1\n{cmd}"), privilege), stdin)
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
+        self.exec_streaming(&wrap(&format!("exec 2>&1\n{cmd}"), privilege), b"", sink)
             .await
     }
 

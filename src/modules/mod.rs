@@ -24,6 +24,16 @@ pub struct TaskCtx<'a> {
     /// The diff may show content (`false`: `diff: false` or `--no-diff-content`): only then is
     /// the target's current content fetched.
     pub diff_content: bool,
+    /// Where command output goes while it runs (`None`: nowhere live, e.g. file batches).
+    pub stream: Option<&'a TaskStream>,
+}
+
+/// The sink and identity of a task that runs commands.
+pub struct TaskStream {
+    pub output: std::sync::Arc<crate::output::Output>,
+    pub head: crate::capture::LiveHead,
+    /// Show output live (`-vvv`, and never for a sensitive task).
+    pub live: bool,
 }
 
 /// The change a module would make, decided without touching the target.
@@ -59,7 +69,8 @@ pub struct Applied {
     pub status: Option<Status>,
     pub changed: bool,
     pub rc: Option<i32>,
-    pub out: Option<String>,
+    /// How many lines of output the command printed (shown as a count for sensitive tasks).
+    pub out_lines: Option<usize>,
     pub cmd: Option<String>,
     /// Facts to store for the host (`save:`).
     pub save: Option<(String, Value)>,
@@ -70,7 +81,12 @@ pub struct TaskError {
     pub message: String,
     pub cmd: Option<String>,
     pub rc: Option<i32>,
+    /// The last lines of the output (masked): see `capture::TAIL_LINES`.
     pub out: Option<String>,
+    /// How many earlier lines `out` leaves out.
+    pub out_lines_omitted: Option<usize>,
+    /// How many lines the output had in all.
+    pub out_lines: Option<usize>,
     /// The host is unusable (the connection broke), not just this task.
     pub connection_lost: bool,
 }
@@ -82,6 +98,8 @@ impl TaskError {
             cmd: None,
             rc: None,
             out: None,
+            out_lines_omitted: None,
+            out_lines: None,
             connection_lost: false,
         }
     }
