@@ -29,9 +29,10 @@ pub struct Inventory {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Deserialize)]
+/// A `groups/NAME` file (its JSON Schema: `jetlike schema inventory`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupFile {
+pub(crate) struct GroupFile {
     #[serde(default)]
     hosts: Vec<String>,
     #[serde(default)]
