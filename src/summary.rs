@@ -50,6 +50,8 @@ struct Failed {
     task: String,
     number: usize,
     message: String,
+    /// The last lines of the command's output, as the human output shows it (masked).
+    out: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +62,9 @@ struct State {
     recap: BTreeMap<String, HostRecap>,
     check: bool,
 }
+
+/// How many trailing lines of a failed command's output an annotation quotes.
+const ANNOTATION_OUTPUT_LINES: usize = 5;
 
 /// Records the events of a run for the summary and the annotations.
 #[derive(Debug, Default)]
@@ -85,6 +90,7 @@ impl Observer for Collector {
                         task: t.task.clone(),
                         number: t.number,
                         message,
+                        out: t.failure.as_ref().and_then(|f| f.out.clone()),
                     });
                 }
                 if let Some(d) = &t.diff {
@@ -234,11 +240,14 @@ impl Collector {
                 None => vec![],
             };
             props.push(("title", format!("{} failed on {}", f.task, f.host)));
-            out.push_str(&workflow_command(
-                "error",
-                &props,
-                &format!("host {}: task {:?} failed: {}", f.host, f.task, f.message),
-            ));
+            let mut message = format!("host {}: task {:?} failed: {}", f.host, f.task, f.message);
+            if let Some(o) = f.out.as_deref().filter(|o| !o.trim().is_empty()) {
+                let lines: Vec<&str> = o.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(ANNOTATION_OUTPUT_LINES)..];
+                message.push_str("\noutput (last lines):\n");
+                message.push_str(&tail.join("\n"));
+            }
+            out.push_str(&workflow_command("error", &props, &message));
         }
         for (h, m) in &s.unreachable {
             out.push_str(&workflow_command(
