@@ -602,3 +602,45 @@ fn schema_accepts_what_the_parser_accepts() {
         assert_eq!(inventory.is_valid(&doc), ok, "{text}");
     }
 }
+
+#[test]
+fn check_ssh_annotates_and_summarises_an_unreachable_host() {
+    let p = secret_project();
+    // Nothing listens on port 1 of the loopback address: the connection is refused at once.
+    p.file("inv/groups/all", "hosts: [web1]\n").file(
+        "inv/host_vars/web1",
+        "jet_ssh_hostname: 127.0.0.1\njet_ssh_port: 1\n",
+    );
+    let r = jetlike(
+        p.path(),
+        &[
+            "check-ssh",
+            "-p",
+            "playbooks/pb.yml",
+            "-i",
+            "inv",
+            "--loadenv",
+            "--connect-timeout",
+            "5",
+            "--format",
+            "github",
+            "--summary",
+            "summary.md",
+        ],
+        &[("APP_TOKEN", SECRET)],
+    );
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(!r.all().contains(SECRET));
+    let ann: Vec<_> = r
+        .stdout
+        .lines()
+        .filter_map(parse_workflow_command)
+        .collect();
+    assert_eq!(ann.len(), 1, "{}", r.stdout);
+    assert_eq!(ann[0].0, "error");
+    assert!(unescape(&ann[0].2).starts_with("host web1 unreachable: "), "{:?}", ann[0]);
+    let md = p.read("summary.md");
+    assert!(md.starts_with("## jetlike check-ssh: 1 host"), "{md}");
+    assert!(md.contains("- <code>web1</code> unreachable: "), "{md}");
+    assert!(!md.contains(SECRET));
+}
