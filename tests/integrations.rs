@@ -638,7 +638,11 @@ fn check_ssh_annotates_and_summarises_an_unreachable_host() {
         .collect();
     assert_eq!(ann.len(), 1, "{}", r.stdout);
     assert_eq!(ann[0].0, "error");
-    assert!(unescape(&ann[0].2).starts_with("host web1 unreachable: "), "{:?}", ann[0]);
+    assert!(
+        unescape(&ann[0].2).starts_with("host web1 unreachable: "),
+        "{:?}",
+        ann[0]
+    );
     let md = p.read("summary.md");
     assert!(md.starts_with("## jetlike check-ssh: 1 host"), "{md}");
     assert!(md.contains("- <code>web1</code> unreachable: "), "{md}");
