@@ -25,15 +25,20 @@ pub enum SchemaKind {
 
 const ID_BASE: &str = "https://jetlike.invalid/schema/";
 
+/// Draft 7: the draft every yaml-language-server version supports.
+fn generator() -> schemars::SchemaGenerator {
+    schemars::generate::SchemaSettings::draft07().into_generator()
+}
+
 /// The schema of `kind`, as a JSON value.
 pub fn schema(kind: SchemaKind) -> Value {
     let (name, root) = match kind {
-        SchemaKind::Playbook => ("playbook", schemars::schema_for!(Vec<Play>)),
-        SchemaKind::Tasks => ("tasks", schemars::schema_for!(Vec<Task>)),
-        SchemaKind::Role => ("role", schemars::schema_for!(RoleFile)),
+        SchemaKind::Playbook => ("playbook", generator().into_root_schema_for::<Vec<Play>>()),
+        SchemaKind::Tasks => ("tasks", generator().into_root_schema_for::<Vec<Task>>()),
+        SchemaKind::Role => ("role", generator().into_root_schema_for::<RoleFile>()),
         SchemaKind::Inventory => (
             "inventory",
-            schemars::schema_for!(crate::inventory::GroupFile),
+            generator().into_root_schema_for::<crate::inventory::GroupFile>(),
         ),
     };
     let mut v = root.to_value();
@@ -48,20 +53,30 @@ pub fn schema(kind: SchemaKind) -> Value {
     v
 }
 
-/// Replaces serde's externally tagged task (`{shell: {...}}`) by the module mappings.
+/// Replaces serde's externally tagged task (`{shell: {...}}`, one variant per module) by the
+/// variants' own mappings, taken from the generated schema itself.
 fn untag_tasks(v: &mut Value) {
-    let task = json!({
-        "description": "A task: a mapping tagged !shell, !copy or !template.",
-        "anyOf": [
-            { "$ref": "#/$defs/ShellTask" },
-            { "$ref": "#/$defs/FileTask" }
-        ]
-    });
-    if v.get("$defs").and_then(|d| d.get("Task")).is_some() {
-        v["$defs"]["Task"] = task;
-    } else if v.get("oneOf").is_some() {
-        // The root is the task itself (not used: tasks come in lists).
-        *v = task;
+    for defs in ["definitions", "$defs"] {
+        let Some(task) = v.get(defs).and_then(|d| d.get("Task")) else {
+            continue;
+        };
+        let mut modules: Vec<String> = vec![];
+        let mut bodies: Vec<Value> = vec![];
+        for variant in task["oneOf"].as_array().into_iter().flatten() {
+            for (module, body) in variant["properties"].as_object().into_iter().flatten() {
+                modules.push(format!("!{module}"));
+                if !bodies.contains(body) {
+                    bodies.push(body.clone());
+                }
+            }
+        }
+        if bodies.is_empty() {
+            continue;
+        }
+        v[defs]["Task"] = json!({
+            "description": format!("A task: a mapping tagged {}.", modules.join(", ")),
+            "anyOf": bodies,
+        });
     }
 }
 
@@ -70,4 +85,39 @@ pub fn render(kind: SchemaKind) -> String {
     let mut s = serde_json::to_string_pretty(&schema(kind)).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module tag the parser knows is described, and README's yaml-language-server
+    /// settings declare each as a custom tag.
+    #[test]
+    fn every_module_tag_is_described_and_documented() {
+        let s = schema(SchemaKind::Tasks);
+        let task = &s["definitions"]["Task"];
+        assert_eq!(task["anyOf"].as_array().unwrap().len(), 2, "{task}");
+        let readme = include_str!("../README.md");
+        for m in crate::playbook::MODULES {
+            let tag = format!("!{m}");
+            assert!(
+                task["description"].as_str().unwrap().contains(&tag),
+                "{task}"
+            );
+            assert!(
+                readme.contains(&format!("\"{tag} mapping\"")),
+                "README's yaml.customTags lacks {tag}"
+            );
+        }
+        for kind in [
+            SchemaKind::Playbook,
+            SchemaKind::Role,
+            SchemaKind::Inventory,
+        ] {
+            let v = schema(kind);
+            assert_eq!(v["$schema"], "http://json-schema.org/draft-07/schema#");
+            assert!(v["$id"].as_str().unwrap().ends_with(".json"));
+        }
+    }
 }
