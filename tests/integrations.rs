@@ -648,3 +648,33 @@ fn check_ssh_annotates_and_summarises_an_unreachable_host() {
     assert!(md.contains("- <code>web1</code> unreachable: "), "{md}");
     assert!(!md.contains(SECRET));
 }
+
+#[test]
+fn annotations_never_quote_a_sensitive_task_output() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: p\n  groups: [all]\n  tasks:\n    - !shell\n      name: loud\n      cmd: echo loud-marker-4712; exit 2\n      and: {ignore_errors: true}\n    - !shell\n      name: quiet\n      cmd: printf 'visible-%s' marker-4711; exit 2\n      sensitive: true\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml", "--format", "github"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let ann: Vec<_> = r
+        .stdout
+        .lines()
+        .filter_map(parse_workflow_command)
+        .collect();
+    // The ignored failure is not annotated; the sensitive one is, without its output.
+    assert_eq!(ann.len(), 1, "{}", r.stdout);
+    assert!(
+        unescape(&ann[0].2).contains("task \"quiet\" failed"),
+        "{:?}",
+        ann[0]
+    );
+    assert!(!r.all().contains("visible-marker-4711"), "{}", r.all());
+    assert!(!ann[0].2.contains("output"), "{:?}", ann[0]);
+    assert!(
+        r.stdout.contains("loud-marker-4712"),
+        "the ignored failure ran: {}",
+        r.stdout
+    );
+}
