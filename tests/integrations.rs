@@ -678,3 +678,33 @@ fn annotations_never_quote_a_sensitive_task_output() {
         r.stdout
     );
 }
+
+#[test]
+fn pre_commit_hook_runs_lint_on_playbook_and_template_changes() {
+    let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(hooks.len(), 1);
+    let h = &hooks[0];
+    for key in ["id", "name", "entry", "language"] {
+        assert!(h[key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    assert_eq!(h["id"].as_str(), Some("jetlike-lint"));
+    assert_eq!(h["entry"].as_str(), Some("jetlike lint"));
+    assert_eq!(h["pass_filenames"].as_bool(), Some(false));
+    assert!(["rust", "system"].contains(&h["language"].as_str().unwrap()));
+    // pre-commit matches `files` with Python's re.search; this regex means the same in Rust.
+    let files = regex::Regex::new(h["files"].as_str().unwrap()).unwrap();
+    for f in [
+        "playbooks/site.yml",
+        "a.yaml",
+        "templates/app.conf.hb",
+        "t/x.j2",
+    ] {
+        assert!(files.is_match(f), "{f}");
+    }
+    for f in ["src/main.rs", "README.md", "x.yml.bak"] {
+        assert!(!files.is_match(f), "{f}");
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("hooks: [{id: jetlike-lint, args: [-p, "));
+}
