@@ -56,6 +56,19 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+    /// Write man pages (jetlike.1 and jetlike-SUBCOMMAND.1) into DIR.
+    Man {
+        /// Directory to write into (created if missing).
+        #[arg(default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the JSON Schema of playbooks, task files, role files or inventory group files,
+    /// for editors (yaml-language-server).
+    Schema {
+        /// Which kind of file.
+        #[arg(value_enum)]
+        kind: crate::schema::SchemaKind,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -127,6 +140,14 @@ pub struct RunArgs {
     #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub connect_timeout: u64,
+    /// CI output beside --output: `github` adds workflow commands (::error) for failed tasks
+    /// and unreachable hosts, on stdout (on stderr with --output json).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::summary::RunFormat>,
+    /// Write a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY"): per host, the files
+    /// that change, the secret names that rotate and diff stats; never a value.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -144,9 +165,9 @@ pub struct LintArgs {
     /// targeted host (without it, as `jetlike local` sees them: no inventory variables).
     #[arg(short = 'i', long, value_name = "DIR")]
     pub inventory: Option<PathBuf>,
-    /// human (default) or json (one object: version, findings, flows, errors, warnings).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::lint::annotations::LintFormat::Human)]
+    pub format: crate::lint::annotations::LintFormat,
     /// Count warnings as errors for the exit status.
     #[arg(long = "deny-warnings")]
     pub deny_warnings: bool,
@@ -217,6 +238,29 @@ pub fn main() -> i32 {
             out.finish();
             exit::OK
         }
+        Command::Man { dir } => {
+            let out = Output::new(Format::Human, 0);
+            let code = match crate::manpages::write_pages(&Cli::command(), &dir) {
+                Ok(paths) => {
+                    for p in paths {
+                        out.text(&format!("{}\n", p.display()));
+                    }
+                    exit::OK
+                }
+                Err(e) => {
+                    out.error(&format!("error: {e}\n"));
+                    exit::TASK_FAILED
+                }
+            };
+            out.finish();
+            code
+        }
+        Command::Schema { kind } => {
+            let out = Output::new(Format::Human, 0);
+            out.text(&crate::schema::render(kind));
+            out.finish();
+            exit::OK
+        }
         Command::ShowInventory(args) => {
             let _ = crate::environment::load(false);
             let out = Output::new(Format::Human, 0);
@@ -263,8 +307,17 @@ pub fn main() -> i32 {
                 }
             }
             let report = crate::lint::lint(&opts);
+            use crate::lint::annotations::LintFormat;
             match args.format {
-                Format::Json => {
+                LintFormat::Sarif => out.text(&crate::lint::sarif::render_sarif(&report)),
+                LintFormat::Github => out.text(&crate::lint::annotations::render_github(&report)),
+                LintFormat::Gitlab => out.text(&crate::lint::annotations::render_gitlab(
+                    &report,
+                    opts.playbooks
+                        .first()
+                        .map_or(std::path::Path::new("."), |p| p),
+                )),
+                LintFormat::Json => {
                     let doc = serde_json::json!({
                         "version": 1,
                         "errors": report.errors(),
@@ -277,7 +330,7 @@ pub fn main() -> i32 {
                         serde_json::to_string_pretty(&doc).unwrap_or_default()
                     ));
                 }
-                Format::Human => out.text(&crate::lint::render_human(&report)),
+                LintFormat::Human => out.text(&crate::lint::render_human(&report)),
             }
             out.finish();
             if report.errors() > 0 || (args.deny_warnings && report.warnings() > 0) {
@@ -532,11 +585,38 @@ fn prepare_and_run(
         })?,
     );
     crate::signals::watch(runner.cancelled.clone(), out.clone());
+    let collector = (args.format.is_some() || args.summary.is_some()).then(|| {
+        let c = Arc::new(crate::summary::Collector::default());
+        out.observe(c.clone());
+        c
+    });
+    let loaded: Vec<Arc<LoadedPlay>> = plays.iter().map(|(p, _)| p.clone()).collect();
     let outcome = rt.block_on(async {
         let o = runner.run(plays).await;
         runner.shutdown().await;
         o
     });
+    if let Some(c) = collector {
+        if args.format == Some(crate::summary::RunFormat::Github) {
+            let refs: Vec<&LoadedPlay> = loaded.iter().map(Arc::as_ref).collect();
+            let text = c.github_annotations(&refs);
+            match out.format() {
+                Format::Json => out.text_err(&text),
+                Format::Human => out.text(&text),
+            }
+        }
+        if let Some(path) = &args.summary {
+            let command = match (ssh, check) {
+                (false, false) => "local",
+                (false, true) => "check-local",
+                (true, false) => "ssh",
+                (true, true) => "check-ssh",
+            };
+            let md = masker.mask_str(&c.markdown(command));
+            crate::summary::write_atomically(path, &md)
+                .map_err(|e| Error::Runtime(e.to_string()))?;
+        }
+    }
     Ok(if outcome.interrupted {
         crate::signals::INTERRUPTED
     } else if outcome.failed {

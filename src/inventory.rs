@@ -32,9 +32,10 @@ pub struct Inventory {
     index: OnceLock<Index>,
 }
 
-#[derive(Deserialize)]
+/// A `groups/NAME` file (its JSON Schema: `jetlike schema inventory`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupFile {
+pub(crate) struct GroupFile {
     #[serde(default)]
     hosts: Vec<String>,
     #[serde(default)]

@@ -147,6 +147,11 @@ pub enum Event {
     },
 }
 
+/// Sees every event the sink is given (the CI summary and annotations, src/summary.rs).
+pub trait Observer: Send + Sync {
+    fn event(&self, ev: &Event);
+}
+
 struct Streams {
     out: MaskStream,
     err: MaskStream,
@@ -163,6 +168,7 @@ pub struct Output {
     diff_tally: Mutex<DiffTally>,
     /// The live progress line (TTY, human output only), redrawn under the latest output.
     progress: Mutex<Option<Progress>>,
+    observers: Mutex<Vec<Arc<dyn Observer>>>,
 }
 
 /// Per host, the secret variables the diffs say would change, may change, and how many
@@ -262,6 +268,7 @@ impl Output {
             recap: Mutex::new(BTreeMap::new()),
             diff_tally: Mutex::new(DiffTally::default()),
             progress: Mutex::new(None),
+            observers: Mutex::new(vec![]),
         })
     }
 
@@ -505,7 +512,20 @@ impl Output {
         self.recap.lock().unwrap().clone()
     }
 
+    /// Adds an observer of every event emitted from now on.
+    pub fn observe(&self, o: Arc<dyn Observer>) {
+        self.observers.lock().unwrap().push(o);
+    }
+
+    /// Plain text on stderr, masked like every other byte.
+    pub fn text_err(&self, s: &str) {
+        self.write_err(s.as_bytes());
+    }
+
     pub fn emit(&self, ev: &Event) {
+        for o in self.observers.lock().unwrap().iter() {
+            o.event(ev);
+        }
         if let Event::Task(t) = ev {
             self.record(t);
             if let Some(d) = &t.diff {

@@ -16,7 +16,7 @@ use crate::yaml_spans::{self, Node, Step};
 
 pub type Vars = Map<String, Value>;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Play {
     pub name: String,
@@ -40,7 +40,7 @@ pub struct Play {
     pub handlers: Vec<Task>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleInvocation {
     pub role: String,
@@ -50,7 +50,7 @@ pub struct RoleInvocation {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleFile {
     pub name: String,
@@ -63,7 +63,7 @@ pub struct RoleFile {
 }
 
 /// A task: the module is chosen by the YAML tag (`!shell`, `!copy`, `!template`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub enum Task {
     #[serde(rename = "shell")]
     Shell(ShellTask),
@@ -75,7 +75,7 @@ pub enum Task {
 
 pub const MODULES: &[&str] = &["shell", "copy", "template"];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShellTask {
     pub name: Option<String>,
@@ -98,7 +98,7 @@ pub struct ShellTask {
 }
 
 /// A size written as a number of bytes or as text with a unit (`64MiB`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Size {
     Bytes(u64),
@@ -125,7 +125,7 @@ impl ShellTask {
 }
 
 /// `!copy` and `!template` take the same fields; `src` resolves under `files/` or `templates/`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileTask {
     pub name: Option<String>,
@@ -148,7 +148,7 @@ fn show_diff() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attributes {
     pub owner: Option<String>,
@@ -157,7 +157,7 @@ pub struct Attributes {
 }
 
 /// A file mode written `0o640` (Jet; YAML reads it as an integer) or `"0640"` / `"0o640"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Mode {
     Int(u32),
@@ -207,7 +207,7 @@ impl Mode {
 }
 
 /// `with:` — logic applied before the module runs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreLogic {
     pub condition: Option<String>,
@@ -220,7 +220,7 @@ pub struct PreLogic {
 }
 
 /// `items:` is either a list or the name of a variable holding a list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Items {
     List(Vec<Value>),
@@ -228,7 +228,7 @@ pub enum Items {
 }
 
 /// `and:` — logic applied after the module ran.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostLogic {
     pub notify: Option<String>,

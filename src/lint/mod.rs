@@ -6,8 +6,11 @@
 //! handler that does not parse is reported and the rest is still checked, and every file is
 //! scanned for secrets as raw text whether it parses or not.
 
+pub mod annotations;
 mod envfile;
 mod render;
+pub mod rules;
+pub mod sarif;
 pub mod scan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
