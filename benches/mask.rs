@@ -73,10 +73,42 @@ fn secrets(rng: &mut Rng) -> Vec<Secret> {
 /// About `size` bytes of ordinary command output.
 fn typical_text(rng: &mut Rng, size: usize, colour: bool) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "service", "started", "request", "handled", "connection", "closed", "user",
-        "deploy", "config", "reloaded", "worker", "queue", "timeout", "retrying", "cache",
-        "miss", "hit", "database", "migration", "applied", "listening", "on", "port", "and",
-        "with", "from", "to", "of", "in", "is", "was", "error", "warning", "info", "debug",
+        "the",
+        "service",
+        "started",
+        "request",
+        "handled",
+        "connection",
+        "closed",
+        "user",
+        "deploy",
+        "config",
+        "reloaded",
+        "worker",
+        "queue",
+        "timeout",
+        "retrying",
+        "cache",
+        "miss",
+        "hit",
+        "database",
+        "migration",
+        "applied",
+        "listening",
+        "on",
+        "port",
+        "and",
+        "with",
+        "from",
+        "to",
+        "of",
+        "in",
+        "is",
+        "was",
+        "error",
+        "warning",
+        "info",
+        "debug",
     ];
     const LEVELS: &[&str] = &["INFO", "WARN", "DEBUG", "ERROR"];
     let mut t = Vec::with_capacity(size + 256);
@@ -162,7 +194,11 @@ fn main() {
     println!("masker: 100 secrets, all variants, built in {build:.2?}; {masker:?}");
     if quick {
         let text = typical_text(&mut rng, size, true);
-        assert_eq!(masker.mask(&text).len(), text.len(), "typical text has no secret");
+        assert_eq!(
+            masker.mask(&text).len(),
+            text.len(),
+            "typical text has no secret"
+        );
         return;
     }
     for colour in [false, true] {
@@ -179,7 +215,10 @@ fn main() {
                 }
                 n + s.finish().len()
             });
-            println!("{label:8} streamed {:>3} KiB  {streamed:8.0} MB/s", chunk / 1024);
+            println!(
+                "{label:8} streamed {:>3} KiB  {streamed:8.0} MB/s",
+                chunk / 1024
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The masker: every byte jetlike writes passes through it.
 //!
-//! One Aho-Corasick automaton covers every encoded variant of every secret. All overlapping
+//! Every encoded variant of every secret is a pattern. Matching is ASCII case-insensitive
+//! and looks through terminal escape sequences (see [`escapes`]): a secret printed in upper
+//! case, or coloured in the middle by `grep --color=always`, is still masked. All overlapping
 //! matches are found and intersecting ranges are unioned, so one secret containing or
 //! overlapping another leaves no residue. [`Masker::mask`] masks a whole buffer and is the
 //! oracle; [`MaskStream`] masks output as it arrives and produces exactly the same bytes for
@@ -9,10 +11,19 @@
 //! Short values cannot be masked without wrecking output: values under 4 bytes (after
 //! trimming) are not masked and are reported by name; patterns of 4-7 bytes match only as
 //! whole tokens; patterns of 8 bytes and more match anywhere. Everything works on bytes.
+//!
+//! Secrets can be added while output flows ([`Masker::add`]): values derived from secrets by
+//! templates, and what a sensitive task saved. See [`Masker::add`] for what a stream that is
+//! mid-flight guarantees.
+//!
+//! Speed: a match can only start where a 4-byte window of the text is in a bitset of the
+//! patterns' 4-grams, so ordinary text is scanned with one hash probe every 5 bytes when all
+//! patterns have 8+ bytes (one per byte when some secret is 4-7 bytes long); only candidate
+//! positions are checked exactly against the pattern trie.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::engine::GeneralPurpose;
 use base64::Engine as _;
@@ -36,22 +47,30 @@ type Bytes = Zeroizing<Vec<u8>>;
 /// Masks secret values (and their common encodings) in output. `Send + Sync`; share it as
 /// `Arc<Masker>` and open one [`MaskStream`] per output stream.
 pub struct Masker {
-    /// `None` when there is nothing to mask.
-    ac: Option<AhoCorasick>,
-    /// Per pattern id: true when the pattern is short and must sit between token boundaries.
-    boundary: Vec<bool>,
-    /// The same patterns as a trie with failure links; streams use it to know how many trailing
-    /// bytes could still grow into a match.
-    trie: PrefixTrie,
+    /// The compiled pattern set in force; replaced as a whole when secrets are added.
+    current: RwLock<Arc<PatternSet>>,
+    /// The generation of `current`; streams compare it on every push (one atomic load).
+    generation: AtomicU64,
+    /// Every pattern so far (folded, sorted, deduplicated) and the names too short to mask:
+    /// the input of the next rebuild. Held while rebuilding, so additions are serialised.
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    patterns: Vec<Bytes>,
     unmasked: Vec<String>,
+    /// Names in `unmasked` not yet handed out by `take_unwarned`.
+    unwarned: Vec<String>,
 }
 
 impl std::fmt::Debug for Masker {
     /// Counts and names only: never a pattern.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         f.debug_struct("Masker")
-            .field("patterns", &self.boundary.len())
-            .field("unmasked", &self.unmasked)
+            .field("patterns", &r.patterns.len())
+            .field("unmasked", &r.unmasked)
             .finish()
     }
 }
@@ -60,65 +79,92 @@ impl Masker {
     /// Builds the automaton over every variant of every secret. Secrets are read once; the
     /// intermediate copies made here are wiped.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Masker {
+        let m = Masker::empty();
+        m.add(secrets);
+        m
+    }
+
+    /// A masker that masks nothing (before the secret set is known, or when there is none).
+    pub fn empty() -> Masker {
+        Masker {
+            current: RwLock::new(Arc::new(PatternSet::new(&[], 0))),
+            generation: AtomicU64::new(0),
+            registry: Mutex::new(Registry::default()),
+        }
+    }
+
+    /// Adds secrets while the run goes on (values derived from secrets by templates, what a
+    /// sensitive task saved): every variant of each, with the same short-value rule as
+    /// [`Masker::new`]. Returns the names of the added values too short to be masked (under
+    /// 4 bytes trimmed), for the caller to warn about.
+    ///
+    /// Guarantee once `add` has returned: every later [`Masker::mask`] and every later
+    /// `push`/`finish` of every [`MaskStream`] of this masker (whatever thread or host it
+    /// serves) masks the new values, including in bytes a stream was still holding back;
+    /// a stream recomputes its hold-back from its held bytes on each push, so nothing of its
+    /// old state depends on the old set. Bytes a stream emitted before the call cannot be
+    /// recalled: register a value before anything that could print it runs.
+    pub fn add<'a>(&self, secrets: impl IntoIterator<Item = &'a Secret>) -> Vec<String> {
         let mut pats: Vec<Bytes> = Vec::new();
-        let mut unmasked = Vec::new();
+        let mut short = Vec::new();
         for secret in secrets {
             let value = secret.expose();
             if value.is_empty() {
                 continue;
             }
             if value.trim_ascii().len() < MIN_MASKED {
-                unmasked.push(secret.name().to_string());
+                short.push(secret.name().to_string());
                 continue;
             }
             variants(value, &mut pats);
         }
-        unmasked.sort();
-        unmasked.dedup();
-        pats.retain(|p| p.len() >= MIN_MASKED);
-        pats.sort_unstable_by(|a, b| a[..].cmp(&b[..]));
-        pats.dedup_by(|a, b| a[..] == b[..]);
-        if pats.is_empty() {
-            return Masker {
-                unmasked,
-                ..Masker::empty()
-            };
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
+        for name in &short {
+            if let Err(at) = reg.unmasked.binary_search(name) {
+                reg.unmasked.insert(at, name.clone());
+                reg.unwarned.push(name.clone());
+            }
         }
-        // Building fails only when the automaton would need more than u32 states: far beyond
-        // any real secret set. Refusing to run beats running unmasked.
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(pats.iter().map(|p| p.as_slice()))
-            .expect("secret patterns too large for the masking automaton");
-        Masker {
-            ac: Some(ac),
-            boundary: pats.iter().map(|p| p.len() < MIN_ANYWHERE).collect(),
-            trie: PrefixTrie::new(&pats),
-            unmasked,
+        for mut p in pats {
+            if p.len() < MIN_MASKED {
+                continue;
+            }
+            p.make_ascii_lowercase();
+            if let Err(at) = reg.patterns.binary_search_by(|q| q[..].cmp(&p[..])) {
+                reg.patterns.insert(at, p);
+                changed = true;
+            }
         }
+        if changed {
+            let generation = self.generation.load(Ordering::Acquire) + 1;
+            let set = Arc::new(PatternSet::new(&reg.patterns, generation));
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = set;
+            self.generation.store(generation, Ordering::Release);
+        }
+        short
     }
 
-    /// A masker that masks nothing (before the secret set is known, or when there is none).
-    pub fn empty() -> Masker {
-        Masker {
-            ac: None,
-            boundary: Vec::new(),
-            trie: PrefixTrie::new(&[]),
-            unmasked: Vec::new(),
-        }
+    fn set(&self) -> Arc<PatternSet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// True when no pattern is registered: output passes through unchanged.
     pub fn is_empty(&self) -> bool {
-        self.ac.is_none()
+        self.set().is_empty()
     }
 
     /// Masks a whole buffer at once. This is the reference that streaming must reproduce.
     pub fn mask(&self, input: &[u8]) -> Vec<u8> {
-        if self.is_empty() {
+        let set = self.set();
+        if set.is_empty() {
             return input.to_vec();
         }
-        let (ranges, _) = self.scan(input, None, 0, true);
+        let view = escapes::View::new(input);
+        let (ranges, _) = set.scan(&view, None, 0, true);
         let mut out = Vec::with_capacity(input.len());
         emit(input, &ranges, false, input.len(), &mut out);
         out
@@ -132,55 +178,92 @@ impl Masker {
     /// Names of secrets too short to mask (under 4 bytes after trimming), sorted and
     /// deduplicated, so the caller can warn about each by name.
     pub fn unmasked_names(&self) -> Vec<String> {
-        self.unmasked.clone()
+        let r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        r.unmasked.clone()
+    }
+
+    /// The names of [`Masker::unmasked_names`] not returned by an earlier call, in the order
+    /// they were added: each too-short value is warned about once, however often it is seen.
+    pub fn take_unwarned(&self) -> Vec<String> {
+        let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut r.unwarned)
     }
 
     /// A streaming masker for one output stream (stdout, stderr, a remote command's output).
     pub fn stream(self: &Arc<Self>) -> MaskStream {
         MaskStream {
             masker: Arc::clone(self),
+            set: self.set(),
             pending: Vec::new(),
             open: 0,
             prev: None,
-            state: ROOT,
+        }
+    }
+}
+
+/// One compiled, immutable pattern set.
+struct PatternSet {
+    generation: u64,
+    /// Every pattern (ASCII-lowercased) with its end marked: exact matching and hold-back.
+    trie: Trie,
+    /// 4-grams at offsets 0-4 of every pattern, probed every 5 bytes when all patterns
+    /// have 8+ bytes.
+    long: Grams,
+    /// 4-grams at offset 0 of every pattern: probed at every byte when some pattern is
+    /// shorter than 8, and for the tails that may be held back.
+    first: Grams,
+    has_short: bool,
+    /// The longest pattern.
+    max_len: usize,
+}
+
+impl PatternSet {
+    fn new(pats: &[Bytes], generation: u64) -> PatternSet {
+        let mut long = Grams::new(20);
+        let mut first = Grams::new(18);
+        let mut has_short = false;
+        for p in pats {
+            if p.len() >= MIN_ANYWHERE {
+                for off in 0..LONG_STRIDE {
+                    long.insert(gram(&p[off..]));
+                }
+            } else {
+                has_short = true;
+            }
+            first.insert(gram(p));
+        }
+        PatternSet {
+            generation,
+            trie: Trie::new(pats),
+            long,
+            first,
+            has_short,
+            max_len: pats.iter().map(|p| p.len()).max().unwrap_or(0),
         }
     }
 
-    /// Finds the valid matches in `buf` and unions intersecting ones into sorted, disjoint
-    /// ranges. `prev` is the byte just before `buf` (None at the start of the stream), `open`
-    /// the length of a prefix of `buf` that belongs to a range already emitted as a token, and
-    /// `eof` whether the stream ends with `buf`. Also returns the start of the earliest short
-    /// match that ends at the end of `buf`, whose validity waits for the next byte.
+    fn is_empty(&self) -> bool {
+        self.max_len == 0
+    }
+
+    /// Finds the valid matches in `view` and unions intersecting ones into sorted, disjoint
+    /// ranges of the original bytes. `prev` is the text byte just before the view (None at
+    /// the start of the stream), `open` the length of a prefix of the view's bytes that
+    /// belongs to a range already emitted as a token, and `eof` whether the stream ends with
+    /// it. Also returns, in text (escape-free) coordinates, the start of the earliest short
+    /// match that ends at the end of the text, whose validity waits for the next byte.
     fn scan(
         &self,
-        buf: &[u8],
+        view: &escapes::View<'_>,
         prev: Option<u8>,
         open: usize,
         eof: bool,
     ) -> (Vec<(usize, usize)>, Option<usize>) {
-        let Some(ac) = &self.ac else {
-            return (Vec::new(), None);
-        };
-        let mut found = Vec::new();
-        let mut unsure: Option<usize> = None;
-        for m in ac.find_overlapping_iter(buf) {
-            let (s, e) = (m.start(), m.end());
-            if self.boundary[m.pattern().as_usize()] {
-                let before = if s == 0 { prev } else { Some(buf[s - 1]) };
-                if before.is_some_and(is_word) {
-                    continue;
-                }
-                if e == buf.len() {
-                    if !eof {
-                        unsure = Some(unsure.map_or(s, |u| u.min(s)));
-                        continue;
-                    }
-                } else if is_word(buf[e]) {
-                    continue;
-                }
-            }
-            found.push((s, e));
-        }
+        let (found, unsure) = self.find(view.text(), prev, eof);
+        let mut found: Vec<(usize, usize)> = found
+            .into_iter()
+            .map(|(s, e)| (view.orig(s), view.orig(e - 1) + 1))
+            .collect();
         found.sort_unstable();
         let mut ranges = Vec::new();
         let mut cur = (open > 0).then_some((0, open));
@@ -195,6 +278,125 @@ impl Masker {
         }
         ranges.extend(cur);
         (ranges, unsure)
+    }
+
+    /// Every valid match in `text` as (start, end), and the `unsure` start (see `scan`).
+    fn find(
+        &self,
+        text: &[u8],
+        prev: Option<u8>,
+        eof: bool,
+    ) -> (Vec<(usize, usize)>, Option<usize>) {
+        let n = text.len();
+        let mut found = Vec::new();
+        let mut unsure: Option<usize> = None;
+        if n < MIN_MASKED || self.is_empty() {
+            return (found, unsure);
+        }
+        // Candidate starts, increasing.
+        let mut starts: Vec<usize> = Vec::new();
+        if self.has_short {
+            // Every start is probed against the 4-grams at offset 0 of every pattern.
+            for i in 0..=n - MIN_MASKED {
+                if self.first.has(gram(&text[i..])) {
+                    starts.push(i);
+                }
+            }
+        } else {
+            // Only patterns of 8+ bytes: one at `s` covers a probe position `i` (a multiple
+            // of 5) with `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`.
+            let mut i = 0;
+            while i + 4 <= n {
+                if self.long.has(gram(&text[i..])) {
+                    let from = i
+                        .saturating_sub(LONG_STRIDE - 1)
+                        .max(starts.last().map_or(0, |&l| l + 1));
+                    starts.extend(from..=i);
+                }
+                i += LONG_STRIDE;
+            }
+        }
+        for s in starts {
+            self.trie.matches_at(&text[s..], |len| {
+                let e = s + len;
+                if len < MIN_ANYWHERE {
+                    let before = if s == 0 { prev } else { Some(text[s - 1]) };
+                    if before.is_some_and(is_word) {
+                        return;
+                    }
+                    if e == n {
+                        if !eof {
+                            unsure = Some(unsure.map_or(s, |u| u.min(s)));
+                            return;
+                        }
+                    } else if is_word(text[e]) {
+                        return;
+                    }
+                }
+                found.push((s, e));
+            });
+        }
+        (found, unsure)
+    }
+
+    /// How many trailing bytes of `text` could still grow into a match: the longest suffix
+    /// that is a proper prefix of some pattern.
+    fn hold(&self, text: &[u8]) -> usize {
+        let n = text.len();
+        let from = n.saturating_sub(self.max_len.saturating_sub(1));
+        for j in from..n {
+            let tail = &text[j..];
+            if tail.len() >= 4 && !self.first.has(gram(tail)) {
+                continue;
+            }
+            if self.trie.is_open_prefix(tail) {
+                return n - j;
+            }
+        }
+        0
+    }
+}
+
+const LONG_STRIDE: usize = MIN_ANYWHERE - 3;
+
+/// The case-folded hash of the 4 bytes at the start of `b` (at least 4 long). `| 0x20` folds
+/// ASCII letters (and a few other pairs: a filter may over-approximate).
+#[inline(always)]
+fn gram(b: &[u8]) -> u32 {
+    let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) | 0x2020_2020;
+    w.wrapping_mul(0x9E37_79B1)
+}
+
+/// A bitset of 4-gram hashes.
+struct Grams {
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl Grams {
+    fn new(log2: u32) -> Grams {
+        Grams {
+            bits: vec![0; 1 << (log2 - 6)],
+            shift: 32 - log2,
+        }
+    }
+
+    fn insert(&mut self, h: u32) {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] |= 1 << (i & 63);
+    }
+
+    #[inline(always)]
+    fn has(&self, h: u32) -> bool {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] & (1 << (i & 63)) != 0
+    }
+}
+
+impl Drop for Grams {
+    /// The bits say little, but they are derived from secrets.
+    fn drop(&mut self) {
+        self.bits.zeroize();
     }
 }
 
@@ -236,48 +438,71 @@ fn emit(
 }
 
 /// Masks one output stream as it is written. Concatenating every `push` result and the
-/// `finish` result gives exactly `Masker::mask` of the whole output, for any chunking.
+/// `finish` result gives exactly `Masker::mask` of the whole output, for any chunking (while
+/// no secret is added meanwhile; see [`Masker::add`] for what holds then).
 ///
 /// Only the longest tail that is a proper prefix of some pattern is held back (plus a short
-/// pattern that ends exactly at the end, until the next byte shows whether it ends a token);
-/// everything else is emitted at once, so prompts show without delay and no timer is needed.
-/// A masked range that is still growing is emitted as its token right away and the rest of it
-/// is swallowed as it arrives, so the buffer never exceeds the longest pattern plus one chunk.
+/// pattern that ends exactly at the end, until the next byte shows whether it ends a token,
+/// and an escape sequence not yet complete); everything else is emitted at once, so prompts
+/// show without delay and no timer is needed. A masked range that is still growing is
+/// emitted as its token right away and the rest of it is swallowed as it arrives, so the
+/// buffer never exceeds the longest pattern (with the escape sequences inside it) plus one
+/// chunk.
 pub struct MaskStream {
     masker: Arc<Masker>,
+    /// The pattern set this stream last used; refreshed when the masker's generation moves.
+    set: Arc<PatternSet>,
     /// Bytes received but not yet emitted.
     pending: Vec<u8>,
     /// Leading bytes of `pending` that belong to a range whose token was already emitted.
     open: usize,
-    /// The last byte before `pending` (for the token-boundary check), None at stream start.
+    /// The last text byte (outside escape sequences) before `pending`, None at stream start.
     prev: Option<u8>,
-    /// Prefix-trie state after every byte received so far.
-    state: u32,
 }
 
 impl MaskStream {
+    fn refresh(&mut self) {
+        if self.masker.generation.load(Ordering::Acquire) != self.set.generation {
+            self.set = self.masker.set();
+        }
+    }
+
     /// Takes the next chunk of output; returns the masked bytes that can be emitted now.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let masker = &*self.masker;
-        if masker.is_empty() {
+        self.refresh();
+        if self.set.is_empty() && self.pending.is_empty() {
             return chunk.to_vec();
         }
         append_wiping(&mut self.pending, chunk);
-        for &b in chunk {
-            self.state = masker.trie.step(self.state, b);
-        }
-        let hold = masker.trie.hold(self.state);
-        let (ranges, unsure) = masker.scan(&self.pending, self.prev, self.open, false);
+        let set = &*self.set;
+        let view = escapes::View::new(&self.pending);
+        let text = view.text();
+        let hold = set.hold(text);
+        let (ranges, unsure) = set.scan(&view, self.prev, self.open, false);
         // Every match not yet complete starts inside the held tail, and so does every short
         // match still waiting for its right boundary: nothing before `cut` can change.
-        let mut cut = self.pending.len() - hold;
+        let mut keep = text.len() - hold;
         if let Some(u) = unsure {
-            cut = cut.min(u);
+            keep = keep.min(u);
         }
+        let mut cut = if keep < text.len() {
+            view.orig(keep)
+        } else {
+            self.pending.len()
+        };
+        if let Some(inc) = view.incomplete() {
+            cut = cut.min(inc);
+        }
+        let prev = if keep > 0 {
+            Some(text[keep - 1])
+        } else {
+            self.prev
+        };
+        drop(view);
         let mut out = Vec::with_capacity(cut + MASK_TOKEN.len());
         self.open = emit(&self.pending, &ranges, self.open > 0, cut, &mut out);
         if cut > 0 {
-            self.prev = Some(self.pending[cut - 1]);
+            self.prev = prev;
             consume_wiping(&mut self.pending, cut);
         }
         out
@@ -286,8 +511,10 @@ impl MaskStream {
     /// Masks and returns everything still held: the stream has ended. The stream is then
     /// reset and may be used again as a new stream.
     pub fn finish(&mut self) -> Vec<u8> {
-        let masker = &*self.masker;
-        let (ranges, _) = masker.scan(&self.pending, self.prev, self.open, true);
+        self.refresh();
+        let view = escapes::View::new(&self.pending);
+        let (ranges, _) = self.set.scan(&view, self.prev, self.open, true);
+        drop(view);
         let mut out = Vec::with_capacity(self.pending.len());
         emit(
             &self.pending,
@@ -299,7 +526,6 @@ impl MaskStream {
         self.pending.zeroize();
         self.open = 0;
         self.prev = None;
-        self.state = ROOT;
         out
     }
 }
@@ -331,42 +557,175 @@ fn consume_wiping(buf: &mut Vec<u8>, n: usize) {
     buf.truncate(keep);
 }
 
+/// Terminal escape sequences are transparent to matching: the text a secret is looked for in
+/// is the output without them, and a masked range runs from the first to the last text byte
+/// of the match, swallowing the sequences inside it (those before and after stay).
+///
+/// Recognised (ECMA-48, byte by byte, so the same bytes split the same way whatever the
+/// chunking): CSI `ESC [` parameters/intermediates (0x20-0x3F) then a final byte
+/// (0x40-0x7E); OSC, DCS, SOS, PM, APC (`ESC ] P X ^ _`) up to BEL or ST (`ESC \`); other
+/// `ESC` sequences (intermediates 0x20-0x2F, then a final 0x30-0x7E). A byte that does not
+/// fit ends the sequence before it; a sequence longer than [`escapes::MAX_LEN`] bytes ends
+/// there. A sequence still open at the end of a stream's buffer is held back until it is
+/// complete (or the stream ends).
+pub mod escapes {
+    use std::borrow::Cow;
+
+    /// A sequence ends after this many bytes, terminated or not.
+    pub const MAX_LEN: usize = 1024;
+    const ESC: u8 = 0x1b;
+
+    /// Output bytes as matching sees them.
+    pub(super) struct View<'a> {
+        text: Cow<'a, [u8]>,
+        /// Original position of each text byte; None when there is no escape sequence.
+        orig: Option<Vec<usize>>,
+        /// Start of a sequence still open at the end.
+        incomplete: Option<usize>,
+    }
+
+    #[derive(Clone, Copy)]
+    enum St {
+        Ground,
+        Esc,
+        Inter,
+        Csi,
+        Str,
+        StrEsc,
+    }
+
+    impl<'a> View<'a> {
+        pub(super) fn new(buf: &'a [u8]) -> View<'a> {
+            if !buf.contains(&ESC) {
+                return View {
+                    text: Cow::Borrowed(buf),
+                    orig: None,
+                    incomplete: None,
+                };
+            }
+            let mut text = Vec::with_capacity(buf.len());
+            let mut orig = Vec::with_capacity(buf.len());
+            let mut st = St::Ground;
+            let mut start = 0;
+            let mut i = 0;
+            while i < buf.len() {
+                let b = buf[i];
+                if !matches!(st, St::Ground) && i - start >= MAX_LEN {
+                    st = St::Ground;
+                }
+                // `None`: the sequence ended before `b`; look at `b` again from the ground.
+                let next = match st {
+                    St::Ground => {
+                        if b == ESC {
+                            start = i;
+                            Some(St::Esc)
+                        } else {
+                            text.push(b);
+                            orig.push(i);
+                            Some(St::Ground)
+                        }
+                    }
+                    St::Esc => match b {
+                        b'[' => Some(St::Csi),
+                        b']' | b'P' | b'X' | b'^' | b'_' => Some(St::Str),
+                        0x20..=0x2f => Some(St::Inter),
+                        0x30..=0x7e => Some(St::Ground),
+                        _ => None,
+                    },
+                    St::Inter => match b {
+                        0x20..=0x2f => Some(St::Inter),
+                        0x30..=0x7e => Some(St::Ground),
+                        _ => None,
+                    },
+                    St::Csi => match b {
+                        0x20..=0x3f => Some(St::Csi),
+                        0x40..=0x7e => Some(St::Ground),
+                        _ => None,
+                    },
+                    St::Str => match b {
+                        0x07 => Some(St::Ground),
+                        ESC => Some(St::StrEsc),
+                        _ => Some(St::Str),
+                    },
+                    St::StrEsc => match b {
+                        b'\\' => Some(St::Ground),
+                        // The ESC ended the string and starts a sequence of its own.
+                        _ => {
+                            start = i - 1;
+                            st = St::Esc;
+                            continue;
+                        }
+                    },
+                };
+                match next {
+                    Some(n) => {
+                        st = n;
+                        i += 1;
+                    }
+                    None => st = St::Ground,
+                }
+            }
+            let incomplete = (!matches!(st, St::Ground)).then_some(start);
+            View {
+                text: Cow::Owned(text),
+                orig: Some(orig),
+                incomplete,
+            }
+        }
+
+        pub(super) fn text(&self) -> &[u8] {
+            &self.text
+        }
+
+        /// The original position of text byte `k`.
+        pub(super) fn orig(&self, k: usize) -> usize {
+            self.orig.as_ref().map_or(k, |o| o[k])
+        }
+
+        pub(super) fn incomplete(&self) -> Option<usize> {
+            self.incomplete
+        }
+    }
+
+    impl Drop for View<'_> {
+        fn drop(&mut self) {
+            if let Cow::Owned(t) = &mut self.text {
+                zeroize::Zeroize::zeroize(t);
+            }
+        }
+    }
+}
+
 const ROOT: u32 = 0;
 const NONE: u32 = u32::MAX;
 
-/// Every pattern as a trie with Aho-Corasick failure links, kept next to the automaton
-/// because `aho-corasick` does not expose state depths. A stream keeps its state in this trie,
-/// advancing it only over new bytes, so finding the tail to hold back costs O(1) per byte,
-/// never a rescan of history.
-struct PrefixTrie {
-    /// Transitions from the root, by byte (the hot path for ordinary output).
+/// Every pattern (ASCII-lowercased) as a trie; walked with lowercased text bytes, only at the
+/// candidate positions the 4-gram filter lets through and over the tail a stream may hold.
+struct Trie {
+    /// Transitions from the root, by byte.
     root: Box<[u32; 256]>,
     nodes: Vec<TrieNode>,
 }
 
 struct TrieNode {
     label: u8,
+    /// A pattern ends here.
+    end: bool,
     first_child: u32,
     next_sibling: u32,
-    fail: u32,
-    /// Length of the longest suffix of this node's string (itself included) that is a proper
-    /// prefix of some pattern, i.e. the longest trie node on the failure chain with children.
-    hold: u32,
 }
 
-impl PrefixTrie {
-    fn new(pats: &[Bytes]) -> PrefixTrie {
-        let mut trie = PrefixTrie {
+impl Trie {
+    fn new(pats: &[Bytes]) -> Trie {
+        let mut trie = Trie {
             root: Box::new([NONE; 256]),
             nodes: vec![TrieNode {
                 label: 0,
+                end: false,
                 first_child: NONE,
                 next_sibling: NONE,
-                fail: ROOT,
-                hold: 0,
             }],
         };
-        let mut depth = vec![0u32];
         for p in pats {
             let mut node = ROOT;
             for &b in p.iter() {
@@ -383,43 +742,20 @@ impl PrefixTrie {
                         };
                         trie.nodes.push(TrieNode {
                             label: b,
+                            end: false,
                             first_child: NONE,
                             next_sibling: sibling,
-                            fail: ROOT,
-                            hold: 0,
                         });
-                        depth.push(depth[node as usize] + 1);
                         id
                     }
                 };
             }
-        }
-        // Breadth-first, so a node's failure target (shallower) is complete before the node.
-        let mut queue = std::collections::VecDeque::new();
-        for &c in trie.root.iter() {
-            if c != NONE {
-                queue.push_back(c);
-            }
-        }
-        while let Some(u) = queue.pop_front() {
-            let fail = trie.nodes[u as usize].fail;
-            let has_children = trie.nodes[u as usize].first_child != NONE;
-            trie.nodes[u as usize].hold = if has_children {
-                depth[u as usize]
-            } else {
-                trie.nodes[fail as usize].hold
-            };
-            let mut c = trie.nodes[u as usize].first_child;
-            while c != NONE {
-                let label = trie.nodes[c as usize].label;
-                trie.nodes[c as usize].fail = trie.step(fail, label);
-                queue.push_back(c);
-                c = trie.nodes[c as usize].next_sibling;
-            }
+            trie.nodes[node as usize].end = true;
         }
         trie
     }
 
+    #[inline]
     fn child(&self, node: u32, b: u8) -> Option<u32> {
         if node == ROOT {
             let c = self.root[b as usize];
@@ -436,26 +772,34 @@ impl PrefixTrie {
         None
     }
 
-    /// The state after reading `b` in `state`: the longest suffix that is a trie node.
-    fn step(&self, mut state: u32, b: u8) -> u32 {
-        loop {
-            if let Some(c) = self.child(state, b) {
-                return c;
+    /// Calls `f(len)` for every pattern that `text` starts with.
+    fn matches_at(&self, text: &[u8], mut f: impl FnMut(usize)) {
+        let mut node = ROOT;
+        for (i, &b) in text.iter().enumerate() {
+            match self.child(node, b.to_ascii_lowercase()) {
+                Some(c) => node = c,
+                None => return,
             }
-            if state == ROOT {
-                return ROOT;
+            if self.nodes[node as usize].end {
+                f(i + 1);
             }
-            state = self.nodes[state as usize].fail;
         }
     }
 
-    /// How many trailing bytes to hold back in `state`.
-    fn hold(&self, state: u32) -> usize {
-        self.nodes[state as usize].hold as usize
+    /// Whether `text` is a proper prefix of some pattern (a node with children).
+    fn is_open_prefix(&self, text: &[u8]) -> bool {
+        let mut node = ROOT;
+        for &b in text {
+            match self.child(node, b.to_ascii_lowercase()) {
+                Some(c) => node = c,
+                None => return false,
+            }
+        }
+        self.nodes[node as usize].first_child != NONE
     }
 }
 
-impl Drop for PrefixTrie {
+impl Drop for Trie {
     /// The labels spell out the patterns.
     fn drop(&mut self) {
         for n in &mut self.nodes {
@@ -482,6 +826,52 @@ fn variants(value: &[u8], out: &mut Vec<Bytes>) {
                 out.push(Zeroizing::new(line.to_vec()));
             }
         }
+    }
+    text_forms(trimmed, out);
+}
+
+/// Forms of a UTF-8 value that other programs produce from it: its Unicode upper and lower
+/// case (ASCII case needs no pattern: matching ignores it), its normalisation forms (NFC,
+/// NFD, NFKC, NFKD), each raw and JSON-escaped, and the UTF-16 LE and BE encodings of all of
+/// these (`iconv -t UTF-16LE`, Windows tools, PowerShell). A value that is not UTF-8 gets
+/// the UTF-16 of its bytes read as Latin-1.
+fn text_forms(v: &[u8], out: &mut Vec<Bytes>) {
+    use unicode_normalization::UnicodeNormalization;
+    let mut forms: Vec<Zeroizing<String>> = Vec::new();
+    match std::str::from_utf8(v) {
+        Ok(s) => {
+            forms.push(Zeroizing::new(s.to_string()));
+            if !s.is_ascii() {
+                let base = [s.to_string(), s.to_uppercase(), s.to_lowercase()];
+                for b in &base {
+                    forms.push(Zeroizing::new(b.clone()));
+                    forms.push(Zeroizing::new(b.nfc().collect()));
+                    forms.push(Zeroizing::new(b.nfd().collect()));
+                    forms.push(Zeroizing::new(b.nfkc().collect()));
+                    forms.push(Zeroizing::new(b.nfkd().collect()));
+                }
+                let mut base = base;
+                base.iter_mut().for_each(|b| b.zeroize());
+                forms.sort_unstable_by(|a, b| a[..].cmp(&b[..]));
+                forms.dedup_by(|a, b| a[..] == b[..]);
+            }
+        }
+        Err(_) => forms.push(Zeroizing::new(v.iter().map(|&b| char::from(b)).collect())),
+    }
+    for f in &forms {
+        if f.as_bytes() != v {
+            out.push(Zeroizing::new(f.as_bytes().to_vec()));
+            out.extend(json_escape(f.as_bytes(), false, None));
+            out.extend(json_escape(f.as_bytes(), false, Some(false)));
+        }
+        let mut le = Zeroizing::new(Vec::with_capacity(2 * f.len()));
+        let mut be = Zeroizing::new(Vec::with_capacity(2 * f.len()));
+        for unit in f.encode_utf16() {
+            le.extend_from_slice(&unit.to_le_bytes());
+            be.extend_from_slice(&unit.to_be_bytes());
+        }
+        out.push(le);
+        out.push(be);
     }
 }
 
