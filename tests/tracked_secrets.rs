@@ -110,35 +110,6 @@ fn derived_forms_are_masked_in_verbose_and_json_output() {
 }
 
 #[test]
-fn derived_forms_are_masked_in_check_mode_too() {
-    // Check mode renders (for the diff) without writing: a file left by an earlier run, read
-    // by a command that runs anyway (`check_mode: false` is not needed: cat runs in neither)
-    // must not show either. Here: render in check mode, then a local run of only the cat.
-    let secret = canary();
-    let p = derived_project();
-    let r = p.run_env(
-        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
-        &[("S", &secret)],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    let r = p.run_env(
-        &[
-            "check-local",
-            "-p",
-            "playbooks/pb.yml",
-            "--loadenv",
-            "--diff",
-            "-vvv",
-        ],
-        &[("S", &secret)],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    for (name, v) in rendered_values(&p, "d-j2.txt") {
-        assert_no_leak(&name, &r, &v);
-    }
-}
-
-#[test]
 fn a_short_derived_value_is_warned_about_by_name() {
     let secret = canary();
     let p = Project::new();
@@ -322,4 +293,62 @@ fn upper_case_of_a_loaded_secret_printed_by_a_command_is_masked() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_no_leak("upper", &r, &secret.to_uppercase());
     assert_no_leak("lower", &r, &secret.to_lowercase());
+}
+
+mod support;
+
+#[test]
+fn over_ssh_derived_forms_and_saved_tokens_are_masked_on_every_host() {
+    support::require_sshd();
+    let secret = canary();
+    let token = canary();
+    let sshd = support::Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let mut f = support::Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2")
+        .trust(&sshd);
+    for h in ["h1", "h2"] {
+        std::fs::write(f.root(h).join("vault"), &token).unwrap();
+    }
+    f.file("templates/d.j2", DERIVED_J2).playbook(
+        r#"- name: tracked
+  groups: [web]
+  tasks:
+    - !template
+      name: derived forms
+      src: d.j2
+      dest: "{{root_dir}}/d.txt"
+    - !shell
+      name: show them
+      cmd: cat {{root_dir}}/d.txt
+    - !shell
+      name: read the token
+      cmd: cat {{root_dir}}/vault
+      save: tok
+      sensitive: true
+    - !shell
+      name: use it
+      cmd: echo "token is {{tok.out}}"
+"#,
+    );
+    for extra in [
+        &["--loadenv", "-vvv"][..],
+        &["--loadenv", "--output", "json", "-vvv"][..],
+    ] {
+        let r = f.run("ssh", extra, &[("S", secret.as_str())]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let run = Run {
+            code: r.code,
+            stdout: r.stdout.clone(),
+            stderr: r.stderr.clone(),
+        };
+        for h in ["h1", "h2"] {
+            for line in f.read(h, "d.txt").lines() {
+                let (name, v) = line.split_once(": ").unwrap();
+                assert_no_leak(&format!("{h} {name} {extra:?}"), &run, v);
+            }
+        }
+        assert_no_leak("the token", &run, &token);
+        assert!(r.all().contains("token is ***"), "{}", r.all());
+    }
 }
