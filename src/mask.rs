@@ -1446,4 +1446,119 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn ascii_case_is_ignored() {
+        let mk = masker(&[b"Hunter2-Secret"]);
+        assert_eq!(
+            mk.mask_str("a HUNTER2-SECRET b hunter2-secret c HuNtEr2-sEcReT"),
+            "a *** b *** c ***"
+        );
+        let b = b64(b"Hunter2-Secret");
+        assert_eq!(mk.mask_str(&b), "***");
+        // Short values keep the whole-token rule in any case.
+        let mk = masker(&[b"tiger"]);
+        assert_eq!(mk.mask_str("TIGER Tigers"), "*** Tigers");
+    }
+
+    #[test]
+    fn unicode_forms_and_utf16() {
+        let nfc = "pässwört-Ω".as_bytes();
+        let mk = masker(&[nfc]);
+        let nfd = "pa\u{308}sswo\u{308}rt-\u{3a9}";
+        assert_eq!(mk.mask_str(&format!("[{nfd}]")), "[***]");
+        assert_eq!(mk.mask_str("[PÄSSWÖRT-Ω]"), "[***]");
+        let le: Vec<u8> = "pässwört-Ω"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let be: Vec<u8> = "pässwört-Ω"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert_eq!(mk.mask(&[b"<", &le[..], b">"].concat()), b"<***>");
+        assert_eq!(mk.mask(&[b"<", &be[..], b">"].concat()), b"<***>");
+        let ascii = masker(&[b"plain-secret"]);
+        let le: Vec<u8> = b"plain-secret".iter().flat_map(|&b| [b, 0]).collect();
+        assert_eq!(ascii.mask(&le), b"***");
+        // NFKC: the ligature "ﬁ" folds to "fi".
+        let mk = masker(&["ﬁnal-secret".as_bytes()]);
+        assert_eq!(mk.mask_str("final-secret"), "***");
+    }
+
+    #[test]
+    fn escape_sequences_are_transparent() {
+        let mk = masker(&[b"secretvalue"]);
+        // grep --color=always around part of the value; an OSC title in the middle.
+        assert_eq!(
+            mk.mask_str("a sec\x1b[01;31m\x1b[Kretva\x1b[m\x1b[Klue b"),
+            "a *** b"
+        );
+        assert_eq!(
+            mk.mask_str("x\x1b[1msecret\x1b]0;title\x07value\x1b[0m!"),
+            "x\x1b[1m***\x1b[0m!"
+        );
+        assert_eq!(mk.mask_str("secret\x1b]8;;http://h\x1b\\value"), "***");
+        assert_eq!(mk.mask_str("secret\x1b(Bvalue"), "***");
+        // Not an escape sequence: a byte that cannot continue one ends it.
+        assert_eq!(mk.mask_str("secret\x1b\nvalue"), "secret\x1b\nvalue");
+        // A short value keeps its boundary rule across a colour change.
+        let mk = masker(&[b"tiger"]);
+        assert_eq!(
+            mk.mask_str("\x1b[31mtiger\x1b[0m x"),
+            "\x1b[31m***\x1b[0m x"
+        );
+        assert_eq!(mk.mask_str("a\x1b[31mtiger"), "a\x1b[31mtiger");
+        let mk = masker(&[b"secretvalue", b"tiger"]);
+        let text = b"a sec\x1b[31mret\x1b]0;t\x07value \x1b[1mtiger\x1b[0m tig\x1b[4mer \x1b[";
+        for i in 0..=text.len() {
+            for j in i..=text.len() {
+                streamed(&mk, text, &[i, j]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unterminated_escape_is_held_then_released() {
+        let mk = masker(&[b"secretvalue"]);
+        let mut s = mk.stream();
+        assert_eq!(s.push(b"ok \x1b]0;ti"), b"ok ");
+        assert_eq!(s.push(b"tle\x07 done"), b"\x1b]0;title\x07 done");
+        // An OSC that never ends stops being one after MAX_LEN bytes.
+        let mut long = b"\x1b]".to_vec();
+        long.extend(std::iter::repeat_n(b'x', escapes::MAX_LEN + 10));
+        let out = [s.push(&long), s.finish()].concat();
+        assert_eq!(out, long);
+    }
+
+    #[test]
+    fn secrets_added_at_run_time_reach_live_streams() {
+        let mk = masker(&[b"secret-one"]);
+        let mut s = mk.stream();
+        // "secret-" is held: it may still become secret-one.
+        assert_eq!(s.push(b"a secret-"), b"a ");
+        assert!(mk.add(&[Secret::new("T", "secret-two")]).is_empty());
+        assert_eq!(s.push(b"two b"), b"*** b");
+        assert_eq!(s.finish(), b"");
+        assert_eq!(mk.mask(b"SECRET-TWO"), b"***");
+        let mut fresh = mk.stream();
+        assert_eq!(
+            [fresh.push(b"x secret-two"), fresh.finish()].concat(),
+            b"x ***"
+        );
+        // Too short to mask: named once.
+        assert_eq!(mk.add(&[Secret::new("P", "ab")]), vec!["P".to_string()]);
+        assert_eq!(mk.take_unwarned(), vec!["P".to_string()]);
+        assert!(mk.take_unwarned().is_empty());
+        // Adding what is known already changes nothing.
+        let before = format!("{mk:?}");
+        mk.add(&[Secret::new("T2", "secret-two")]);
+        assert_eq!(format!("{mk:?}"), before);
+        // An empty masker that learns a secret starts masking.
+        let e = Arc::new(Masker::empty());
+        let mut s = e.stream();
+        assert_eq!(s.push(b"x "), b"x ");
+        e.add(&[Secret::new("L", "late-secret")]);
+        assert_eq!([s.push(b"late-secret."), s.finish()].concat(), b"***.");
+    }
 }
