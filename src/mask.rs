@@ -206,29 +206,35 @@ struct PatternSet {
     generation: u64,
     /// Every pattern (ASCII-lowercased) with its end marked: exact matching and hold-back.
     trie: Trie,
-    /// 4-grams at offsets 0-4 of every pattern, probed every 5 bytes when all patterns
-    /// have 8+ bytes.
+    /// 4-grams at offsets 0-4 of patterns of 8+ bytes: probed every 5 bytes.
     long: Grams,
-    /// 4-grams at offset 0 of every pattern: probed at every byte when some pattern is
-    /// shorter than 8, and for the tails that may be held back.
+    /// The same, one bitset per offset: on a hit, which starts are worth checking.
+    long_at: [Grams; LONG_STRIDE],
+    /// 4-grams at offset 0 of patterns of 4-7 bytes: probed at each token start.
+    short: Option<Grams>,
+    /// 4-grams at offset 0 of every pattern: which tails may be held back.
     first: Grams,
-    has_short: bool,
     /// The longest pattern.
     max_len: usize,
 }
 
 impl PatternSet {
     fn new(pats: &[Bytes], generation: u64) -> PatternSet {
-        let mut long = Grams::new(20);
+        // 2^18 bits: 32 KiB, so probes hit the L1 cache.
+        let mut long = Grams::new(18);
+        let mut long_at: [Grams; LONG_STRIDE] = std::array::from_fn(|_| Grams::new(16));
+        let mut short = Grams::new(16);
         let mut first = Grams::new(18);
         let mut has_short = false;
         for p in pats {
             if p.len() >= MIN_ANYWHERE {
-                for off in 0..LONG_STRIDE {
+                for (off, at) in long_at.iter_mut().enumerate() {
                     long.insert(gram(&p[off..]));
+                    at.insert(gram(&p[off..]));
                 }
             } else {
                 has_short = true;
+                short.insert(gram(p));
             }
             first.insert(gram(p));
         }
@@ -236,8 +242,9 @@ impl PatternSet {
             generation,
             trie: Trie::new(pats),
             long,
+            long_at,
+            short: has_short.then_some(short),
             first,
-            has_short,
             max_len: pats.iter().map(|p| p.len()).max().unwrap_or(0),
         }
     }
@@ -293,27 +300,53 @@ impl PatternSet {
         if n < MIN_MASKED || self.is_empty() {
             return (found, unsure);
         }
-        // Candidate starts, increasing.
+        // Candidate starts, increasing. A pattern of 8+ bytes at `s` covers a probe position
+        // `i` (a multiple of 5) with `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`.
         let mut starts: Vec<usize> = Vec::new();
-        if self.has_short {
-            // Every start is probed against the 4-grams at offset 0 of every pattern.
-            for i in 0..=n - MIN_MASKED {
-                if self.first.has(gram(&text[i..])) {
-                    starts.push(i);
+        let mut i = 0;
+        while i + 4 <= n {
+            let g = gram(&text[i..]);
+            if self.long.has(g) {
+                // Offsets 4..=0, so starts stay increasing.
+                for off in (0..LONG_STRIDE).rev() {
+                    if off <= i && self.long_at[off].has(g) {
+                        starts.push(i - off);
+                    }
                 }
             }
-        } else {
-            // Only patterns of 8+ bytes: one at `s` covers a probe position `i` (a multiple
-            // of 5) with `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`.
-            let mut i = 0;
-            while i + 4 <= n {
-                if self.long.has(gram(&text[i..])) {
-                    let from = i
-                        .saturating_sub(LONG_STRIDE - 1)
-                        .max(starts.last().map_or(0, |&l| l + 1));
-                    starts.extend(from..=i);
+            i += LONG_STRIDE;
+        }
+        // A pattern of 4-7 bytes starts where the byte before is not a word byte.
+        if let Some(short) = &self.short {
+            let mut extra = Vec::new();
+            let last = n - MIN_MASKED;
+            if !prev.is_some_and(is_word) && short.has(gram(text)) {
+                extra.push(0);
+            }
+            let mut probe = |i: usize| {
+                if i <= last && short.has(gram(&text[i..])) {
+                    extra.push(i);
                 }
-                i += LONG_STRIDE;
+            };
+            let mut b = 0;
+            while b + 8 <= last {
+                let w = u64::from_le_bytes(text[b..b + 8].try_into().expect("8 bytes"));
+                let mut m = non_word_mask(w);
+                while m != 0 {
+                    probe(b + m.trailing_zeros() as usize / 8 + 1);
+                    m &= m - 1;
+                }
+                b += 8;
+            }
+            for (k, &x) in text.iter().enumerate().take(last).skip(b) {
+                if !is_word(x) {
+                    probe(k + 1);
+                }
+            }
+            if !extra.is_empty() {
+                starts.extend(extra);
+                starts.sort_unstable();
+                starts.dedup();
             }
         }
         for s in starts {
@@ -363,7 +396,7 @@ const LONG_STRIDE: usize = MIN_ANYWHERE - 3;
 /// ASCII letters (and a few other pairs: a filter may over-approximate).
 #[inline(always)]
 fn gram(b: &[u8]) -> u32 {
-    let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) | 0x2020_2020;
+    let w = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) | 0x2020_2020;
     w.wrapping_mul(0x9E37_79B1)
 }
 
@@ -398,6 +431,22 @@ impl Drop for Grams {
     fn drop(&mut self) {
         self.bits.zeroize();
     }
+}
+
+/// The high bit of each byte of `w` (8 bytes, little-endian) that is not a word byte: the
+/// SWAR form of `!is_word`. No carry crosses a byte: every sum stays under 0x100.
+#[inline(always)]
+fn non_word_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = w & !HIGH;
+    let digit = (x + ONES * (0x80 - b'0' as u64)) & !(x + ONES * (0x7f - b'9' as u64));
+    let y = x | (ONES * 0x20);
+    let letter = (y + ONES * (0x80 - b'a' as u64)) & !(y + ONES * (0x7f - b'z' as u64));
+    let z = x ^ (ONES * b'_' as u64);
+    let not_underscore = (z + !HIGH) | z;
+    let word = (digit | letter | !not_underscore) & !w & HIGH;
+    !word & HIGH
 }
 
 /// `[A-Za-z0-9_]`: a short pattern must not touch one of these on either side.
@@ -578,15 +627,15 @@ pub mod escapes {
     /// Output bytes as matching sees them.
     pub(super) struct View<'a> {
         text: Cow<'a, [u8]>,
-        /// Original position of each text byte; None when there is no escape sequence.
-        orig: Option<Vec<usize>>,
+        /// (text position, original position) where each run of text bytes starts; empty
+        /// when there is no escape sequence (text and original coincide).
+        runs: Vec<(usize, usize)>,
         /// Start of a sequence still open at the end.
         incomplete: Option<usize>,
     }
 
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, PartialEq, Eq)]
     enum St {
-        Ground,
         Esc,
         Inter,
         Csi,
@@ -594,81 +643,81 @@ pub mod escapes {
         StrEsc,
     }
 
+    /// Where the escape sequence starting at `buf[start]` (an ESC) ends: `Ok(end)`, or
+    /// `Err(())` when `buf` ends inside it.
+    fn sequence_end(buf: &[u8], start: usize) -> Result<usize, ()> {
+        let mut st = St::Esc;
+        let mut i = start + 1;
+        while i < buf.len() {
+            if i - start >= MAX_LEN {
+                return Ok(i);
+            }
+            let b = buf[i];
+            st = match st {
+                St::Esc => match b {
+                    b'[' => St::Csi,
+                    b']' | b'P' | b'X' | b'^' | b'_' => St::Str,
+                    0x20..=0x2f => St::Inter,
+                    0x30..=0x7e => return Ok(i + 1),
+                    // Does not fit: the sequence ends before `b`.
+                    _ => return Ok(i),
+                },
+                St::Inter => match b {
+                    0x20..=0x2f => St::Inter,
+                    0x30..=0x7e => return Ok(i + 1),
+                    _ => return Ok(i),
+                },
+                St::Csi => match b {
+                    0x20..=0x3f => St::Csi,
+                    0x40..=0x7e => return Ok(i + 1),
+                    _ => return Ok(i),
+                },
+                St::Str => match b {
+                    0x07 => return Ok(i + 1),
+                    ESC => St::StrEsc,
+                    _ => St::Str,
+                },
+                // ST ends the string; any other ESC ends it and starts a sequence of its own.
+                St::StrEsc if b == b'\\' => return Ok(i + 1),
+                St::StrEsc => return Ok(i - 1),
+            };
+            i += 1;
+        }
+        Err(())
+    }
+
     impl<'a> View<'a> {
         pub(super) fn new(buf: &'a [u8]) -> View<'a> {
-            if !buf.contains(&ESC) {
+            let Some(first) = memchr::memchr(ESC, buf) else {
                 return View {
                     text: Cow::Borrowed(buf),
-                    orig: None,
+                    runs: Vec::new(),
                     incomplete: None,
                 };
-            }
+            };
             let mut text = Vec::with_capacity(buf.len());
-            let mut orig = Vec::with_capacity(buf.len());
-            let mut st = St::Ground;
-            let mut start = 0;
-            let mut i = 0;
+            let mut runs = vec![(0, 0)];
+            text.extend_from_slice(&buf[..first]);
+            let mut i = first;
+            let mut incomplete = None;
             while i < buf.len() {
-                let b = buf[i];
-                if !matches!(st, St::Ground) && i - start >= MAX_LEN {
-                    st = St::Ground;
-                }
-                // `None`: the sequence ended before `b`; look at `b` again from the ground.
-                let next = match st {
-                    St::Ground => {
-                        if b == ESC {
-                            start = i;
-                            Some(St::Esc)
-                        } else {
-                            text.push(b);
-                            orig.push(i);
-                            Some(St::Ground)
-                        }
+                match sequence_end(buf, i) {
+                    Ok(end) => i = end,
+                    Err(()) => {
+                        incomplete = Some(i);
+                        break;
                     }
-                    St::Esc => match b {
-                        b'[' => Some(St::Csi),
-                        b']' | b'P' | b'X' | b'^' | b'_' => Some(St::Str),
-                        0x20..=0x2f => Some(St::Inter),
-                        0x30..=0x7e => Some(St::Ground),
-                        _ => None,
-                    },
-                    St::Inter => match b {
-                        0x20..=0x2f => Some(St::Inter),
-                        0x30..=0x7e => Some(St::Ground),
-                        _ => None,
-                    },
-                    St::Csi => match b {
-                        0x20..=0x3f => Some(St::Csi),
-                        0x40..=0x7e => Some(St::Ground),
-                        _ => None,
-                    },
-                    St::Str => match b {
-                        0x07 => Some(St::Ground),
-                        ESC => Some(St::StrEsc),
-                        _ => Some(St::Str),
-                    },
-                    St::StrEsc => match b {
-                        b'\\' => Some(St::Ground),
-                        // The ESC ended the string and starts a sequence of its own.
-                        _ => {
-                            start = i - 1;
-                            st = St::Esc;
-                            continue;
-                        }
-                    },
-                };
-                match next {
-                    Some(n) => {
-                        st = n;
-                        i += 1;
-                    }
-                    None => st = St::Ground,
                 }
+                let next = memchr::memchr(ESC, &buf[i..]).map_or(buf.len(), |p| i + p);
+                if next > i {
+                    runs.push((text.len(), i));
+                    text.extend_from_slice(&buf[i..next]);
+                }
+                i = next;
             }
-            let incomplete = (!matches!(st, St::Ground)).then_some(start);
             View {
                 text: Cow::Owned(text),
-                orig: Some(orig),
+                runs,
                 incomplete,
             }
         }
@@ -679,7 +728,12 @@ pub mod escapes {
 
         /// The original position of text byte `k`.
         pub(super) fn orig(&self, k: usize) -> usize {
-            self.orig.as_ref().map_or(k, |o| o[k])
+            if self.runs.is_empty() {
+                return k;
+            }
+            let r = self.runs.partition_point(|&(t, _)| t <= k) - 1;
+            let (t, o) = self.runs[r];
+            o + (k - t)
         }
 
         pub(super) fn incomplete(&self) -> Option<usize> {
@@ -1560,5 +1614,22 @@ mod tests {
         assert_eq!(s.push(b"x "), b"x ");
         e.add(&[Secret::new("L", "late-secret")]);
         assert_eq!([s.push(b"late-secret."), s.finish()].concat(), b"***.");
+    }
+
+    #[test]
+    fn non_word_mask_agrees_with_is_word_for_every_byte() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                // The other lanes hold bytes that could carry into or borrow from this one.
+                let mut bytes = [0xffu8, 0x00, b'_', b'z', b'0', 0x7f, b'9', b'A'];
+                bytes[lane] = b;
+                let m = non_word_mask(u64::from_le_bytes(bytes));
+                for (k, &x) in bytes.iter().enumerate() {
+                    let set = m & (0x80 << (8 * k)) != 0;
+                    assert_eq!(set, !is_word(x), "byte {x:#x} in lane {k}");
+                }
+                assert_eq!(m & !0x8080_8080_8080_8080, 0);
+            }
+        }
     }
 }
