@@ -786,7 +786,7 @@ impl Runner {
     fn register_saved(&self, name: &str, saved: &Value, out: Option<&str>) {
         let mut values: Vec<Secret> = Vec::new();
         let mut push = |what: String, v: &str| {
-            if !v.is_empty() {
+            if !v.trim().is_empty() {
                 values.push(Secret::new(what, v));
             }
         };
