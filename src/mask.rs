@@ -882,6 +882,15 @@ fn variants(value: &[u8], out: &mut Vec<Bytes>) {
         }
     }
     text_forms(trimmed, out);
+    // Reversed (`|reverse` in a template, `rev` on the target): masked from the start, before
+    // any template derives it.
+    let reversed: Zeroizing<Vec<u8>> = match std::str::from_utf8(trimmed) {
+        Ok(s) => Zeroizing::new(s.chars().rev().collect::<String>().into_bytes()),
+        Err(_) => Zeroizing::new(trimmed.iter().rev().copied().collect()),
+    };
+    if reversed[..] != *trimmed {
+        out.push(reversed);
+    }
 }
 
 /// Forms of a UTF-8 value that other programs produce from it: its Unicode upper and lower
@@ -1502,6 +1511,15 @@ mod tests {
     }
 
     #[test]
+    fn reversed_value_is_masked() {
+        assert_eq!(m(&[b"secret-value-1"], b"[1-eulav-terces]"), "[***]");
+        assert_eq!(
+            m(&["grüße-secret".as_bytes()], "terces-eßürg".as_bytes()),
+            "***"
+        );
+    }
+
+    #[test]
     fn ascii_case_is_ignored() {
         let mk = masker(&[b"Hunter2-Secret"]);
         assert_eq!(
@@ -1577,7 +1595,7 @@ mod tests {
         let mk = masker(&[b"secretvalue"]);
         let mut s = mk.stream();
         assert_eq!(s.push(b"ok \x1b]0;ti"), b"ok ");
-        assert_eq!(s.push(b"tle\x07 done"), b"\x1b]0;title\x07 done");
+        assert_eq!(s.push(b"tle\x07 done\n"), b"\x1b]0;title\x07 done\n");
         // An OSC that never ends stops being one after MAX_LEN bytes.
         let mut long = b"\x1b]".to_vec();
         long.extend(std::iter::repeat_n(b'x', escapes::MAX_LEN + 10));

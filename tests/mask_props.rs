@@ -83,19 +83,25 @@ fn stream(m: &Arc<Masker>, text: &[u8], cuts: &[usize]) -> Vec<u8> {
 }
 
 /// An independent, brute-force masker for texts over [`ALPHABET`]. Over that alphabet every
-/// encoded variant other than the raw value, the trimmed value and the lines either equals one
+/// encoded variant other than the raw value, the trimmed value, the trimmed value reversed
+/// and the lines either equals one
 /// of those or contains a byte outside the alphabet (`\\`, `%`, `+`, a digit, or in base64 a
 /// character that carries a byte's top six bits: `Y`, `X`, `L`, `I`, `C`), so these three forms
 /// are all that can match and this reference must agree with `Masker::mask` exactly.
 fn reference(secrets: &[Vec<u8>], text: &[u8]) -> Vec<u8> {
+    let reversed: Vec<Vec<u8>> = secrets
+        .iter()
+        .map(|v| v.trim_ascii().iter().rev().copied().collect())
+        .collect();
     let mut pats: Vec<&[u8]> = Vec::new();
-    for v in secrets {
+    for (v, r) in secrets.iter().zip(&reversed) {
         let t = v.trim_ascii();
         if t.len() < 4 {
             continue;
         }
         pats.push(v);
         pats.push(t);
+        pats.push(r);
         if v.contains(&b'\n') {
             pats.extend(
                 v.split(|&b| b == b'\n')
