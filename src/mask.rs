@@ -210,8 +210,10 @@ struct PatternSet {
     long: Grams,
     /// The same, one bitset per offset: on a hit, which starts are worth checking.
     long_at: [Grams; LONG_STRIDE],
-    /// 4-grams at offset 0 of patterns of 4-7 bytes: probed at each token start.
-    short: Option<Grams>,
+    /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
+    short_word: Option<Grams>,
+    /// 4-grams at offset 0 of other patterns of 4-7 bytes: probed after each non-word byte.
+    short_other: Option<Grams>,
     /// 4-grams at offset 0 of every pattern: which tails may be held back.
     first: Grams,
     /// The longest pattern.
@@ -223,18 +225,22 @@ impl PatternSet {
         // 2^18 bits: 32 KiB, so probes hit the L1 cache.
         let mut long = Grams::new(18);
         let mut long_at: [Grams; LONG_STRIDE] = std::array::from_fn(|_| Grams::new(16));
-        let mut short = Grams::new(16);
+        let mut short_word = Grams::new(16);
+        let mut short_other = Grams::new(16);
         let mut first = Grams::new(18);
-        let mut has_short = false;
+        let (mut has_word, mut has_other) = (false, false);
         for p in pats {
             if p.len() >= MIN_ANYWHERE {
                 for (off, at) in long_at.iter_mut().enumerate() {
                     long.insert(gram(&p[off..]));
                     at.insert(gram(&p[off..]));
                 }
+            } else if p.iter().all(|&b| is_word(b)) {
+                has_word = true;
+                short_word.insert(gram(p));
             } else {
-                has_short = true;
-                short.insert(gram(p));
+                has_other = true;
+                short_other.insert(gram(p));
             }
             first.insert(gram(p));
         }
@@ -243,7 +249,8 @@ impl PatternSet {
             trie: Trie::new(pats),
             long,
             long_at,
-            short: has_short.then_some(short),
+            short_word: has_word.then_some(short_word),
+            short_other: has_other.then_some(short_other),
             first,
             max_len: pats.iter().map(|p| p.len()).max().unwrap_or(0),
         }
@@ -316,18 +323,40 @@ impl PatternSet {
             }
             i += LONG_STRIDE;
         }
-        // A pattern of 4-7 bytes starts where the byte before is not a word byte.
-        if let Some(short) = &self.short {
-            let mut extra = Vec::new();
-            let last = n - MIN_MASKED;
-            if !prev.is_some_and(is_word) && short.has(gram(text)) {
-                extra.push(0);
+        // A pattern of 4-7 bytes starts where the byte before is not a word byte. One made
+        // of word bytes only is then a whole token of its length: only tokens of 4-7 bytes
+        // are probed for those, found 64 bytes at a time from a bit-per-byte word mask.
+        let mut extra = Vec::new();
+        let last = n - MIN_MASKED;
+        if let Some(short) = &self.short_word {
+            let words = word_bits(text);
+            let mut carry = u64::from(prev.is_some_and(is_word));
+            for (j, &w) in words.iter().enumerate() {
+                let next = words.get(j + 1).copied().unwrap_or(0);
+                let ahead = |k: u32| (w >> k) | (next << (64 - k));
+                let token_start = w & !((w << 1) | carry);
+                carry = w >> 63;
+                let four = w & ahead(1) & ahead(2) & ahead(3);
+                let eight = four & ahead(4) & ahead(5) & ahead(6) & ahead(7);
+                let mut m = token_start & four & !eight;
+                while m != 0 {
+                    let i = 64 * j + m.trailing_zeros() as usize;
+                    if short.has(gram(&text[i..])) {
+                        extra.push(i);
+                    }
+                    m &= m - 1;
+                }
             }
+        }
+        if let Some(short) = &self.short_other {
             let mut probe = |i: usize| {
                 if i <= last && short.has(gram(&text[i..])) {
                     extra.push(i);
                 }
             };
+            if !prev.is_some_and(is_word) {
+                probe(0);
+            }
             let mut b = 0;
             while b + 8 <= last {
                 let w = u64::from_le_bytes(text[b..b + 8].try_into().expect("8 bytes"));
@@ -343,11 +372,11 @@ impl PatternSet {
                     probe(k + 1);
                 }
             }
-            if !extra.is_empty() {
-                starts.extend(extra);
-                starts.sort_unstable();
-                starts.dedup();
-            }
+        }
+        if !extra.is_empty() {
+            starts.extend(extra);
+            starts.sort_unstable();
+            starts.dedup();
         }
         for s in starts {
             self.trie.matches_at(&text[s..], |len| {
@@ -447,6 +476,27 @@ fn non_word_mask(w: u64) -> u64 {
     let not_underscore = (z + !HIGH) | z;
     let word = (digit | letter | !not_underscore) & !w & HIGH;
     !word & HIGH
+}
+
+/// Bit `i % 64` of word `i / 64` is set when `text[i]` is a word byte.
+fn word_bits(text: &[u8]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len().div_ceil(64));
+    for block in text.chunks(64) {
+        let mut bits = 0u64;
+        let mut lanes = block.chunks_exact(8);
+        for (k, lane) in lanes.by_ref().enumerate() {
+            let w = u64::from_le_bytes(lane.try_into().expect("8 bytes"));
+            // The high bit of each non-word byte, gathered into 8 bits (byte k -> bit k).
+            let nw = ((non_word_mask(w) >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+            bits |= (!nw & 0xff) << (8 * k);
+        }
+        let done = block.len() - lanes.remainder().len();
+        for (k, &b) in lanes.remainder().iter().enumerate() {
+            bits |= u64::from(is_word(b)) << (done + k);
+        }
+        out.push(bits);
+    }
+    out
 }
 
 /// `[A-Za-z0-9_]`: a short pattern must not touch one of these on either side.
@@ -1632,6 +1682,49 @@ mod tests {
         assert_eq!(s.push(b"x "), b"x ");
         e.add(&[Secret::new("L", "late-secret")]);
         assert_eq!([s.push(b"late-secret."), s.finish()].concat(), b"***.");
+    }
+
+    #[test]
+    fn word_bits_agree_with_is_word() {
+        let text: Vec<u8> = (0..=255u8)
+            .chain(b"ab_9 -x".iter().copied())
+            .cycle()
+            .take(1000)
+            .collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 130, 1000] {
+            let bits = word_bits(&text[..len]);
+            assert_eq!(bits.len(), len.div_ceil(64));
+            for (i, &b) in text[..len].iter().enumerate() {
+                assert_eq!(
+                    bits[i / 64] >> (i % 64) & 1 == 1,
+                    is_word(b),
+                    "byte {i} of {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn short_tokens_are_found_at_every_length_and_position() {
+        let mk = masker(&[b"abcd", b"abcdefg", b"x-yz"]);
+        for pad in 0..70 {
+            let lead = "a".repeat(pad);
+            let text = format!("{lead} abcd abcdefg abcde x-yz,ABCD\n");
+            assert_eq!(
+                mk.mask_str(&text),
+                format!("{lead} *** *** abcde ***,***\n"),
+                "pad {pad}"
+            );
+            let glued = format!("{lead}abcd");
+            assert_eq!(
+                mk.mask_str(&glued),
+                if pad == 0 {
+                    "***".to_string()
+                } else {
+                    glued.clone()
+                }
+            );
+        }
     }
 
     #[test]
