@@ -212,8 +212,12 @@ struct PatternSet {
     long_at: [Grams; LONG_STRIDE],
     /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
     short_word: Option<Grams>,
-    /// 4-grams at offset 0 of other patterns of 4-7 bytes: probed after each non-word byte.
+    /// 4-grams at offset 0 of other patterns of 4-7 bytes (with a non-word byte): probed at
+    /// each token whose length is the length of such a pattern's leading word run, and after
+    /// two non-word bytes when a pattern starts with one.
     short_other: Option<Grams>,
+    /// Bit `r`: some pattern of `short_other` starts with a run of exactly `r` word bytes.
+    other_runs: u8,
     /// 4-grams at offset 0 of every pattern: which tails may be held back.
     first: Grams,
     /// The longest pattern.
@@ -229,6 +233,7 @@ impl PatternSet {
         let mut short_other = Grams::new(16);
         let mut first = Grams::new(18);
         let (mut has_word, mut has_other) = (false, false);
+        let mut other_runs = 0u8;
         for p in pats {
             if p.len() >= MIN_ANYWHERE {
                 for (off, at) in long_at.iter_mut().enumerate() {
@@ -241,6 +246,7 @@ impl PatternSet {
             } else {
                 has_other = true;
                 short_other.insert(gram(p));
+                other_runs |= 1 << p.iter().take_while(|&&b| is_word(b)).count();
             }
             first.insert(gram(p));
         }
@@ -251,6 +257,7 @@ impl PatternSet {
             long_at,
             short_word: has_word.then_some(short_word),
             short_other: has_other.then_some(short_other),
+            other_runs,
             first,
             max_len: pats.iter().map(|p| p.len()).max().unwrap_or(0),
         }
@@ -327,49 +334,46 @@ impl PatternSet {
         // of word bytes only is then a whole token of its length: only tokens of 4-7 bytes
         // are probed for those, found 64 bytes at a time from a bit-per-byte word mask.
         let mut extra = Vec::new();
-        let last = n - MIN_MASKED;
-        if let Some(short) = &self.short_word {
+        if self.short_word.is_some() || self.short_other.is_some() {
             let words = word_bits(text);
             let mut carry = u64::from(prev.is_some_and(is_word));
             for (j, &w) in words.iter().enumerate() {
                 let next = words.get(j + 1).copied().unwrap_or(0);
                 let ahead = |k: u32| (w >> k) | (next << (64 - k));
-                let token_start = w & !((w << 1) | carry);
+                // `runs[r]`: a word byte starting a run of at least `r + 1` word bytes.
+                let mut runs = [w; 8];
+                for r in 1..8 {
+                    runs[r] = runs[r - 1] & ahead(r as u32);
+                }
+                let before_non_word = !((w << 1) | carry);
                 carry = w >> 63;
-                let four = w & ahead(1) & ahead(2) & ahead(3);
-                let eight = four & ahead(4) & ahead(5) & ahead(6) & ahead(7);
-                let mut m = token_start & four & !eight;
-                while m != 0 {
-                    let i = 64 * j + m.trailing_zeros() as usize;
-                    if short.has(gram(&text[i..])) {
-                        extra.push(i);
+                let token_start = w & before_non_word;
+                let mut probe = |mut m: u64, bits: &Grams| {
+                    while m != 0 {
+                        let i = 64 * j + m.trailing_zeros() as usize;
+                        if i + MIN_MASKED <= n && bits.has(gram(&text[i..])) {
+                            extra.push(i);
+                        }
+                        m &= m - 1;
                     }
-                    m &= m - 1;
+                };
+                if let Some(short) = &self.short_word {
+                    // A token of 4-7 bytes.
+                    probe(token_start & runs[3] & !runs[7], short);
                 }
-            }
-        }
-        if let Some(short) = &self.short_other {
-            let mut probe = |i: usize| {
-                if i <= last && short.has(gram(&text[i..])) {
-                    extra.push(i);
-                }
-            };
-            if !prev.is_some_and(is_word) {
-                probe(0);
-            }
-            let mut b = 0;
-            while b + 8 <= last {
-                let w = u64::from_le_bytes(text[b..b + 8].try_into().expect("8 bytes"));
-                let mut m = non_word_mask(w);
-                while m != 0 {
-                    probe(b + m.trailing_zeros() as usize / 8 + 1);
-                    m &= m - 1;
-                }
-                b += 8;
-            }
-            for (k, &x) in text.iter().enumerate().take(last).skip(b) {
-                if !is_word(x) {
-                    probe(k + 1);
+                if let Some(short) = &self.short_other {
+                    // A token of exactly a first-run length of some pattern, or a non-word
+                    // byte after a non-word byte for patterns that start with one.
+                    let mut m = 0;
+                    for r in 1..7 {
+                        if self.other_runs & (1 << r) != 0 {
+                            m |= token_start & runs[r - 1] & !runs[r];
+                        }
+                    }
+                    if self.other_runs & 1 != 0 {
+                        m |= !w & before_non_word;
+                    }
+                    probe(m, short);
                 }
             }
         }
