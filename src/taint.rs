@@ -269,20 +269,32 @@ pub type Runs = Vec<(String, Vec<u8>)>;
 pub fn secret_runs(real: &str, shadow: &str, holes: &[Hole]) -> Runs {
     let shadow_lines: Vec<&str> = shadow.lines().collect();
     let mut out: Vec<(String, Vec<u8>)> = vec![];
-    let mut spans: Vec<(Range<usize>, &str)> = vec![];
-    for h in holes.iter().filter(|h| !h.range.is_empty()) {
+    let mut spans: Vec<(Range<usize>, String)> = vec![];
+    for (k, h) in holes
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.range.is_empty())
+    {
         let mut r = h.range.clone();
+        let mut var = h.var.clone();
         if h.approximate {
-            out.push((h.var.clone(), real.as_bytes()[r.clone()].to_vec()));
+            // The empty approximate holes right after it name the other secrets of the line.
+            for o in holes[k + 1..]
+                .iter()
+                .take_while(|o| o.approximate && o.range == (r.end..r.end))
+            {
+                var = format!("{var}, {}", o.var);
+            }
+            out.push((var.clone(), real.as_bytes()[r.clone()].to_vec()));
             r = trim_literal(real, r, &shadow_lines);
         }
         if !r.is_empty() {
-            spans.push((r, &h.var));
+            spans.push((r, var));
         }
     }
     spans.sort_by_key(|(r, _)| (r.start, r.end));
     for (r, var) in &spans {
-        out.push((var.to_string(), real.as_bytes()[r.clone()].to_vec()));
+        out.push((var.clone(), real.as_bytes()[r.clone()].to_vec()));
     }
     let mut i = 0;
     while i < spans.len() {
@@ -298,7 +310,7 @@ pub fn secret_runs(real: &str, shadow: &str, holes: &[Hole]) -> Runs {
             j += 1;
         }
         if j > i {
-            out.push((spans[i].1.to_string(), real.as_bytes()[start..end].to_vec()));
+            out.push((spans[i].1.clone(), real.as_bytes()[start..end].to_vec()));
         }
         i = j + 1;
     }

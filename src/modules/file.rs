@@ -122,6 +122,8 @@ impl FileModule<'_> {
                 let (holes, runs) = self.taint(ctx, template, env, &text);
                 masker.add(
                     runs.into_iter()
+                        // The value itself is known (and warned about if short) already.
+                        .filter(|(var, bytes)| env.get(var).is_none_or(|s| s.expose() != bytes))
                         .map(|(var, bytes)| {
                             Secret::new(
                                 format!(
