@@ -536,7 +536,7 @@ fn prepare_and_run(
     let masker = Arc::new(Masker::new(secrets.iter().copied()));
     crate::environment::seal_child_env(&secrets);
     out.set_masker(masker.clone());
-    for name in masker.unmasked_names() {
+    for name in masker.take_unwarned() {
         out.warn(&format!(
             "{name} is shorter than 4 bytes: it is used, but cannot be masked in output without destroying it"
         ));
@@ -563,6 +563,7 @@ fn prepare_and_run(
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
         }),
         extra_vars: extra,
+        masker: masker.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

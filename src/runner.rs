@@ -53,6 +53,8 @@ pub struct RunOptions {
     /// `None`: local mode.
     pub ssh: Option<SshOptions>,
     pub extra_vars: Vars,
+    /// The masker of every output stream: secrets found during the run join it.
+    pub masker: Arc<crate::mask::Masker>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -736,6 +738,7 @@ impl Runner {
         host: &str,
         notified: &mut BTreeSet<String>,
     ) {
+        self.warn_unmasked();
         ev.status = applied.status.clone().unwrap_or(Status::Matched);
         ev.changed = applied.changed;
         ev.changes = changes;
@@ -759,6 +762,9 @@ impl Runner {
         }
         self.attach_out(&mut ev, task, applied.out_lines);
         if let Some((name, v)) = applied.save {
+            if task.task.sensitive() {
+                self.register_saved(&name, &v);
+            }
             self.facts
                 .lock()
                 .unwrap()
@@ -774,8 +780,41 @@ impl Runner {
         self.output.emit(&Event::Task(Box::new(ev)));
     }
 
+    /// A sensitive task's `save:` is a secret obtained at run time: its output (whole, trimmed,
+    /// and each line trimmed and not) joins the masker before the fact is stored, so before
+    /// anything built from it can be printed.
+    fn register_saved(&self, name: &str, saved: &Value) {
+        let mut values: Vec<Secret> = Vec::new();
+        let mut push = |what: String, v: &str| {
+            if !v.trim().is_empty() {
+                values.push(Secret::new(what, v));
+            }
+        };
+        if let Some(text) = saved.get("out").and_then(Value::as_str) {
+            push(format!("`{name}` (saved by a sensitive task)"), text);
+            for (i, line) in text.lines().enumerate() {
+                let what = format!("line {} of `{name}` (saved by a sensitive task)", i + 1);
+                push(what.clone(), line);
+                push(what, line.trim());
+            }
+        }
+        self.opts.masker.add(values.iter());
+        self.warn_unmasked();
+    }
+
+    /// Warns, by name, about values that joined the masker during the run but are too short
+    /// to be masked.
+    fn warn_unmasked(&self) {
+        for name in self.opts.masker.take_unwarned() {
+            self.output.warn(&format!(
+                "{name} is shorter than 4 bytes: it cannot be masked in output without destroying it"
+            ));
+        }
+    }
+
     /// Emits the event of a unit that failed; false when the host must stop.
     fn record_error(&self, mut ev: TaskEvent, task: &LoadedTask, e: TaskError, host: &str) -> bool {
+        self.warn_unmasked();
         ev.status = Status::Failed;
         ev.rc = e.rc;
         ev.failure = Some(Failure {
@@ -949,6 +988,7 @@ impl Runner {
                 Content::Template {
                     template: t,
                     env: &self.env,
+                    masker: &self.opts.masker,
                 },
                 secret,
             )

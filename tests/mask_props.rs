@@ -83,19 +83,25 @@ fn stream(m: &Arc<Masker>, text: &[u8], cuts: &[usize]) -> Vec<u8> {
 }
 
 /// An independent, brute-force masker for texts over [`ALPHABET`]. Over that alphabet every
-/// encoded variant other than the raw value, the trimmed value and the lines either equals one
+/// encoded variant other than the raw value, the trimmed value, the trimmed value reversed
+/// and the lines either equals one
 /// of those or contains a byte outside the alphabet (`\\`, `%`, `+`, a digit, or in base64 a
 /// character that carries a byte's top six bits: `Y`, `X`, `L`, `I`, `C`), so these three forms
 /// are all that can match and this reference must agree with `Masker::mask` exactly.
 fn reference(secrets: &[Vec<u8>], text: &[u8]) -> Vec<u8> {
+    let reversed: Vec<Vec<u8>> = secrets
+        .iter()
+        .map(|v| v.trim_ascii().iter().rev().copied().collect())
+        .collect();
     let mut pats: Vec<&[u8]> = Vec::new();
-    for v in secrets {
+    for (v, r) in secrets.iter().zip(&reversed) {
         let t = v.trim_ascii();
         if t.len() < 4 {
             continue;
         }
         pats.push(v);
         pats.push(t);
+        pats.push(r);
         if v.contains(&b'\n') {
             pats.extend(
                 v.split(|&b| b == b'\n')
@@ -249,5 +255,86 @@ proptest! {
                 prop_assert!(!contains(&whole, v));
             }
         }
+    }
+}
+
+/// Complete terminal escape sequences (CSI, OSC ended by BEL or ST, a charset designation).
+const ESCAPES: &[&[u8]] = &[
+    b"\x1b[31m",
+    b"\x1b[0m",
+    b"\x1b[01;31m\x1b[K",
+    b"\x1b]0;title\x07",
+    b"\x1b]8;;http://h/\x1b\\",
+    b"\x1b(B",
+];
+
+/// Pieces that are not complete sequences: a lone ESC, an unterminated CSI or OSC.
+const BROKEN: &[&[u8]] = &[b"\x1b", b"\x1b[", b"\x1b[3", b"\x1b]0;t", b"\x1b]0;t\x1b"];
+
+fn strip(text: &[u8]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    for e in ESCAPES {
+        let mut next = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(e) {
+                i += e.len();
+            } else {
+                next.push(out[i]);
+                i += 1;
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Escape sequences anywhere, inside secrets too: matching looks through them (masking
+    /// the text with the sequences then removing them equals masking the text without them),
+    /// and streaming still equals whole-buffer masking for every chunking, broken sequences
+    /// included.
+    #[test]
+    fn escape_sequences_are_transparent_and_streaming_still_matches(
+        (secrets, text, cuts) in case(),
+        inserts in prop::collection::vec((0usize..400, 0usize..ESCAPES.len()), 0..10),
+        broken in prop::collection::vec((0usize..400, 0usize..BROKEN.len()), 0..3),
+    ) {
+        let owned: Vec<Secret> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Secret::new(format!("S{i}"), v.clone()))
+            .collect();
+        let m = Arc::new(Masker::new(owned.iter()));
+        let mut inserts = inserts;
+        inserts.sort_unstable();
+        let mut coloured = Vec::new();
+        let mut at = 0;
+        for (pos, which) in inserts {
+            let pos = pos % (text.len() + 1);
+            coloured.extend_from_slice(&text[at..pos.max(at)]);
+            at = pos.max(at);
+            coloured.extend_from_slice(ESCAPES[which]);
+        }
+        coloured.extend_from_slice(&text[at..]);
+        let whole = m.mask(&coloured);
+        prop_assert_eq!(strip(&whole), reference(&secrets, &text), "transparent");
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (coloured.len() + 1)).collect();
+        cuts.sort_unstable();
+        prop_assert_eq!(&stream(&m, &coloured, &cuts), &whole, "cuts {:?}", cuts);
+        let ones: Vec<usize> = (1..coloured.len()).collect();
+        prop_assert_eq!(&stream(&m, &coloured, &ones), &whole, "1-byte pushes");
+
+        let mut messy = coloured.clone();
+        for (pos, which) in broken {
+            let pos = pos % (messy.len() + 1);
+            messy.splice(pos..pos, BROKEN[which].iter().copied());
+        }
+        let whole = m.mask(&messy);
+        let ones: Vec<usize> = (1..messy.len()).collect();
+        prop_assert_eq!(&stream(&m, &messy, &ones), &whole, "1-byte pushes, broken sequences");
+        prop_assert_eq!(&stream(&m, &messy, &[messy.len() / 2]), &whole, "two halves");
     }
 }

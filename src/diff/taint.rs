@@ -250,6 +250,111 @@ fn block_holes(
     out
 }
 
+/// Secret runs of one line at most this many bytes apart are also registered joined, with the
+/// literal text between them: a secret printed character by character with separators
+/// (`{% for c in ENV_S %}{{c}}-{% endfor %}`, `list|join("-")`) is then one pattern, not
+/// runs too short to mask.
+pub const MAX_GAP: usize = 3;
+
+/// (secret variable, bytes derived from it), for the masker.
+pub type Runs = Vec<(String, Vec<u8>)>;
+
+/// What the masker must learn from one render: (secret variable, bytes) for every run of
+/// `real` that came from a secret, as `holes` locates them. An exact hole is registered as it
+/// is. An approximate hole (a line the renders could not align: `reverse`, a character loop,
+/// a slice) is registered twice: the whole line, and the line without the longest prefix and
+/// suffix it shares with a line of the sentinel render (the template's literal text around
+/// the derived value). Then runs of one line separated by at most [`MAX_GAP`] literal bytes
+/// are registered joined too. The masker applies its short-value rule to each.
+pub fn secret_runs(real: &str, shadow: &str, holes: &[Hole]) -> Runs {
+    let shadow_lines: Vec<&str> = shadow.lines().collect();
+    let mut out: Vec<(String, Vec<u8>)> = vec![];
+    let mut spans: Vec<(Range<usize>, String)> = vec![];
+    for (k, h) in holes
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.range.is_empty())
+    {
+        let mut r = h.range.clone();
+        let mut var = h.var.clone();
+        if h.approximate {
+            // The empty approximate holes right after it name the other secrets of the line.
+            for o in holes[k + 1..]
+                .iter()
+                .take_while(|o| o.approximate && o.range == (r.end..r.end))
+            {
+                var = format!("{var}, {}", o.var);
+            }
+            out.push((var.clone(), real.as_bytes()[r.clone()].to_vec()));
+            r = trim_literal(real, r, &shadow_lines);
+        }
+        if !r.is_empty() {
+            spans.push((r, var));
+        }
+    }
+    spans.sort_by_key(|(r, _)| (r.start, r.end));
+    for (r, var) in &spans {
+        out.push((var.clone(), real.as_bytes()[r.clone()].to_vec()));
+    }
+    let mut i = 0;
+    while i < spans.len() {
+        let (start, mut end) = (spans[i].0.start, spans[i].0.end);
+        let mut j = i;
+        while let Some((next, _)) = spans.get(j + 1) {
+            let joins = next.start <= end
+                || (next.start - end <= MAX_GAP && !real[end..next.start].contains('\n'));
+            if !joins {
+                break;
+            }
+            end = end.max(next.end);
+            j += 1;
+        }
+        if j > i {
+            out.push((spans[i].1.clone(), real.as_bytes()[start..end].to_vec()));
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Every line of `real`, for a render whose secret runs cannot be located at all (the
+/// sentinel render failed): the whole file is treated as derived from `names`.
+pub fn all_lines(real: &str, names: &[String]) -> Runs {
+    let name = names.join(", ");
+    real.lines()
+        .filter(|l| l.trim().len() >= crate::mask::MIN_MASKED)
+        .map(|l| (name.clone(), l.as_bytes().to_vec()))
+        .collect()
+}
+
+/// `r` (a line of `real`) without the longest prefix and the longest suffix it shares with
+/// any line of the sentinel render; all of `r` if nothing would be left.
+fn trim_literal(real: &str, r: Range<usize>, shadow_lines: &[&str]) -> Range<usize> {
+    let line = &real[r.clone()];
+    let (mut pre, mut suf) = (0, 0);
+    for s in shadow_lines {
+        let p: usize = line
+            .chars()
+            .zip(s.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        let q: usize = line
+            .chars()
+            .rev()
+            .zip(s.chars().rev())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        pre = pre.max(p);
+        suf = suf.max(q);
+    }
+    if pre + suf >= line.len() {
+        return r;
+    }
+    r.start + pre..r.end - suf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +423,49 @@ mod tests {
         let h = holes("d=ppppqqq\n", &s, &names(), &[b"PPPP", b"QQQ"]).unwrap();
         assert_eq!(h[0], Hole::new(2..9, "ENV_A"));
         assert_eq!(h[1], Hole::new(9..9, "ENV_B"));
+    }
+
+    fn runs(real: &str, shadow: &str, values: &[&[u8]]) -> Vec<String> {
+        let h = holes(real, shadow, &names(), values).unwrap();
+        let mut r: Vec<String> = secret_runs(real, shadow, &h)
+            .into_iter()
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    }
+
+    #[test]
+    fn derived_runs_exact_and_upper_cased() {
+        let s = format!("a={}\nb=[{}]\n", sentinel(0), sentinel(1));
+        let r = runs("a=secret1\nb=[SECRET2]\n", &s, &[b"secret1", b"secret2"]);
+        assert_eq!(r, ["SECRET2", "secret1"]);
+    }
+
+    #[test]
+    fn derived_runs_of_a_reversed_line_drop_the_literal_text() {
+        let rev: String = sentinel(0).chars().rev().collect();
+        let s = format!("x: {rev};\nplain\n");
+        let r = runs("x: 1terces;\nplain\n", &s, &[b"secret1"]);
+        assert_eq!(r, ["1terces", "x: 1terces;"]);
+    }
+
+    #[test]
+    fn a_character_loop_is_registered_with_its_separators() {
+        let loop_render: String = sentinel(0).chars().map(|c| format!("{c}-")).collect();
+        let s = format!("k={loop_render}\n");
+        let r = runs("k=s-e-c-r-e-t-\n", &s, &[b"secret"]);
+        assert!(r.contains(&"s-e-c-r-e-t".to_string()), "{r:?}");
+    }
+
+    #[test]
+    fn close_runs_of_one_line_are_joined() {
+        let s = format!("{}-{}\n{}\n", sentinel(0), sentinel(1), sentinel(0));
+        let r = runs("ab-cd\nab\n", &s, &[b"ab", b"cd"]);
+        assert_eq!(r, ["ab", "ab-cd", "cd"]);
+        let s = format!("{}, and {}\n", sentinel(0), sentinel(1));
+        let r = runs("ab, and cd\n", &s, &[b"ab", b"cd"]);
+        assert_eq!(r, ["ab", "cd"], "a longer literal gap keeps runs apart");
     }
 }

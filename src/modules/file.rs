@@ -31,6 +31,8 @@ pub enum Content<'a> {
     Template {
         template: Arc<LoadedTemplate>,
         env: &'a std::collections::BTreeMap<String, Secret>,
+        /// Every secret-derived run of the render joins it before the render is used.
+        masker: &'a crate::mask::Masker,
     },
 }
 
@@ -73,7 +75,11 @@ impl FileModule<'_> {
     fn render(&self, ctx: &TaskCtx<'_>) -> Result<Rendered, TaskError> {
         match &self.content {
             Content::Copy(bytes) => Ok((Zeroizing::new(bytes.as_ref().clone()), Some(vec![]))),
-            Content::Template { template, env } => {
+            Content::Template {
+                template,
+                env,
+                masker,
+            } => {
                 // Least privilege: only the ENV_ variables this file names statically.
                 let mut data = ctx.vars.clone();
                 if let Value::Object(m) = &mut data {
@@ -107,40 +113,69 @@ impl FileModule<'_> {
                         template.path.display()
                     )));
                 }
-                let holes = if ctx.want_diff && !template.env_refs.is_empty() {
-                    self.taint(ctx, template, env, &text)
-                } else {
-                    Some(vec![])
-                };
+                if template.env_refs.is_empty() {
+                    return Ok((Zeroizing::new(text.into_bytes()), Some(vec![])));
+                }
+                // Values derived from secrets (upper-cased, reversed, sliced, joined...) are
+                // secrets too: they join the masker before the render is used, so before any
+                // output could carry them, on every host.
+                let (holes, runs) = self.taint(ctx, template, env, &text);
+                masker.add(
+                    runs.into_iter()
+                        // The value itself is known (and warned about if short) already.
+                        .filter(|(var, bytes)| env.get(var).is_none_or(|s| s.expose() != bytes))
+                        .map(|(var, bytes)| {
+                            Secret::new(
+                                format!(
+                                    "a value derived from {var} in {}",
+                                    template.path.display()
+                                ),
+                                bytes,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .iter(),
+                );
+                let holes = if ctx.want_diff { holes } else { Some(vec![]) };
                 Ok((Zeroizing::new(text.into_bytes()), holes))
             }
         }
     }
 
-    /// Renders again with each secret replaced by a sentinel, to find the secret spans.
+    /// Renders again with each secret replaced by a sentinel, to find the secret spans, and
+    /// the secret-derived runs the masker must learn (every line when the spans cannot be
+    /// found).
     fn taint(
         &self,
         ctx: &TaskCtx<'_>,
         template: &LoadedTemplate,
         env: &std::collections::BTreeMap<String, Secret>,
         real: &str,
-    ) -> Option<Vec<Hole>> {
+    ) -> (Option<Vec<Hole>>, crate::taint::Runs) {
         let mut data = ctx.vars.clone();
         if let Value::Object(m) = &mut data {
             for (i, name) in template.env_refs.iter().enumerate() {
                 m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
             }
         }
-        let shadow = ctx
+        let all = || crate::taint::all_lines(real, &template.env_refs);
+        let Ok(shadow) = ctx
             .engine
             .render_file(template.dialect, &template.text, &data)
-            .ok()?;
+        else {
+            return (None, all());
+        };
         let values: Vec<&[u8]> = template
             .env_refs
             .iter()
             .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
             .collect();
-        crate::taint::holes(real, &shadow, &template.env_refs, &values)
+        let holes = crate::taint::holes(real, &shadow, &template.env_refs, &values);
+        let runs = match &holes {
+            Some(h) => crate::taint::secret_runs(real, &shadow, h),
+            None => all(),
+        };
+        (holes, runs)
     }
 }
 
