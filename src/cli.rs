@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// Expose environment variables to template files as ENV_<NAME> (and nowhere else).
     #[arg(long)]
     pub loadenv: bool,
+    /// Named secret providers (default: jetlike-secrets.yml in the current directory, if any).
+    #[arg(long = "secrets-config", value_name = "FILE")]
+    pub secrets_config: Option<PathBuf>,
     /// Output format: human (default) or json (one JSON object per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub output: Format,
@@ -465,6 +468,7 @@ fn prepare_and_run(
     let engine = Arc::new(Engine::new());
     let mut violations = crate::policy::check(&engine, &plays, &extra_layers, args.loadenv);
     violations.extend(crate::policy::check_inventory(&engine, &inventory));
+    violations.extend(crate::secret_decl::check(&plays));
     if !violations.is_empty() {
         return Err(Error::Invalid(violations));
     }
@@ -473,25 +477,28 @@ fn prepare_and_run(
         plays.iter().map(|(p, h)| (p.as_ref(), h.clone())).collect();
     let prepared = crate::prepare::prepare(&engine, &refs, &inventory, &extra, args.loadenv, &env)?;
 
-    // The secret set is complete: mask every output byte from here on.
-    let secrets: Vec<&crate::secret::Secret> = prepared
-        .secret_names
-        .iter()
-        .filter_map(|n| env.get(n))
-        .collect();
-    let masker = Arc::new(Masker::new(secrets.iter().copied()));
-    crate::environment::seal_child_env(&secrets);
+    // The secret set is known: children (providers included) get the allowlisted environment
+    // minus the environment values in use; then every secret is read, once, before any host
+    // is contacted, and every output byte is masked from here on.
+    let config = crate::secret_source::Config::load(args.secrets_config.as_deref())
+        .map_err(crate::secret_source::config_error)?;
+    crate::environment::seal_child_env(&crate::secret_source::env_secrets_in_use(
+        &prepared.secret_sources,
+        &env,
+    ));
+    let resolved = crate::secret_source::resolve(&prepared.secret_sources, &env, &config);
+    drop(env);
+    let env = resolved.secrets;
+    let masker = Arc::new(Masker::new(env.values()));
     out.set_masker(masker.clone());
+    if !resolved.errors.is_empty() {
+        return Err(Error::Invalid(resolved.errors));
+    }
     for name in masker.unmasked_names() {
         out.warn(&format!(
             "{name} is shorter than 4 bytes: it is used, but cannot be masked in output without destroying it"
         ));
     }
-    // Only the variables templates use stay in memory.
-    let env: std::collections::BTreeMap<_, _> = env
-        .into_iter()
-        .filter(|(k, _)| prepared.secret_names.contains(k))
-        .collect();
 
     let opts = RunOptions {
         check,

@@ -17,6 +17,8 @@ pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod secret;
+pub mod secret_decl;
+pub mod secret_source;
 pub mod signals;
 pub mod source;
 pub mod taint;

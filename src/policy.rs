@@ -58,6 +58,17 @@ fn check_string(
                     loadenv,
                 ));
             }
+            for (_, _, (line, column)) in crate::template::secret_calls(text) {
+                let offset = byte_offset(text, line, column);
+                out.push(
+                    Diagnostic::new(
+                        "{{secret ...}} is used outside a template file; secrets reach the !template module's file contents only",
+                    )
+                    .at(Some(locate(Some((text, offset)))))
+                    .context(context.to_string())
+                    .help("render the value into a file with a !template task (src: a file under templates/) and let other tasks use that file"),
+                );
+            }
             for u in engine.unknown_names(Dialect::Handlebars, text) {
                 let offset = byte_offset(text, u.line, u.column);
                 out.push(
