@@ -378,12 +378,14 @@ pub fn resolve(
     let errors = failures
         .into_iter()
         .map(|f| {
-            let mut d = Diagnostic::new(f.error.to_string()).at(Some(f.at));
+            let mut message = f.error.to_string();
             let shown = masked_tail(&masker, &f.stderr);
             if !shown.is_empty() {
-                d = d.context(format!("its stderr (masked): {shown}"));
+                message.push_str(&format!("; its stderr (masked): {shown}"));
             }
-            d.help(help_for(&f.error))
+            Diagnostic::new(message)
+                .at(Some(f.at))
+                .help(help_for(&f.error))
         })
         .collect();
     Resolved { secrets, errors }
@@ -610,6 +612,10 @@ fn run_command(
     let Some(status) = status else {
         kill_group();
         let _ = child.wait();
+        // What it printed so far: stdout is kept (only) to mask stderr with.
+        let stdout = out_rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
         let stderr = err_rx
             .recv_timeout(Duration::from_secs(1))
             .unwrap_or_default();
@@ -619,7 +625,7 @@ fn run_command(
                 via: describe.into(),
                 secs: timeout_secs,
             },
-            Zeroizing::new(vec![]),
+            stdout,
             stderr,
         )));
     };

@@ -1,0 +1,637 @@
+//! Secret sources with the real tools: `pass` (a throw-away GnuPG key), `sops` + `age`, the
+//! `file` provider, `command` providers (timeout, failure, bad UTF-8), the play's `secrets:`
+//! declaration and the Clace form `{{secret "provider" "key"}}`. Each provider is leak-tested:
+//! the value reaches the rendered file and nothing else (output plain, -vvv, JSON; errors;
+//! argv of every process during the run; child environments; other files).
+//!
+//! The tools are installed by scripts/test.sh; a missing tool fails the test loudly.
+
+mod project;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use project::{Project, Run};
+
+fn canary() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let s: String = (0..24)
+        .map(|_| {
+            char::from(
+                b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[rng.gen_range(0..57)],
+            )
+        })
+        .collect();
+    format!("cnry-{s}")
+}
+
+fn forms(secret: &str) -> Vec<String> {
+    let b = secret.as_bytes();
+    vec![
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        secret[..16].to_string(),
+        secret[8..].to_string(),
+    ]
+}
+
+fn assert_clean(what: &str, text: &str, secret: &str) {
+    for f in forms(secret) {
+        assert!(
+            !text.contains(&f),
+            "{what} leaks the secret (form {f:?}):\n{text}"
+        );
+    }
+}
+
+fn assert_run_clean(r: &Run, secret: &str) {
+    assert_clean("stdout", &r.stdout, secret);
+    assert_clean("stderr", &r.stderr, secret);
+}
+
+/// The absolute path of a tool; panics (the test fails) when it is missing.
+fn tool(name: &str) -> PathBuf {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !path.is_empty(),
+        "{name} is not installed: run scripts/test.sh (it installs pass, gnupg, age and sops)"
+    );
+    if path.contains("/shims/") {
+        // pyenv shims need the caller's HOME; the real script does not.
+        let out = std::process::Command::new("pyenv")
+            .args(["which", name])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pyenv which {name}");
+        return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    }
+    PathBuf::from(path)
+}
+
+fn sh(cmd: &str, env: &[(&str, &str)], cwd: &Path) {
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", cmd]).current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file under `dir` (recursively) except `skip`, checked for the secret.
+fn assert_files_clean(dir: &Path, skip: &[PathBuf], secret: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if skip.contains(&p) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            assert_files_clean(&p, skip, secret);
+        } else if meta.is_file() {
+            let content = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            assert_clean(&format!("file {}", p.display()), &content, secret);
+        }
+    }
+}
+
+/// Samples /proc/*/cmdline and /proc/*/environ (of this uid's processes) while running `f`.
+fn sampling<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let me = std::process::id().to_string();
+    let sampler = std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut samples = 0;
+        while !s2.load(Ordering::Relaxed) || samples == 0 {
+            samples += 1;
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+                    continue;
+                }
+                for what in ["cmdline", "environ"] {
+                    if let Ok(b) = std::fs::read(e.path().join(what)) {
+                        seen.insert(String::from_utf8_lossy(&b).replace('\0', " "));
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        seen.into_iter().collect::<Vec<_>>().join("\n")
+    });
+    let out = f();
+    stop.store(true, Ordering::Relaxed);
+    (out, sampler.join().unwrap())
+}
+
+/// A project whose play declares `decl` (YAML lines under `secrets:`) and renders
+/// `templates/app.conf.hb` into out/app.conf; then a shell task dumps its environment and
+/// prints the rendered file (so masking is exercised), and a slow task gives the argv sampler
+/// time.
+fn project(decl: &str, template: &str) -> Project {
+    let p = Project::new();
+    let secrets = if decl.is_empty() {
+        String::new()
+    } else {
+        format!("  secrets:\n{decl}")
+    };
+    p.file("templates/app.conf.hb", template).file(
+        "playbooks/pb.yml",
+        &format!(
+            "- name: sources\n  groups: [all]\n{secrets}  tasks:\n    - !template\n      name: render\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      name: show\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; sleep 0.3\n"
+        ),
+    );
+    p
+}
+
+/// Runs the project in plain, -vvv and JSON modes with `env`, sampling every process's
+/// argv and environment; asserts success, the rendered file, and no leak anywhere else.
+fn run_everywhere(p: &Project, env: &[(&str, &str)], extra: &[&str], secret: &str, want: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_s = tmp.path().to_str().unwrap().to_string();
+    let mut env = env.to_vec();
+    env.push(("TMPDIR", &tmp_s));
+    for mode in [&[][..], &["-vvv"][..], &["--output", "json", "-vvv"][..]] {
+        let _ = std::fs::remove_file(p.out().join("app.conf"));
+        let mut args = vec!["local", "-p", "playbooks/pb.yml"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(mode);
+        let (r, procs) = sampling(|| p.run_env(&args, &env));
+        assert_eq!(r.code, 0, "{mode:?}: {}", r.all());
+        assert_run_clean(&r, secret);
+        if !mode.is_empty() {
+            assert!(
+                r.stdout.contains("***"),
+                "masked output expected: {}",
+                r.stdout
+            );
+        }
+        assert!(
+            procs.contains("sleep 0.3"),
+            "the sampler saw the run's processes: {procs}"
+        );
+        assert_clean(
+            "argv/environment of processes during the run",
+            &procs,
+            secret,
+        );
+        assert_eq!(p.read("out/app.conf"), want);
+        assert_eq!(
+            std::fs::metadata(p.out().join("app.conf"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_clean("child environment", &p.read("out/child-env.txt"), secret);
+    }
+    assert_files_clean(&p.out(), &[p.out().join("app.conf")], secret);
+    assert_files_clean(tmp.path(), &[], secret);
+}
+
+#[test]
+fn file_provider_refuses_group_readable_files_and_reads_owner_only_ones() {
+    let secret = canary();
+    let p = project(
+        "    DB_PASSWORD: {provider: file, key: secret.txt}\n",
+        "db={{ENV_DB_PASSWORD}}\nagain={{secret \"file\" \"secret.txt\"}}\n",
+    );
+    let f = p.path().join("secret.txt");
+    std::fs::write(&f, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = p.local(&[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "secret ENV_DB_PASSWORD: file secret.txt is readable by group or others (mode 0644)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("chmod 600 secret.txt"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was run"), "{}", r.stderr);
+    assert!(!p.out().join("app.conf").exists());
+    assert!(!p.out().join("child-env.txt").exists(), "no task ran");
+    assert_run_clean(&r, &secret);
+
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // One trailing newline is trimmed; the value is rendered twice (declared and Clace form).
+    run_everywhere(
+        &p,
+        &[],
+        &[],
+        &secret,
+        &format!("db={secret}\nagain={secret}\n"),
+    );
+}
+
+/// A throw-away `pass` store with a GnuPG key without passphrase, in its own HOME.
+struct PassStore {
+    home: tempfile::TempDir,
+}
+
+impl PassStore {
+    fn new(entries: &[(&str, &str)]) -> PassStore {
+        tool("pass");
+        tool("gpg");
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path().to_str().unwrap().to_string();
+        let env = [("HOME", h.as_str()), ("GNUPGHOME", "")];
+        std::fs::create_dir_all(home.path().join(".gnupg")).unwrap();
+        std::fs::set_permissions(
+            home.path().join(".gnupg"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join("key.params"),
+            "%no-protection\nKey-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\nName-Real: jetlike test\nName-Email: test@jetlike.invalid\nExpire-Date: 0\n%commit\n",
+        )
+        .unwrap();
+        sh(
+            "unset GNUPGHOME; gpg --batch --quiet --gen-key key.params && pass init test@jetlike.invalid >/dev/null",
+            &env,
+            home.path(),
+        );
+        for (k, v) in entries {
+            std::fs::write(home.path().join("value.tmp"), format!("{v}\n")).unwrap();
+            sh(
+                &format!(
+                    "unset GNUPGHOME; pass insert -m -f '{k}' < value.tmp >/dev/null; rm value.tmp"
+                ),
+                &env,
+                home.path(),
+            );
+        }
+        PassStore { home }
+    }
+
+    fn home(&self) -> &str {
+        self.home.path().to_str().unwrap()
+    }
+}
+
+impl Drop for PassStore {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("HOME", self.home())
+            .env_remove("GNUPGHOME")
+            .output();
+    }
+}
+
+#[test]
+fn pass_provider_with_a_throwaway_gpg_key() {
+    let secret = canary();
+    let store = PassStore::new(&[("prod/db", &secret)]);
+    let p = project(
+        "    DB_PASSWORD: {provider: pass, key: prod/db}\n",
+        "db={{ENV_DB_PASSWORD}}\nclace={{secret \"pass\" \"prod/db\"}}\n",
+    );
+    p.file(
+        "jetlike-secrets.yml",
+        "providers:\n  pass:\n    command: [pass, show, \"{key}\"]\n    timeout: 20\n",
+    );
+    run_everywhere(
+        &p,
+        &[("HOME", store.home())],
+        &[],
+        &secret,
+        &format!("db={secret}\nclace={secret}\n"),
+    );
+    // The same store through --secrets-config elsewhere and the Jinja form, no declaration.
+    let p = Project::new();
+    p.file(
+        "conf/providers.yml",
+        "providers:\n  pw:\n    command: [pass, show, \"{key}\"]\n",
+    )
+    .file("templates/app.conf.j2", "db={{ secret(\"pw\", \"prod/db\") }}\n")
+    .file(
+        "playbooks/pb.yml",
+        "- name: jinja\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.j2\n      dest: @OUT@/app.conf\n    - !shell\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; sleep 0.3\n",
+    );
+    run_everywhere(
+        &p,
+        &[("HOME", store.home())],
+        &["--secrets-config", "conf/providers.yml"],
+        &secret,
+        &format!("db={secret}\n"),
+    );
+    // A missing entry: pass's own error (masked) names the problem; exit 3, nothing ran.
+    p.file(
+        "templates/app.conf.j2",
+        "db={{ secret(\"pw\", \"prod/nothing\") }}\n",
+    );
+    let r = p.run_env(
+        &[
+            "local",
+            "-p",
+            "playbooks/pb.yml",
+            "--secrets-config",
+            "conf/providers.yml",
+        ],
+        &[("HOME", store.home())],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("secret ENV_secret:pw:prod/nothing: provider pw, key \"prod/nothing\": exited with status 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("not in the password store"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("templates/app.conf.j2:1:"),
+        "{}",
+        r.stderr
+    );
+    assert_run_clean(&r, &secret);
+}
+
+#[test]
+fn sops_and_age_provider() {
+    let secret = canary();
+    let sops = tool("sops");
+    tool("age-keygen");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_str().unwrap();
+    let p = project(
+        "    DB_PASSWORD: {command: [@SOPS@, -d, --extract, '[\"db\"][\"password\"]', secrets.enc.yaml]}\n",
+        "db={{ENV_DB_PASSWORD}}\n",
+    );
+    let pb = p
+        .read("playbooks/pb.yml")
+        .replace("@SOPS@", sops.to_str().unwrap());
+    std::fs::write(p.path().join("playbooks/pb.yml"), pb).unwrap();
+    std::fs::write(
+        p.path().join("plain.yaml"),
+        format!("db:\n  password: {secret}\n"),
+    )
+    .unwrap();
+    sh(
+        &format!(
+            "mkdir -p $HOME/.config/sops/age && age-keygen -o $HOME/.config/sops/age/keys.txt 2>/dev/null && \
+             {} -e --age \"$(age-keygen -y $HOME/.config/sops/age/keys.txt)\" --input-type yaml --output-type yaml plain.yaml > secrets.enc.yaml && rm plain.yaml",
+            sops.display()
+        ),
+        &[("HOME", h)],
+        p.path(),
+    );
+    assert_clean("the encrypted file", &p.read("secrets.enc.yaml"), &secret);
+    run_everywhere(&p, &[("HOME", h)], &[], &secret, &format!("db={secret}\n"));
+    assert_files_clean(home.path(), &[], &secret);
+}
+
+#[test]
+fn command_provider_timeout_failure_and_bad_utf8_never_show_a_value() {
+    let secret = canary();
+    let other = canary();
+    let p = Project::new();
+    std::fs::write(p.path().join("value.txt"), &secret).unwrap();
+    std::fs::write(p.path().join("other.txt"), &other).unwrap();
+    p.file("templates/a.hb", "a={{ENV_A}}\n");
+    let play = |decl: &str| {
+        format!("- name: cmd\n  groups: [all]\n  secrets:\n    A: {decl}\n    OTHER: {{command: [cat, other.txt]}}\n  tasks:\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n    - !template\n      src: o.hb\n      dest: @OUT@/o.conf\n")
+    };
+    p.file("templates/o.hb", "o={{ENV_OTHER}}\n");
+
+    // Fails after printing the value to stdout and stderr, and the other secret to stderr.
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [sh, -c, 'cat value.txt; echo; cat value.txt other.txt >&2; echo \" gave up\" >&2; exit 7']}"),
+    );
+    for mode in [&[][..], &["-vvv"][..], &["--output", "json"][..]] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml"];
+        args.extend_from_slice(mode);
+        let r = p.run(&args);
+        assert_eq!(r.code, 3, "{}", r.all());
+        assert!(
+            r.all().contains("secret ENV_A: command `sh -c"),
+            "{}",
+            r.all()
+        );
+        assert!(r.all().contains("exited with status 7"), "{}", r.all());
+        assert!(
+            r.all().contains("gave up"),
+            "stderr is shown, masked: {}",
+            r.all()
+        );
+        assert!(r.all().contains("templates/a.hb:1:3"), "{}", r.all());
+        assert_run_clean(&r, &secret);
+        assert_run_clean(&r, &other);
+        assert!(!p.out().join("o.conf").exists(), "nothing ran");
+    }
+
+    // A timeout names the secret and the provider; the process group is killed.
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [sh, -c, 'cat value.txt; cat value.txt >&2; sleep 30'], timeout: 1}"),
+    );
+    let t = std::time::Instant::now();
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("secret ENV_A: command `sh -c cat value.txt; cat value.txt >&2; sleep 30` did not finish within 1s; it was stopped"),
+        "{}",
+        r.stderr
+    );
+    assert_run_clean(&r, &secret);
+    assert_run_clean(&r, &other);
+
+    // Bad UTF-8 is refused by name.
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [printf, '\\377\\376ab']}"),
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "secret ENV_A: command `printf \\377\\376ab` gave a value that is not valid UTF-8"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_run_clean(&r, &other);
+
+    // It gets no terminal, no stdin, and only the allowlisted environment.
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [sh, -c, 'env > provider-env.txt; tty > provider-tty.txt; cat > provider-stdin.txt; cat value.txt']}"),
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("INJECTED_TOKEN", &other), ("SOME_SETTING", "x")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/a.conf"), format!("a={secret}\n"));
+    let penv = p.read("provider-env.txt");
+    assert!(penv.contains("PATH="), "{penv}");
+    assert!(
+        !penv.contains("INJECTED_TOKEN") && !penv.contains("SOME_SETTING"),
+        "{penv}"
+    );
+    assert_clean("provider environment", &penv, &other);
+    assert!(p.read("provider-tty.txt").contains("not a tty"));
+    assert_eq!(p.read("provider-stdin.txt"), "");
+}
+
+#[test]
+fn declared_secrets_only_and_lazily() {
+    let secret = canary();
+    let p = Project::new();
+    p.file("templates/a.hb", "a={{ENV_A}}\n").file(
+        "playbooks/pb.yml",
+        "- name: decl\n  groups: [all]\n  secrets:\n    A: {provider: env, key: APP_A}\n    UNUSED: {command: [touch, unused-was-read]}\n  tasks:\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n",
+    );
+    // An env secret under another name, with --loadenv; the unused declaration is not read.
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv", "-vvv"],
+        &[("APP_A", &secret)],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("out/a.conf"), format!("a={secret}\n"));
+    assert!(!p.path().join("unused-was-read").exists());
+    assert_run_clean(&r, &secret);
+
+    // Undeclared ENV_ names and undeclared secret calls are errors before the run, located.
+    p.file(
+        "templates/a.hb",
+        "a={{ENV_A}}\nb={{ENV_APP_A}}\nc={{secret \"env\" \"HOME\"}}\nd={{secret \"env\" \"APP_A\"}}\n",
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("APP_A", &secret)],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "ENV_APP_A is used by template templates/a.hb, but play \"decl\" does not declare it"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("templates/a.hb:2:3"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("template templates/a.hb uses provider env, variable HOME, which play \"decl\" does not declare"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("templates/a.hb:3:3"), "{}", r.stderr);
+    // (line 4 names a declared source: allowed.)
+    assert!(!r.stderr.contains("templates/a.hb:4:"), "{}", r.stderr);
+    assert!(!p.path().join("unused-was-read").exists());
+    assert_run_clean(&r, &secret);
+
+    // The env provider needs --loadenv, as ENV_ always did.
+    p.file("templates/a.hb", "a={{ENV_A}}\n");
+    let r = p.run_env(&["local", "-p", "playbooks/pb.yml"], &[("APP_A", &secret)]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("--loadenv"), "{}", r.stderr);
+
+    // Malformed declarations and unknown providers.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: decl\n  groups: [all]\n  secrets:\n    A: {provider: nowhere}\n  tasks:\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("secret A: give either provider and key"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("pb.yml:4:"), "{}", r.stderr);
+    p.file(
+        "playbooks/pb.yml",
+        "- name: decl\n  groups: [all]\n  secrets:\n    A: {provider: nowhere, key: x}\n  tasks:\n    - !template\n      src: a.hb\n      dest: @OUT@/a.conf\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("provider \"nowhere\" is not configured"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_secret_form_outside_template_files_is_rejected_before_the_run() {
+    let p = Project::new();
+    std::fs::write(p.path().join("s.txt"), "value-of-the-file\n").unwrap();
+    std::fs::set_permissions(
+        p.path().join("s.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    for (field, at) in [
+        ("    - !shell\n      cmd: echo {{secret \"file\" \"s.txt\"}}\n", "pb.yml:7:17"),
+        ("    - !shell\n      cmd: echo hi\n      with:\n        condition: (eq (secret \"file\" \"s.txt\") \"x\")\n", "pb.yml:"),
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: outside\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n{field}"),
+        );
+        let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+        assert_eq!(r.code, 3, "{}", r.all());
+        assert!(
+            r.stderr.contains("{{secret ...}} is used outside a template file"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(at), "{}", r.stderr);
+        assert!(!p.out().join("ran").exists());
+        assert!(!r.all().contains("value-of-the-file"));
+    }
+    // In play vars too.
+    p.file(
+        "playbooks/pb.yml",
+        "- name: outside\n  groups: [all]\n  vars:\n    x: '{{secret \"file\" \"s.txt\"}}'\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("outside a template file"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:4:"), "{}", r.stderr);
+    // A computed provider or key cannot be checked before the run.
+    p.file("templates/t.hb", "x={{secret \"file\" name}}\n").file(
+        "playbooks/pb.yml",
+        "- name: computed\n  groups: [all]\n  vars:\n    name: s.txt\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t\n",
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("without a literal provider and key"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("templates/t.hb:1:3"), "{}", r.stderr);
+}
