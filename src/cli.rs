@@ -416,10 +416,19 @@ fn plan_hosts(
 }
 
 fn run(args: RunArgs, ssh: bool, check: bool) -> i32 {
+    // Named secret providers: the variables some of them take from this environment
+    // (`pass_env:`) are kept for them before the environment is scrubbed.
+    let config = crate::secret_source::Config::load(args.secrets_config.as_deref());
+    if let Ok(c) = &config {
+        crate::environment::keep_for_providers(&c.pass_env_names());
+    }
     // Read (and, with --loadenv, scrub) the environment before any thread exists.
     let env = crate::environment::load(args.loadenv);
     let out = Output::new(args.output, args.verbose);
-    let code = match prepare_and_run(args, ssh, check, env, &out) {
+    let code = match config
+        .map_err(crate::secret_source::config_error)
+        .and_then(|config| prepare_and_run(args, ssh, check, env, config, &out))
+    {
         Ok(code) => code,
         Err(e) => {
             out.error(&e.render());
@@ -435,6 +444,7 @@ fn prepare_and_run(
     ssh: bool,
     check: bool,
     env: std::collections::BTreeMap<String, crate::secret::Secret>,
+    config: crate::secret_source::Config,
     out: &Arc<Output>,
 ) -> Result<i32> {
     let inventory = match (ssh, &args.inventory) {
@@ -480,8 +490,6 @@ fn prepare_and_run(
     // The secret set is known: children (providers included) get the allowlisted environment
     // minus the environment values in use; then every secret is read, once, before any host
     // is contacted, and every output byte is masked from here on.
-    let config = crate::secret_source::Config::load(args.secrets_config.as_deref())
-        .map_err(crate::secret_source::config_error)?;
     crate::environment::seal_child_env(&crate::secret_source::env_secrets_in_use(
         &prepared.secret_sources,
         &env,
@@ -489,7 +497,9 @@ fn prepare_and_run(
     let resolved = crate::secret_source::resolve(&prepared.secret_sources, &env, &config);
     drop(env);
     let env = resolved.secrets;
-    let masker = Arc::new(Masker::new(env.values()));
+    let kept = crate::environment::kept_for_providers();
+    let masker = Arc::new(Masker::new(env.values().chain(kept.iter())));
+    drop(kept);
     out.set_masker(masker.clone());
     if !resolved.errors.is_empty() {
         return Err(Error::Invalid(resolved.errors));

@@ -197,6 +197,10 @@ pub struct ProviderConfig {
     /// Settings added to the command's environment (not secrets: they are in this file).
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// Variables of jetlike's own environment passed to this command only (a token such as
+    /// `OP_SERVICE_ACCOUNT_TOKEN` or `VAULT_TOKEN`); their values are masked like secrets.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -248,6 +252,14 @@ pub enum SourceError {
 }
 
 impl Config {
+    /// Every variable some provider takes from jetlike's environment (`pass_env:`).
+    pub fn pass_env_names(&self) -> Vec<String> {
+        self.providers
+            .values()
+            .flat_map(|p| p.pass_env.iter().cloned())
+            .collect()
+    }
+
     /// `explicit` (`--secrets-config`), else `jetlike-secrets.yml` in the current directory if
     /// there is one, else no named providers.
     pub fn load(explicit: Option<&Path>) -> Result<Config, SourceError> {
@@ -285,7 +297,8 @@ impl Config {
             }
             match (&p.command, &p.file) {
                 (Some(argv), None) if !argv.is_empty() && !argv[0].is_empty() => {}
-                (None, Some(_)) if p.timeout.is_none() && p.env.is_empty() => {}
+                (None, Some(_))
+                    if p.timeout.is_none() && p.env.is_empty() && p.pass_env.is_empty() => {}
                 _ => {
                     return Err(err(format!(
                         "provider {name:?}: give either command (an argv list, with optional timeout and env) or file (a path)"
@@ -363,6 +376,7 @@ pub fn resolve(
     // included (a provider may print the value, then fail).
     let mut maskables: Vec<Secret> = secrets.values().cloned().collect();
     maskables.extend(env.values().cloned());
+    maskables.extend(crate::environment::kept_for_providers());
     for f in &failures {
         let out = trim_newline(&f.stdout);
         if !out.is_empty() {
@@ -490,6 +504,28 @@ fn read(
                         reason: "a key may not start with '-' (it would read as an option)".into(),
                     }));
                 }
+                let mut extra: IndexMap<String, String> = p.env.clone();
+                let kept = crate::environment::kept_for_providers();
+                for var in &p.pass_env {
+                    let value = kept
+                        .iter()
+                        .find(|s| s.name() == var)
+                        .and_then(|s| s.expose_str().map(str::to_string));
+                    match value {
+                        Some(v) => {
+                            extra.insert(var.clone(), v);
+                        }
+                        None => {
+                            return Err(plain(SourceError::Provider {
+                                name: name.into(),
+                                via: source.describe(),
+                                reason: format!(
+                                    "it needs {var} (pass_env), which is not set (as UTF-8) in jetlike's environment"
+                                ),
+                            }))
+                        }
+                    }
+                }
                 let argv: Vec<String> = p
                     .command
                     .iter()
@@ -500,7 +536,7 @@ fn read(
                     name,
                     &source.describe(),
                     &argv,
-                    &p.env,
+                    &extra,
                     p.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 )?
             }

@@ -243,6 +243,20 @@ fn file_provider_refuses_group_readable_files_and_reads_owner_only_ones() {
         &secret,
         &format!("db={secret}\nagain={secret}\n"),
     );
+
+    // Rotation: check mode tells which secrets would change, showing neither value.
+    let rotated = canary();
+    std::fs::write(&f, format!("{rotated}\n")).unwrap();
+    for mode in [&[][..], &["--output", "json"][..]] {
+        let mut args = vec!["check-local", "-p", "playbooks/pb.yml"];
+        args.extend_from_slice(mode);
+        let r = p.run(&args);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(r.stdout.contains("ENV_DB_PASSWORD"), "{}", r.stdout);
+        assert!(r.stdout.contains("changed"), "{}", r.stdout);
+        assert_run_clean(&r, &secret);
+        assert_run_clean(&r, &rotated);
+    }
 }
 
 /// A throw-away `pass` store with a GnuPG key without passphrase, in its own HOME.
@@ -634,4 +648,54 @@ fn the_secret_form_outside_template_files_is_rejected_before_the_run() {
         r.stderr
     );
     assert!(r.stderr.contains("templates/t.hb:1:3"), "{}", r.stderr);
+}
+
+#[test]
+fn pass_env_reaches_the_provider_only_and_is_masked() {
+    let token = canary();
+    let p = Project::new();
+    p.file(
+        "jetlike-secrets.yml",
+        "providers:\n  tok:\n    command: [sh, -c, 'printf \"%s-%s\" \"$MY_TOKEN\" \"$1\" | rev', sh, \"{key}\"]\n    pass_env: [MY_TOKEN]\n  bad:\n    command: [sh, -c, 'echo \"token $MY_TOKEN\" >&2; exit 2']\n    pass_env: [MY_TOKEN]\n",
+    )
+    .file("templates/t.hb", "v={{secret \"tok\" \"abc\"}}\n")
+    .file(
+        "playbooks/pb.yml",
+        "- name: tok\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t.conf\n    - !shell\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/t.conf; echo \"$MY_TOKEN\"\n",
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "-vvv"],
+        &[("MY_TOKEN", &token)],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let want: String = format!("{token}-abc").chars().rev().collect();
+    assert_eq!(p.read("out/t.conf"), format!("v={want}\n"));
+    assert!(!r.all().contains(&want), "{}", r.all());
+    assert_run_clean(&r, &token);
+    let env = p.read("out/child-env.txt");
+    assert!(!env.contains("MY_TOKEN"), "{env}");
+    assert_clean("child environment", &env, &token);
+
+    // A failing provider printing the token: its stderr is masked.
+    p.file("templates/t.hb", "v={{secret \"bad\" \"abc\"}}\n");
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml"],
+        &[("MY_TOKEN", &token)],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("its stderr (masked): token ***"),
+        "{}",
+        r.stderr
+    );
+    assert_run_clean(&r, &token);
+
+    // Not set: a clear error naming the variable.
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("it needs MY_TOKEN (pass_env)"),
+        "{}",
+        r.stderr
+    );
 }
