@@ -161,6 +161,11 @@ pub struct LintArgs {
     /// are read; values are never stored or printed.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Print the blast radius of one secret instead of the findings: every host, file, mode and
+    /// owner that would receive it (NAME or ENV_NAME; a {{secret "p" "k"}} call is
+    /// ENV_secret:p:k). Exit status as without it.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secret: Option<String>,
     /// Only these hosts (':' or ',' separated); unknown names are findings. Needs --inventory.
     #[arg(long = "limit-hosts", value_name = "HOSTS", requires = "inventory")]
     pub limit_hosts: Vec<String>,
@@ -267,6 +272,22 @@ pub fn main() -> i32 {
                 }
             }
             let report = crate::lint::lint(&opts);
+            if let Some(name) = &args.secret {
+                let (text, doc) = crate::lint::blast_radius(&report.flows, name);
+                match args.format {
+                    Format::Json => out.text(&format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&doc).unwrap_or_default()
+                    )),
+                    Format::Human => out.text(&text),
+                }
+                out.finish();
+                return if report.errors() > 0 {
+                    exit::INVALID
+                } else {
+                    exit::OK
+                };
+            }
             match args.format {
                 Format::Json => {
                     let doc = serde_json::json!({

@@ -699,3 +699,68 @@ fn pass_env_reaches_the_provider_only_and_is_masked() {
         r.stderr
     );
 }
+
+#[test]
+fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
+    let p = Project::new();
+    p.file("templates/a.hb", "a={{ENV_DB}}\nb={{ENV_OTHER}}\n")
+        .file("templates/b.j2", "c={{ secret(\"pass\", \"prod/api\") }}\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: decl\n  groups: [web]\n  secrets:\n    DB: {provider: pass, key: prod/db}\n    UNUSED: {provider: pass, key: prod/unused}\n  tasks:\n    - !template\n      src: a.hb\n      dest: /etc/app/a.conf\n      attributes: {mode: 0o640, owner: app, group: app}\n    - !template\n      src: b.j2\n      dest: /etc/app/b.conf\n- name: nodecl\n  groups: [db]\n  tasks:\n    - !template\n      src: a.hb\n      dest: /srv/a.conf\n",
+        );
+    let r = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stdout.contains("templates/a.hb:2:3: error[secret-undeclared]: ENV_OTHER is used by this template, but play \"decl\" does not declare it"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("templates/b.j2:1:6: error[secret-undeclared]: this template uses provider pass, key \"prod/api\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("playbooks/pb.yml:5:14: warning[secret-unused]: secret ENV_UNUSED is declared by play \"decl\""),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("ENV_DB is used by"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("[ENV_secret:pass:prod/api]"),
+        "secret flow: {}",
+        r.stdout
+    );
+
+    let r = p.run(&["lint", "-p", "playbooks/pb.yml", "--secret", "DB"]);
+    assert!(
+        r.stdout.contains("ENV_DB: 2 file(s) would receive it"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("/etc/app/a.conf (play \"decl\", template a.hb): hosts groups web; mode 0640; owner app; group app"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("/srv/a.conf (play \"nodecl\""),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("b.conf"), "{}", r.stdout);
+    let r = p.run(&[
+        "lint",
+        "-p",
+        "playbooks/pb.yml",
+        "--secret",
+        "ENV_DB",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["secret"], "ENV_DB");
+    assert_eq!(doc["receivers"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["receivers"][0]["owner"], "app");
+}

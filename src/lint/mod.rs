@@ -9,6 +9,7 @@
 mod envfile;
 mod render;
 pub mod scan;
+mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -180,6 +181,8 @@ const HINT_ENTROPY: &str =
     "if it is a secret, move it to the environment; otherwise add `# jetlike:allow-secret`";
 
 /// Secret-looking literals in a text file. Never reports the value: at most a short prefix.
+pub use secrets::blast_radius;
+
 pub fn scan_text(path: &Path, text: &str, report: &mut Report) {
     for (i, line) in text.lines().enumerate() {
         for h in crate::credentials::scan_line(line) {
@@ -387,6 +390,7 @@ pub fn lint(opts: &Options) -> Report {
             );
         }
     }
+    secrets::check(&engine, &plays, &mut report);
     let mut extra = Vars::new();
     for (_, v) in &opts.extra_vars {
         crate::playbook::merge(&mut extra, v);
@@ -523,7 +527,15 @@ impl<'p> Linter<'p> {
             Ok(text) => {
                 let dialect = Dialect::of_path(&path.to_string_lossy());
                 match self.engine.references(dialect, &text) {
-                    Ok(refs) => {
+                    Ok(mut refs) => {
+                        // `{{secret "p" "k"}}` calls are secrets named ENV_secret:p:k.
+                        let (calls, _) = crate::secret_source::template_calls(dialect, &text);
+                        refs.extend(calls.into_iter().map(|c| Reference {
+                            name: c.name,
+                            line: c.line,
+                            column: c.column,
+                            top_level: false,
+                        }));
                         let mut first: BTreeMap<&str, Location> = BTreeMap::new();
                         for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
                             first

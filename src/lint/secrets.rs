@@ -1,0 +1,184 @@
+//! Secret declarations in lint: malformed `secrets:` entries, secrets a play's template files
+//! use without declaring them (`secret-undeclared`), declared secrets no template uses
+//! (`secret-unused`), and `lint --secret NAME`: every host, file, mode and owner that would
+//! receive a secret (the blast radius of a rotation).
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use super::{PlayFlow, Report};
+use crate::error::Location;
+use crate::playbook::{FieldStep, LoadedPlay, Task};
+use crate::policy::ENV_PREFIX;
+use crate::secret_decl::var_name;
+use crate::source::{resolve_source, Resolved, SourceKind};
+use crate::template::{Dialect, Engine};
+
+/// The declaration checks, for every play.
+pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
+    for d in crate::secret_decl::check(plays) {
+        report.push_diagnostic(
+            "secret-declaration",
+            d,
+            "see the secrets: format in README.md",
+        );
+    }
+    for play in plays {
+        let Some(decl) = &play.play.secrets else {
+            continue;
+        };
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut complete = true;
+        for task in play.tasks.iter().chain(play.handlers.iter()) {
+            let Task::Template(f) = &task.task else {
+                continue;
+            };
+            if f.src.contains("{{") {
+                complete = false;
+                continue;
+            }
+            let role = task.origin.role.as_deref();
+            let Resolved::Found(path) = resolve_source(SourceKind::Templates, play, role, &f.src)
+            else {
+                complete = false;
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                complete = false;
+                continue;
+            };
+            let dialect = Dialect::of_path(&path.to_string_lossy());
+            let Ok(refs) = engine.references(dialect, &text) else {
+                complete = false;
+                continue;
+            };
+            for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
+                used.insert(r.name.clone());
+                if crate::secret_decl::lookup(play, &r.name) == Some(None) {
+                    report.error(
+                        "secret-undeclared",
+                        format!(
+                            "{} is used by this template, but play {:?} does not declare it in secrets:",
+                            r.name, play.play.name
+                        ),
+                        Location::new(&path, r.line, r.column),
+                        format!(
+                            "declare it ({}: {{provider: env, key: {}}}, or another provider) or stop using it",
+                            r.name.trim_start_matches(ENV_PREFIX),
+                            r.name.trim_start_matches(ENV_PREFIX)
+                        ),
+                    );
+                }
+            }
+            let (calls, _) = crate::secret_source::template_calls(dialect, &text);
+            for c in calls {
+                let Some(src) = &c.call else { continue };
+                let declared: Vec<&String> = decl
+                    .iter()
+                    .filter(|(_, d)| d.source().ok().as_ref() == Some(src))
+                    .map(|(k, _)| k)
+                    .collect();
+                if declared.is_empty() {
+                    report.error(
+                        "secret-undeclared",
+                        format!(
+                            "this template uses {}, which play {:?} does not declare",
+                            src.describe(),
+                            play.play.name
+                        ),
+                        Location::new(&path, c.line, c.column),
+                        "add it to the play's secrets: (NAME: {provider: ..., key: ...}) or remove the call".into(),
+                    );
+                }
+                used.extend(declared.into_iter().map(|k| var_name(k)));
+            }
+        }
+        if !complete {
+            // A template that could not be read or whose path is computed might use them.
+            continue;
+        }
+        for name in decl.keys() {
+            if !used.contains(&var_name(name)) {
+                report.warn(
+                    "secret-unused",
+                    format!(
+                        "secret {} is declared by play {:?} but no template of the play uses it",
+                        var_name(name),
+                        play.play.name
+                    ),
+                    play.source.locate(&[
+                        FieldStep::Index(play.index),
+                        FieldStep::Key("secrets"),
+                        FieldStep::Name(name.clone()),
+                    ]),
+                    "remove the declaration (least privilege: a play reads only the secrets it uses)"
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+/// Every destination that would receive `name` (with or without `ENV_`; a
+/// `{{secret "p" "k"}}` call is named `ENV_secret:p:k`): as text and as JSON.
+pub fn blast_radius(flows: &[PlayFlow], name: &str) -> (String, Value) {
+    let want = var_name(name);
+    let matches = |env: &[String]| env.iter().any(|e| *e == want || e == name);
+    let mut rows = vec![];
+    for flow in flows {
+        for t in &flow.templates {
+            if !matches(&t.env) {
+                continue;
+            }
+            let dests: Vec<String> = if t.resolved_dest.is_empty() {
+                vec![t.dest.clone()]
+            } else {
+                t.resolved_dest.iter().map(|d| d.path.clone()).collect()
+            };
+            for dest in dests {
+                rows.push(json!({
+                    "play": flow.play,
+                    "groups": flow.groups,
+                    "hosts": flow.hosts,
+                    "file": dest,
+                    "template": t.src,
+                    "mode": t.mode,
+                    "owner": t.owner,
+                    "group": t.group,
+                }));
+            }
+        }
+    }
+    let mut text = format!("{want}: {} file(s) would receive it\n", rows.len());
+    for r in &rows {
+        let hosts = match r["hosts"].as_array() {
+            Some(h) => h
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => format!(
+                "groups {}",
+                r["groups"]
+                    .as_array()
+                    .map(|g| g
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            ),
+        };
+        text.push_str(&format!(
+            "  {} (play {:?}, template {}): hosts {hosts}; mode {}; owner {}; group {}\n",
+            r["file"].as_str().unwrap_or_default(),
+            r["play"].as_str().unwrap_or_default(),
+            r["template"].as_str().unwrap_or_default(),
+            r["mode"].as_str().unwrap_or_default(),
+            r["owner"].as_str().unwrap_or("(unchanged)"),
+            r["group"].as_str().unwrap_or("(unchanged)"),
+        ));
+    }
+    (text, json!({"secret": want, "receivers": rows}))
+}
