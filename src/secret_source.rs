@@ -46,6 +46,9 @@ pub const BUILTIN: &[&str] = &["env", "file"];
 /// The default configuration file, looked for in the current directory.
 pub const CONFIG_FILE: &str = "jetlike-secrets.yml";
 
+/// The most a provider may print (a secret, not a file).
+const MAX_OUTPUT: u64 = 1 << 20;
+
 /// Seconds a provider command may run unless configured otherwise.
 pub const DEFAULT_TIMEOUT: u64 = 30;
 
@@ -145,14 +148,23 @@ fn jinja_secret_calls(text: &str) -> Vec<crate::template::SecretCall> {
         )
         .unwrap()
     });
+    static TAG: OnceLock<regex::Regex> = OnceLock::new();
+    let tag = TAG.get_or_init(|| regex::Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").unwrap());
     let mut out = vec![];
-    for m in call.find_iter(text) {
+    // Only inside expression and statement tags: plain text ("rotate the secret (yearly)")
+    // and comments are not calls.
+    let starts = tag.find_iter(text).flat_map(|t| {
+        call.find_iter(t.as_str())
+            .map(move |m| t.start() + m.start())
+    });
+    for start in starts {
+        let m = &text[start..];
         // Not `x.secret(`: only the global function.
-        if text[..m.start()].ends_with('.') {
+        if text[..start].ends_with('.') {
             continue;
         }
-        let (line, column) = line_col(text, m.start());
-        match full.captures(&text[m.start()..]) {
+        let (line, column) = line_col(text, start);
+        match full.captures(m) {
             Some(c) => {
                 let p = c.get(1).or(c.get(2)).map(|m| m.as_str().to_string());
                 let k = c.get(3).or(c.get(4)).map(|m| m.as_str().to_string());
@@ -382,10 +394,15 @@ pub fn resolve(
         if !out.is_empty() {
             maskables.push(Secret::new(f.name.clone(), out.to_vec()));
         }
-        for line in f.stdout.split(|b| *b == b'\n') {
-            if line.len() >= 4 {
-                maskables.push(Secret::new(f.name.clone(), line.to_vec()));
-            }
+        // Each line too (a multi-line value printed line by line), within reason.
+        let lines: std::collections::BTreeSet<&[u8]> = f
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| l.len() >= 4)
+            .take(256)
+            .collect();
+        for line in lines {
+            maskables.push(Secret::new(f.name.clone(), line.to_vec()));
         }
     }
     let masker = crate::mask::Masker::new(maskables.iter());
@@ -619,11 +636,12 @@ fn run_command(
         .spawn()
         .map_err(|e| fail(format!("cannot start {}: {e}", argv[0])))?;
     let pid = child.id() as i32;
-    let reader = |mut pipe: Box<dyn Read + Send>| {
+    let reader = |pipe: Box<dyn Read + Send>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = Zeroizing::new(vec![]);
-            let _ = pipe.read_to_end(&mut buf);
+            // At most MAX_OUTPUT (+1, to tell that it was more).
+            let _ = pipe.take(MAX_OUTPUT + 1).read_to_end(&mut buf);
             let _ = tx.send(buf);
         });
         rx
@@ -669,10 +687,34 @@ fn run_command(
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(500));
-    let stdout = out_rx.recv_timeout(left).unwrap_or_default();
+    let stdout = out_rx.recv_timeout(left);
     let stderr = err_rx
         .recv_timeout(Duration::from_millis(500))
         .unwrap_or_default();
+    let Ok(stdout) = stdout else {
+        // Never a partial (or empty) value in place of the real one.
+        return Err(Box::new((
+            SourceError::Provider {
+                name: name.into(),
+                via: describe.into(),
+                reason: "it exited, but its output stayed open (a background process it started holds it)".into(),
+            },
+            Zeroizing::new(vec![]),
+            stderr,
+        )));
+    };
+    if stdout.len() as u64 > MAX_OUTPUT {
+        return Err(Box::new((
+            SourceError::Provider {
+                name: name.into(),
+                via: describe.into(),
+                reason: format!("its output is larger than {MAX_OUTPUT} bytes"),
+            },
+            // Not a secret value: too large to be one, and to mask stderr with.
+            Zeroizing::new(vec![]),
+            stderr,
+        )));
+    }
     if !status.success() {
         let how = match status.code() {
             Some(c) => format!("exited with status {c}"),

@@ -497,6 +497,29 @@ fn command_provider_timeout_failure_and_bad_utf8_never_show_a_value() {
     );
     assert_run_clean(&r, &other);
 
+    // A background process holding its output open, or an output too large to be a secret:
+    // an error, never a partial value.
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [sh, -c, 'sleep 4 & cat value.txt'], timeout: 1}"),
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("secret ENV_A: command `sh -c sleep 4 & cat value.txt`: it exited, but its output stayed open"), "{}", r.stderr);
+    assert!(!p.out().join("a.conf").exists());
+    assert_run_clean(&r, &secret);
+    p.file(
+        "playbooks/pb.yml",
+        &play("{command: [sh, -c, 'yes aaaaaaaa | head -c 2000000']}"),
+    );
+    let r = p.run(&["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("its output is larger than 1048576 bytes"),
+        "{}",
+        r.stderr
+    );
+
     // It gets no terminal, no stdin, and only the allowlisted environment.
     p.file(
         "playbooks/pb.yml",
