@@ -787,3 +787,80 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
     assert_eq!(doc["receivers"].as_array().unwrap().len(), 2);
     assert_eq!(doc["receivers"][0]["owner"], "app");
 }
+
+/// Only the secrets of the selected hosts' templates are read, and all of them before any
+/// host is contacted: a failing provider stops the run with exit 3 and no `ssh` started.
+#[test]
+fn resolution_is_lazy_per_selected_host_and_before_any_connection() {
+    let p = Project::new();
+    let bin = p.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = p.path().join("ssh.log");
+    let w = bin.join("ssh");
+    std::fs::write(
+        &w,
+        format!(
+            "#!/bin/sh\necho \"ssh $*\" >> '{}'\nexit 255\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    p.file("inv/groups/web", "hosts: [web1]\n")
+        .file("inv/groups/db", "hosts: [db1]\n")
+        .file("templates/w.hb", "w={{ENV_W}}\n")
+        .file("templates/d.hb", "d={{ENV_D}}\n")
+        .file(
+            "playbooks/pb.yml",
+            "- name: web\n  groups: [web]\n  secrets:\n    W: {command: [sh, -c, 'touch web-read; echo web-secret-value']}\n  tasks:\n    - !template\n      src: w.hb\n      dest: /tmp/w.conf\n- name: db\n  groups: [db]\n  secrets:\n    D: {command: [sh, -c, 'touch db-read; echo no >&2; exit 1']}\n  tasks:\n    - !template\n      src: d.hb\n      dest: /tmp/d.conf\n",
+        );
+    // Only web1: the db play's provider is never run; then web1 is contacted (and fails).
+    let r = p.run_env(
+        &[
+            "check-ssh",
+            "-p",
+            "playbooks/pb.yml",
+            "-i",
+            "inv",
+            "--limit-hosts",
+            "web1",
+            "--connect-timeout",
+            "2",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(r.code, 4, "web1 is unreachable: {}", r.all());
+    assert!(p.path().join("web-read").exists());
+    assert!(!p.path().join("db-read").exists(), "the db secret was read");
+    assert!(log.exists(), "ssh was started for web1");
+    assert!(!r.all().contains("web-secret-value"), "{}", r.all());
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(p.path().join("web-read")).unwrap();
+
+    // Every host: the db provider fails before any connection.
+    let r = p.run_env(
+        &[
+            "check-ssh",
+            "-p",
+            "playbooks/pb.yml",
+            "-i",
+            "inv",
+            "--connect-timeout",
+            "2",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("secret ENV_D: command `sh -c touch db-read; echo no >&2; exit 1`: exited with status 1; its stderr (masked): no"),
+        "{}",
+        r.stderr
+    );
+    assert!(p.path().join("db-read").exists());
+    assert!(
+        !log.exists(),
+        "no host may be contacted: {:?}",
+        std::fs::read_to_string(&log)
+    );
+}
