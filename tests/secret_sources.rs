@@ -750,10 +750,24 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
         r.stdout
     );
     assert!(!r.stdout.contains("ENV_DB is used by"), "{}", r.stdout);
+    // Play "nodecl" reads ENV_DB from the environment, "decl" from pass: the run refuses it.
+    assert!(
+        r.stdout.contains("templates/a.hb:1:3: error[secret-source-conflict]: ENV_DB comes from provider env, variable DB in play \"nodecl\", but from provider pass, key \"prod/db\" in play \"decl\""),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("[ENV_secret:pass:prod/api]"),
         "secret flow: {}",
         r.stdout
+    );
+
+    let r = p.run(&["check-local", "-p", "playbooks/pb.yml", "--loadenv"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("ENV_DB comes from provider env, variable DB here, but from provider pass, key \"prod/db\" at templates/a.hb:1:3"),
+        "{}",
+        r.stderr
     );
 
     let r = p.run(&["lint", "-p", "playbooks/pb.yml", "--secret", "DB"]);

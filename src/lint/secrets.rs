@@ -12,6 +12,7 @@ use crate::error::Location;
 use crate::playbook::{FieldStep, LoadedPlay, Task};
 use crate::policy::ENV_PREFIX;
 use crate::secret_decl::var_name;
+use crate::secret_source::Source;
 use crate::source::{resolve_source, Resolved, SourceKind};
 use crate::template::{Dialect, Engine};
 
@@ -23,6 +24,41 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             d,
             "see the secrets: format in README.md",
         );
+    }
+    // One name, one source in a run (as the run checks): name → (source, play, first use).
+    let mut sources: std::collections::BTreeMap<String, (Source, String)> = Default::default();
+    for play in plays {
+        for (path, text) in templates_of(play) {
+            let dialect = Dialect::of_path(&path.to_string_lossy());
+            let Ok(refs) = engine.references(dialect, &text) else {
+                continue;
+            };
+            for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
+                let source = match crate::secret_decl::lookup(play, &r.name) {
+                    Some(Some(s)) => s,
+                    Some(None) => continue,
+                    None => Source::Env(r.name.trim_start_matches(ENV_PREFIX).to_string()),
+                };
+                match sources.get(&r.name) {
+                    None => {
+                        sources.insert(r.name.clone(), (source, play.play.name.clone()));
+                    }
+                    Some((prev, prev_play)) if *prev != source => report.error(
+                        "secret-source-conflict",
+                        format!(
+                            "{} comes from {} in play {:?}, but from {} in play {prev_play:?}",
+                            r.name,
+                            source.describe(),
+                            play.play.name,
+                            prev.describe()
+                        ),
+                        Location::new(&path, r.line, r.column),
+                        "one name, one source in a run: rename one of the secrets".into(),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
     }
     for play in plays {
         let Some(decl) = &play.play.secrets else {
@@ -118,6 +154,26 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             }
         }
     }
+}
+
+/// The template files of a play whose `src` is literal and found: (path, text).
+fn templates_of(play: &LoadedPlay) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = vec![];
+    for task in play.tasks.iter().chain(play.handlers.iter()) {
+        let Task::Template(f) = &task.task else {
+            continue;
+        };
+        if f.src.contains("{{") {
+            continue;
+        }
+        let role = task.origin.role.as_deref();
+        if let Resolved::Found(path) = resolve_source(SourceKind::Templates, play, role, &f.src) {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                out.push((path, text));
+            }
+        }
+    }
+    out
 }
 
 /// Every destination that would receive `name` (with or without `ENV_`; a
