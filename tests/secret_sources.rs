@@ -878,3 +878,78 @@ fn resolution_is_lazy_per_selected_host_and_before_any_connection() {
         std::fs::read_to_string(&log)
     );
 }
+
+/// playbooks/rotate-db-password.yml, as shipped: first run, idempotent second run, then a
+/// rotation that check mode reports by name only and that fires the restart handler.
+#[test]
+fn bundled_rotation_example_rotates_and_restarts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let playbook = root.join("playbooks/rotate-db-password.yml");
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(work.path().join("secrets")).unwrap();
+    let secret_file = work.path().join("secrets/db_password");
+    let write = |v: &str| {
+        std::fs::write(&secret_file, format!("{v}\n")).unwrap();
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let extra = format!("{{\"app_dir\": \"{}\"}}", app.display());
+    let run = |mode: &str| {
+        let out = assert_cmd::Command::cargo_bin("jetlike")
+            .unwrap()
+            .current_dir(work.path())
+            .args([mode, "-p", playbook.to_str().unwrap(), "-e", &extra, "-vvv"])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let old = canary();
+    write(&old);
+    let r = run("local");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p_read(&app.join("db.conf")).contains(&format!("password = {old}\n")));
+    assert_eq!(p_read(&app.join("restarts.log")), "restart\n");
+    assert_run_clean(&r, &old);
+    let r = run("local");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        p_read(&app.join("restarts.log")),
+        "restart\n",
+        "nothing changed"
+    );
+
+    let new = canary();
+    write(&new);
+    let r = run("check-local");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("ENV_DB_PASSWORD: changed"),
+        "{}",
+        r.stdout
+    );
+    assert_run_clean(&r, &old);
+    assert_run_clean(&r, &new);
+    assert!(
+        p_read(&app.join("db.conf")).contains(&old),
+        "check mode changes nothing"
+    );
+    let r = run("local");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p_read(&app.join("db.conf")).contains(&format!("password = {new}\n")));
+    assert_eq!(
+        p_read(&app.join("restarts.log")),
+        "restart\nrestart\n",
+        "the handler fired"
+    );
+    assert_run_clean(&r, &old);
+    assert_run_clean(&r, &new);
+}
+
+fn p_read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}

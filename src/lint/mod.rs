@@ -180,9 +180,9 @@ const HINT_SECRET: &str = "move the value to the environment and use it from a t
 const HINT_ENTROPY: &str =
     "if it is a secret, move it to the environment; otherwise add `# jetlike:allow-secret`";
 
-/// Secret-looking literals in a text file. Never reports the value: at most a short prefix.
 pub use secrets::blast_radius;
 
+/// Secret-looking literals in a text file. Never reports the value: at most a short prefix.
 pub fn scan_text(path: &Path, text: &str, report: &mut Report) {
     for (i, line) in text.lines().enumerate() {
         for h in crate::credentials::scan_line(line) {
