@@ -7,6 +7,7 @@
 //! The tools are installed by scripts/test.sh; a missing tool fails the test loudly.
 
 mod project;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -952,4 +953,60 @@ fn bundled_rotation_example_rotates_and_restarts() {
 
 fn p_read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Over SSH (a real sshd on loopback), a `pass` secret reaches the rendered file on each host
+/// and nothing else: output in every mode, the argv and environment of every process during
+/// the run (`ssh` included), the remote command's environment, and check mode after rotation.
+#[test]
+fn pass_secret_over_ssh_reaches_the_target_file_only() {
+    support::require_sshd();
+    let secret = canary();
+    let store = PassStore::new(&[("prod/db", &secret)]);
+    let sshd = support::Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let mut f = support::Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2");
+    f.trust(&sshd);
+    f.file(
+        "jetlike-secrets.yml",
+        "providers:\n  pass:\n    command: [pass, show, \"{key}\"]\n",
+    )
+    .file("templates/db.conf.hb", "password={{ENV_DB_PASSWORD}}\n")
+    .playbook(
+        "- name: db\n  groups: [web]\n  secrets:\n    DB_PASSWORD: {provider: pass, key: prod/db}\n  tasks:\n    - !template\n      src: db.conf.hb\n      dest: \"{{root_dir}}/db.conf\"\n    - !shell\n      cmd: env > {{root_dir}}/remote-env.txt; cat {{root_dir}}/db.conf; sleep 0.3\n",
+    );
+    for mode in [&[][..], &["-vvv"][..], &["--output", "json", "-vvv"][..]] {
+        let (r, procs) = sampling(|| f.run("ssh", mode, &[("HOME", store.home())]));
+        assert_eq!(r.code, 0, "{mode:?}: {}", r.all());
+        assert_clean("output", &r.all(), &secret);
+        assert!(procs.contains("ssh"), "the sampler saw ssh: {procs}");
+        assert_clean(
+            "argv/environment of processes during the run",
+            &procs,
+            &secret,
+        );
+        for h in ["h1", "h2"] {
+            assert_eq!(f.read(h, "db.conf"), format!("password={secret}\n"));
+            assert_eq!(f.mode(h, "db.conf"), 0o600);
+            assert_clean("remote environment", &f.read(h, "remote-env.txt"), &secret);
+        }
+    }
+    // Rotation: check-ssh names the secret per host, shows neither value.
+    let rotated = canary();
+    std::fs::write(store.home.path().join("value.tmp"), format!("{rotated}\n")).unwrap();
+    sh(
+        "unset GNUPGHOME; pass insert -m -f prod/db < value.tmp >/dev/null; rm value.tmp",
+        &[("HOME", store.home())],
+        store.home.path(),
+    );
+    let r = f.run("check-ssh", &[], &[("HOME", store.home())]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("ENV_DB_PASSWORD: changed"),
+        "{}",
+        r.stdout
+    );
+    assert_clean("check-ssh output", &r.all(), &secret);
+    assert_clean("check-ssh output", &r.all(), &rotated);
 }
