@@ -27,7 +27,10 @@ Exit codes:
 
 Secrets: only with --loadenv are environment variables exposed, as ENV_<NAME>, and only to the
 contents of template files. Any other reference to ENV_ is rejected before anything runs.
-Every byte jetlike prints is masked against the secret values templates use.";
+A play's `secrets:` declares secrets from other providers (file, command, or one named in
+jetlike-secrets.yml / --secrets-config), also as ENV_<NAME>; template files may also use
+{{secret \"provider\" \"key\"}}. Every byte jetlike prints is masked against the secret values
+templates use.";
 
 #[derive(Parser, Debug)]
 #[command(name = "jetlike", version, about = "Run Jet-style YAML playbooks locally or over SSH, without leaking secrets", after_help = AFTER_HELP)]

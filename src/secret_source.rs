@@ -549,13 +549,18 @@ fn read(
                     .flatten()
                     .map(|a| a.replace("{key}", key))
                     .collect();
-                run_command(
+                let got = run_command(
                     name,
                     &source.describe(),
                     &argv,
                     &extra,
                     p.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                )?
+                );
+                // The pass_env copies (tokens) are wiped.
+                for v in extra.values_mut() {
+                    zeroize::Zeroize::zeroize(v);
+                }
+                got?
             }
         }
     };
@@ -639,7 +644,8 @@ fn run_command(
     let reader = |pipe: Box<dyn Read + Send>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut buf = Zeroizing::new(vec![]);
+            // Room up front: a growing buffer would leave unwiped copies behind.
+            let mut buf = Zeroizing::new(Vec::with_capacity(64 * 1024));
             // At most MAX_OUTPUT (+1, to tell that it was more).
             let _ = pipe.take(MAX_OUTPUT + 1).read_to_end(&mut buf);
             let _ = tx.send(buf);
