@@ -276,7 +276,8 @@ pub fn main() -> i32 {
             }
             let report = crate::lint::lint(&opts);
             if let Some(name) = &args.secret {
-                let (text, doc) = crate::lint::blast_radius(&report.flows, name);
+                let (plays, _) = crate::playbook::load_playbooks_lenient(&opts.playbooks);
+                let (text, doc) = crate::lint::blast_radius(&report.flows, &plays, name);
                 match args.format {
                     Format::Json => out.text(&format!(
                         "{}\n",

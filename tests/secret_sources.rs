@@ -728,7 +728,10 @@ fn pass_env_reaches_the_provider_only_and_is_masked() {
 fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
     let p = Project::new();
     p.file("templates/a.hb", "a={{ENV_DB}}\nb={{ENV_OTHER}}\n")
-        .file("templates/b.j2", "c={{ secret(\"pass\", \"prod/api\") }}\n")
+        .file(
+            "templates/b.j2",
+            "c={{ secret(\"pass\", \"prod/api\") }}\nd={{ secret(\"pass\", \"prod/db\") }}\n",
+        )
         .file(
             "playbooks/pb.yml",
             "- name: decl\n  groups: [web]\n  secrets:\n    DB: {provider: pass, key: prod/db}\n    UNUSED: {provider: pass, key: prod/unused}\n  tasks:\n    - !template\n      src: a.hb\n      dest: /etc/app/a.conf\n      attributes: {mode: 0o640, owner: app, group: app}\n    - !template\n      src: b.j2\n      dest: /etc/app/b.conf\n- name: nodecl\n  groups: [db]\n  tasks:\n    - !template\n      src: a.hb\n      dest: /srv/a.conf\n",
@@ -758,7 +761,8 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("[ENV_secret:pass:prod/api]"),
+        r.stdout
+            .contains("[ENV_secret:pass:prod/api, ENV_secret:pass:prod/db]"),
         "secret flow: {}",
         r.stdout
     );
@@ -773,7 +777,8 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
 
     let r = p.run(&["lint", "-p", "playbooks/pb.yml", "--secret", "DB"]);
     assert!(
-        r.stdout.contains("ENV_DB: 2 file(s) would receive it"),
+        r.stdout
+            .contains("ENV_DB (also named ENV_secret:pass:prod/db): 3 file(s) would receive it"),
         "{}",
         r.stdout
     );
@@ -787,7 +792,12 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
         "{}",
         r.stdout
     );
-    assert!(!r.stdout.contains("b.conf"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("/etc/app/b.conf (play \"decl\", template b.j2)"),
+        "the secret call of the same source: {}",
+        r.stdout
+    );
     let r = p.run(&[
         "lint",
         "-p",
@@ -799,7 +809,7 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
     ]);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(doc["secret"], "ENV_DB");
-    assert_eq!(doc["receivers"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["receivers"].as_array().unwrap().len(), 3);
     assert_eq!(doc["receivers"][0]["owner"], "app");
 }
 

@@ -178,9 +178,22 @@ fn templates_of(play: &LoadedPlay) -> Vec<(std::path::PathBuf, String)> {
 
 /// Every destination that would receive `name` (with or without `ENV_`; a
 /// `{{secret "p" "k"}}` call is named `ENV_secret:p:k`): as text and as JSON.
-pub fn blast_radius(flows: &[PlayFlow], name: &str) -> (String, Value) {
+pub fn blast_radius(flows: &[PlayFlow], plays: &[LoadedPlay], name: &str) -> (String, Value) {
     let want = var_name(name);
-    let matches = |env: &[String]| env.iter().any(|e| *e == want || e == name);
+    // The same secret under its other names: a declared NAME and the {{secret "p" "k"}} call
+    // of the same provider and key.
+    let mut names: BTreeSet<String> = [want.clone()].into();
+    for play in plays {
+        for (k, d) in play.play.secrets.iter().flatten() {
+            let Ok(src) = d.source() else { continue };
+            let call = call_name_of(&src);
+            if var_name(k) == want || call.as_deref() == Some(want.as_str()) {
+                names.insert(var_name(k));
+                names.extend(call);
+            }
+        }
+    }
+    let matches = |env: &[String]| env.iter().any(|e| names.contains(e));
     let mut rows = vec![];
     for flow in flows {
         for t in &flow.templates {
@@ -206,7 +219,17 @@ pub fn blast_radius(flows: &[PlayFlow], name: &str) -> (String, Value) {
             }
         }
     }
-    let mut text = format!("{want}: {} file(s) would receive it\n", rows.len());
+    let others: Vec<&str> = names
+        .iter()
+        .filter(|n| **n != want)
+        .map(String::as_str)
+        .collect();
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also named {})", others.join(", "))
+    };
+    let mut text = format!("{want}{also}: {} file(s) would receive it\n", rows.len());
     for r in &rows {
         let hosts = match r["hosts"].as_array() {
             Some(h) => h
@@ -236,5 +259,21 @@ pub fn blast_radius(flows: &[PlayFlow], name: &str) -> (String, Value) {
             r["group"].as_str().unwrap_or("(unchanged)"),
         ));
     }
-    (text, json!({"secret": want, "receivers": rows}))
+    (
+        text,
+        json!({"secret": want, "names": names, "receivers": rows}),
+    )
+}
+
+/// The `{{secret "p" "k"}}` name of a source, if it has one (commands do not).
+fn call_name_of(src: &Source) -> Option<String> {
+    match src {
+        Source::Env(k) => Some(crate::secret_source::call_name("env", k)),
+        Source::File(p) => Some(crate::secret_source::call_name(
+            "file",
+            &p.to_string_lossy(),
+        )),
+        Source::Named { provider, key } => Some(crate::secret_source::call_name(provider, key)),
+        Source::Command { .. } => None,
+    }
 }
