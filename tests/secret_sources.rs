@@ -754,6 +754,40 @@ fn lint_reports_declarations_and_the_blast_radius_of_a_secret() {
         r.stdout
     );
     assert!(!r.stdout.contains("ENV_DB is used by"), "{}", r.stdout);
+    // Named providers are checked against jetlike-secrets.yml (none here, then one lacking
+    // "pass"): warnings, as a run may name another file with --secrets-config.
+    assert!(
+        r.stdout.contains("playbooks/pb.yml:4:10: warning[secret-provider-unknown]: provider \"pass\" is not configured in jetlike-secrets.yml"),
+        "{}",
+        r.stdout
+    );
+    p.file(
+        "jetlike-secrets.yml",
+        "providers:\n  vault_prod:\n    command: [vault, kv, get, \"{key}\"]\n",
+    );
+    let r2 = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+    assert!(
+        r2.stdout.contains("playbooks/pb.yml:4:10: warning[secret-provider-unknown]: provider \"pass\" is not configured in jetlike-secrets.yml"),
+        "{}",
+        r2.stdout
+    );
+    assert!(
+        r2.stdout
+            .contains("templates/b.j2:1:6: warning[secret-provider-unknown]"),
+        "{}",
+        r2.stdout
+    );
+    p.file(
+        "jetlike-secrets.yml",
+        "providers:\n  env:\n    command: [x]\n",
+    );
+    let r2 = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+    assert!(
+        r2.stdout.contains("error[secret-config]: cannot read the secrets configuration jetlike-secrets.yml: provider \"env\" is built in"),
+        "{}",
+        r2.stdout
+    );
+    std::fs::remove_file(p.path().join("jetlike-secrets.yml")).unwrap();
     // Play "nodecl" reads ENV_DB from the environment, "decl" from pass: the run refuses it.
     assert!(
         r.stdout.contains("templates/a.hb:1:3: error[secret-source-conflict]: ENV_DB comes from provider env, variable DB in play \"nodecl\", but from provider pass, key \"prod/db\" in play \"decl\""),

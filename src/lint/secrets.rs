@@ -25,6 +25,59 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             "see the secrets: format in README.md",
         );
     }
+    // Named providers against jetlike-secrets.yml in the current directory (a run may name
+    // another file with --secrets-config: hence warnings).
+    let config = crate::secret_source::Config::load(None);
+    if let Err(e) = &config {
+        report.push_diagnostic(
+            "secret-config",
+            crate::error::Diagnostic::new(e.to_string()),
+            "fix the file: providers: {NAME: {command: [prog, \"{key}\"]}} or {NAME: {file: \"/run/secrets/{key}\"}}",
+        );
+    }
+    let config = config.ok();
+    let unknown = |provider: &str, at: Location, report: &mut Report| {
+        let Some(c) = &config else { return };
+        if !c.providers.contains_key(provider) {
+            report.warn(
+                "secret-provider-unknown",
+                format!(
+                    "provider {provider:?} is not configured in {}",
+                    c.path
+                        .as_ref()
+                        .map_or(crate::secret_source::CONFIG_FILE.to_string(), |p| p
+                            .display()
+                            .to_string())
+                ),
+                at,
+                format!(
+                    "configure it in {} (providers: {{{provider}: {{command: [prog, \"{{key}}\"]}}}}) or pass --secrets-config FILE to the run",
+                    crate::secret_source::CONFIG_FILE
+                ),
+            );
+        }
+    };
+    for play in plays {
+        for (k, d) in play.play.secrets.iter().flatten() {
+            if let Ok(Source::Named { provider, .. }) = d.source() {
+                let at = play.source.locate(&[
+                    FieldStep::Index(play.index),
+                    FieldStep::Key("secrets"),
+                    FieldStep::Name(k.clone()),
+                ]);
+                unknown(&provider, at, report);
+            }
+        }
+        for (path, text) in templates_of(play) {
+            let dialect = Dialect::of_path(&path.to_string_lossy());
+            let (calls, _) = crate::secret_source::template_calls(dialect, &text);
+            for c in calls {
+                if let Some(Source::Named { provider, .. }) = &c.call {
+                    unknown(provider, Location::new(&path, c.line, c.column), report);
+                }
+            }
+        }
+    }
     // One name, one source in a run (as the run checks): name → (source, play, first use).
     let mut sources: std::collections::BTreeMap<String, (Source, String)> = Default::default();
     for play in plays {
