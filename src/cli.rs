@@ -27,7 +27,10 @@ Exit codes:
 
 Secrets: only with --loadenv are environment variables exposed, as ENV_<NAME>, and only to the
 contents of template files. Any other reference to ENV_ is rejected before anything runs.
-Every byte jetlike prints is masked against the secret values templates use.";
+A play's `secrets:` declares secrets from other providers (file, command, or one named in
+jetlike-secrets.yml / --secrets-config), also as ENV_<NAME>; template files may also use
+{{secret \"provider\" \"key\"}}. Every byte jetlike prints is masked against the secret values
+templates use.";
 
 #[derive(Parser, Debug)]
 #[command(name = "jetlike", version, about = "Run Jet-style YAML playbooks locally or over SSH, without leaking secrets", after_help = AFTER_HELP)]
@@ -120,6 +123,9 @@ pub struct RunArgs {
     /// Expose environment variables to template files as ENV_<NAME> (and nowhere else).
     #[arg(long)]
     pub loadenv: bool,
+    /// Named secret providers (default: jetlike-secrets.yml in the current directory, if any).
+    #[arg(long = "secrets-config", value_name = "FILE")]
+    pub secrets_config: Option<PathBuf>,
     /// Output format: human (default) or json (one JSON object per line).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub output: Format,
@@ -179,6 +185,11 @@ pub struct LintArgs {
     /// are read; values are never stored or printed.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Print the blast radius of one secret instead of the findings: every host, file, mode and
+    /// owner that would receive it (NAME or ENV_NAME; a {{secret "p" "k"}} call is
+    /// ENV_secret:p:k). Exit status as without it.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secret: Option<String>,
     /// Only these hosts (':' or ',' separated); unknown names are findings. Needs --inventory.
     #[arg(long = "limit-hosts", value_name = "HOSTS", requires = "inventory")]
     pub limit_hosts: Vec<String>,
@@ -308,6 +319,23 @@ pub fn main() -> i32 {
             }
             let report = crate::lint::lint(&opts);
             use crate::lint::annotations::LintFormat;
+            if let Some(name) = &args.secret {
+                let (plays, _) = crate::playbook::load_playbooks_lenient(&opts.playbooks);
+                let (text, doc) = crate::lint::blast_radius(&report.flows, &plays, name);
+                match args.format {
+                    LintFormat::Json => out.text(&format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&doc).unwrap_or_default()
+                    )),
+                    _ => out.text(&text),
+                }
+                out.finish();
+                return if report.errors() > 0 {
+                    exit::INVALID
+                } else {
+                    exit::OK
+                };
+            }
             match args.format {
                 LintFormat::Sarif => out.text(&crate::lint::sarif::render_sarif(&report)),
                 LintFormat::Github => out.text(&crate::lint::annotations::render_github(&report)),
@@ -467,10 +495,19 @@ fn plan_hosts(
 }
 
 fn run(args: RunArgs, ssh: bool, check: bool) -> i32 {
+    // Named secret providers: the variables some of them take from this environment
+    // (`pass_env:`) are kept for them before the environment is scrubbed.
+    let config = crate::secret_source::Config::load(args.secrets_config.as_deref());
+    if let Ok(c) = &config {
+        crate::environment::keep_for_providers(&c.pass_env_names());
+    }
     // Read (and, with --loadenv, scrub) the environment before any thread exists.
     let env = crate::environment::load(args.loadenv);
     let out = Output::new(args.output, args.verbose);
-    let code = match prepare_and_run(args, ssh, check, env, &out) {
+    let code = match config
+        .map_err(crate::secret_source::config_error)
+        .and_then(|config| prepare_and_run(args, ssh, check, env, config, &out))
+    {
         Ok(code) => code,
         Err(e) => {
             out.error(&e.render());
@@ -486,6 +523,7 @@ fn prepare_and_run(
     ssh: bool,
     check: bool,
     env: std::collections::BTreeMap<String, crate::secret::Secret>,
+    config: crate::secret_source::Config,
     out: &Arc<Output>,
 ) -> Result<i32> {
     let inventory = match (ssh, &args.inventory) {
@@ -519,6 +557,7 @@ fn prepare_and_run(
     let engine = Arc::new(Engine::new());
     let mut violations = crate::policy::check(&engine, &plays, &extra_layers, args.loadenv);
     violations.extend(crate::policy::check_inventory(&engine, &inventory));
+    violations.extend(crate::secret_decl::check(&plays));
     if !violations.is_empty() {
         return Err(Error::Invalid(violations));
     }
@@ -527,25 +566,28 @@ fn prepare_and_run(
         plays.iter().map(|(p, h)| (p.as_ref(), h.clone())).collect();
     let prepared = crate::prepare::prepare(&engine, &refs, &inventory, &extra, args.loadenv, &env)?;
 
-    // The secret set is complete: mask every output byte from here on.
-    let secrets: Vec<&crate::secret::Secret> = prepared
-        .secret_names
-        .iter()
-        .filter_map(|n| env.get(n))
-        .collect();
-    let masker = Arc::new(Masker::new(secrets.iter().copied()));
-    crate::environment::seal_child_env(&secrets);
+    // The secret set is known: children (providers included) get the allowlisted environment
+    // minus the environment values in use; then every secret is read, once, before any host
+    // is contacted, and every output byte is masked from here on.
+    crate::environment::seal_child_env(&crate::secret_source::env_secrets_in_use(
+        &prepared.secret_sources,
+        &env,
+    ));
+    let resolved = crate::secret_source::resolve(&prepared.secret_sources, &env, &config);
+    drop(env);
+    let env = resolved.secrets;
+    let kept = crate::environment::kept_for_providers();
+    let masker = Arc::new(Masker::new(env.values().chain(kept.iter())));
+    drop(kept);
     out.set_masker(masker.clone());
+    if !resolved.errors.is_empty() {
+        return Err(Error::Invalid(resolved.errors));
+    }
     for name in masker.take_unwarned() {
         out.warn(&format!(
             "{name} is shorter than 4 bytes: it is used, but cannot be masked in output without destroying it"
         ));
     }
-    // Only the variables templates use stay in memory.
-    let env: std::collections::BTreeMap<_, _> = env
-        .into_iter()
-        .filter(|(k, _)| prepared.secret_names.contains(k))
-        .collect();
 
     let opts = RunOptions {
         check,

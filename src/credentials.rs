@@ -220,8 +220,18 @@ fn is_not_a_literal(value: &str) -> bool {
         || (lower.contains("://") && !url_credential_re().is_match(v))
         || PLACEHOLDERS.contains(&lower.as_str())
         || v.starts_with('<')
+        || is_secret_source(v)
         || v.chars()
             .all(|c| c == '*' || c == 'x' || c == 'X' || c == '.' || c == '-')
+}
+
+/// A play's `secrets:` entry in flow style (`DB_PASSWORD: {provider: pass, key: prod/db}`,
+/// `{command: [...]}`): where a secret comes from, not a secret.
+fn is_secret_source(v: &str) -> bool {
+    v.strip_prefix('{').is_some_and(|rest| {
+        let rest = rest.trim_start();
+        rest.starts_with("provider:") || rest.starts_with("command:")
+    })
 }
 
 /// The value without its quotes; an unterminated quote (a file that does not parse) still
@@ -539,6 +549,18 @@ mod tests {
 
     fn kinds(line: &str) -> Vec<String> {
         scan_line(line).into_iter().map(|h| h.kind).collect()
+    }
+
+    #[test]
+    fn secret_declarations_are_not_credentials() {
+        for line in [
+            "    DB_PASSWORD: {provider: pass, key: prod/db}",
+            "    API_TOKEN: { command: [op, read, \"op://prod/api/token\"] }",
+        ] {
+            assert!(kinds(line).is_empty(), "{line}: {:?}", kinds(line));
+        }
+        assert!(!kinds("    DB_PASSWORD: hunter2-hunter2-xyz").is_empty());
+        assert!(!kinds("    DB_PASSWORD: '{provide: hunter2-hunter2-xyz}'").is_empty());
     }
 
     #[test]

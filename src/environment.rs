@@ -158,6 +158,37 @@ fn original_strings() -> Vec<(*mut u8, usize)> {
     out
 }
 
+/// Values kept for secret providers (see [`keep_for_providers`]).
+static KEPT: Mutex<Vec<(String, Zeroizing<Vec<u8>>)>> = Mutex::new(Vec::new());
+
+/// Before [`load`]: keeps the start-up values of `names` for the secret providers configured
+/// to receive them (`pass_env:`, e.g. `OP_SERVICE_ACCOUNT_TOKEN` for `op`). They reach those
+/// provider processes only (never tasks, `ssh` or other children) and are masked like secrets.
+pub fn keep_for_providers(names: &[String]) {
+    init();
+    let original = ORIGINAL.lock().unwrap();
+    let Some(copied) = original.as_ref() else {
+        return;
+    };
+    let mut kept = KEPT.lock().unwrap();
+    for (k, v) in copied {
+        if let Some(k) = k.to_str() {
+            if names.iter().any(|n| n == k) && !kept.iter().any(|(n, _)| n == k) {
+                kept.push((k.to_string(), v.clone()));
+            }
+        }
+    }
+}
+
+/// The values kept by [`keep_for_providers`], as secrets named by their variable.
+pub fn kept_for_providers() -> Vec<Secret> {
+    KEPT.lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| Secret::new(k.clone(), v.to_vec()))
+        .collect()
+}
+
 /// Reads the environment copied at start-up. With `loadenv`, every variable becomes a
 /// `ENV_<NAME>` secret candidate. In every case the process environment is scrubbed down to
 /// the allowlist, which [`seal_child_env`] narrows further once the secret set is known.

@@ -23,6 +23,8 @@ pub mod prepare;
 pub mod runner;
 pub mod schema;
 pub mod secret;
+pub mod secret_decl;
+pub mod secret_source;
 pub mod signals;
 pub mod source;
 pub mod summary;

@@ -38,6 +38,10 @@ pub struct Play {
     pub tasks: Vec<Task>,
     #[serde(default)]
     pub handlers: Vec<Task>,
+    /// The secrets this play's template files may use, each with its source (see
+    /// `secret_decl`). Without it, template files read `ENV_` variables from `--loadenv`.
+    #[serde(default)]
+    pub secrets: Option<crate::secret_decl::Declaration>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]

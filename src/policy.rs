@@ -58,6 +58,17 @@ fn check_string(
                     loadenv,
                 ));
             }
+            for (_, _, (line, column)) in crate::template::secret_calls(text) {
+                let offset = byte_offset(text, line, column);
+                out.push(
+                    Diagnostic::new(
+                        "{{secret ...}} is used outside a template file; secrets reach the !template module's file contents only",
+                    )
+                    .at(Some(locate(Some((text, offset)))))
+                    .context(context.to_string())
+                    .help("render the value into a file with a !template task (src: a file under templates/) and let other tasks use that file"),
+                );
+            }
             for u in engine.unknown_names(Dialect::Handlebars, text) {
                 let offset = byte_offset(text, u.line, u.column);
                 out.push(
@@ -330,7 +341,7 @@ pub fn check_inventory(engine: &Engine, inventory: &Inventory) -> Vec<Diagnostic
             })
             .find(|p| p.is_file())
             .unwrap_or_else(|| dir.join(sub).join(name));
-        let index = std::fs::read_to_string(&path)
+        let index = crate::input_file::read_text(&path)
             .ok()
             .and_then(|t| crate::yaml_spans::index(&t));
         let source = Source { path, index };

@@ -25,6 +25,8 @@ pub struct Prepared {
     pub files: HashMap<PathBuf, Arc<Vec<u8>>>,
     /// `ENV_` variables referenced by template files: their values are the secret set.
     pub secret_names: BTreeSet<String>,
+    /// Where each of them comes from (resolved by `secret_source::resolve` before the run).
+    pub secret_sources: BTreeMap<String, crate::secret_source::Wanted>,
 }
 
 /// The item values a task will loop over, if knowable before running (a literal list or a
@@ -88,6 +90,8 @@ struct Checker<'a> {
     prepared: Prepared,
     errors: Vec<Diagnostic>,
     reported: BTreeSet<String>,
+    /// The secrets each template file uses (see `check_secrets`).
+    uses: HashMap<PathBuf, Vec<crate::secret_source::SecretUse>>,
 }
 
 impl Checker<'_> {
@@ -197,42 +201,43 @@ impl Checker<'_> {
             .filter(|r| r.name.starts_with(ENV_PREFIX))
             .map(|r| r.name.clone())
             .collect();
-        for name in &env_refs {
-            let r = refs.iter().find(|r| &r.name == name).unwrap();
-            let file_at = crate::error::Location::new(path, r.line, r.column);
-            let ctx = policy::task_context(play, task, "task", &[FieldStep::Key("src")]);
-            if !self.loadenv {
+        // Secrets: `ENV_` references and `{{secret "provider" "key"}}` calls; which source each
+        // has (and whether it is allowed) depends on the play, checked in `check_secrets`.
+        let (calls, bad) = crate::secret_source::template_calls(dialect, &text);
+        if !bad.is_empty() {
+            for (line, column) in bad {
                 self.once(
-                    format!("noenv {name} {}", path.display()),
-                    policy::loadenv_missing(name, file_at, ctx),
-                );
-            } else if !self.env.contains_key(name) {
-                let var = name.trim_start_matches(ENV_PREFIX);
-                self.once(
-                    format!("unset {name}"),
-                    Diagnostic::new(format!("{name} is referenced, but {var} is not set in the environment"))
-                        .at(Some(file_at))
-                        .context(ctx)
-                        .help(format!("export {var} (for example through your secret injector: op run --env-file .env -- jetlike ...)")),
-                );
-            } else if self.env.get(name).is_some_and(|s| s.expose_str().is_none()) {
-                // Templates render text: a lossy conversion would both corrupt the value and
-                // defeat masking (the masker knows the original bytes only).
-                let var = name.trim_start_matches(ENV_PREFIX);
-                self.once(
-                    format!("utf8 {name}"),
+                    format!("secretcall {} {line}:{column}", path.display()),
                     Diagnostic::new(format!(
-                        "{name} is referenced, but the value of {var} is not valid UTF-8"
+                        "template {} calls secret without a literal provider and key",
+                        path.display()
                     ))
-                    .at(Some(file_at))
-                    .context(ctx)
-                    .help(format!(
-                        "templates render text: store {var} as UTF-8 (for binary data, base64-encode it and decode it on the target)"
-                    )),
+                    .at(Some(crate::error::Location::new(path, line, column)))
+                    .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
+                    .help("write both as string literals, e.g. {{secret \"vault_prod\" \"db/password\"}}: the secret must be known before the run"),
                 );
             }
+            return None;
         }
-        self.prepared.secret_names.extend(env_refs.iter().cloned());
+        let mut uses: Vec<crate::secret_source::SecretUse> = env_refs
+            .iter()
+            .map(|name| {
+                let r = refs.iter().find(|r| &r.name == name).unwrap();
+                crate::secret_source::SecretUse {
+                    name: name.clone(),
+                    call: None,
+                    line: r.line,
+                    column: r.column,
+                }
+            })
+            .collect();
+        for c in calls {
+            if !uses.iter().any(|u| u.name == c.name) {
+                uses.push(c);
+            }
+        }
+        let env_refs: BTreeSet<String> = uses.iter().map(|u| u.name.clone()).collect();
+        self.uses.insert(path.to_path_buf(), uses);
         let t = Arc::new(LoadedTemplate {
             path: path.to_path_buf(),
             text,
@@ -243,6 +248,121 @@ impl Checker<'_> {
             .templates
             .insert(path.to_path_buf(), t.clone());
         Some(t)
+    }
+
+    /// The secrets template `path` uses, as `play` sees them: with a `secrets:` declaration
+    /// each must be declared; without one, `ENV_<NAME>` is the environment variable NAME.
+    /// Records each secret's source (one source per name in a run).
+    fn check_secrets(&mut self, play: &LoadedPlay, task: &LoadedTask, path: &Path) {
+        use crate::secret_source::{Source, Wanted};
+        let uses = self.uses.get(path).cloned().unwrap_or_default();
+        for u in uses {
+            let file_at = crate::error::Location::new(path, u.line, u.column);
+            let ctx = policy::task_context(play, task, "task", &[FieldStep::Key("src")]);
+            let source = match (&u.call, crate::secret_decl::lookup(play, &u.name)) {
+                (Some(src), _) => {
+                    if crate::secret_decl::declares_source(play, src) == Some(false) {
+                        self.once(
+                            format!("undeclared {} {:?}", u.name, play.play.name),
+                            Diagnostic::new(format!(
+                                "template {} uses {}, which play {:?} does not declare",
+                                path.display(),
+                                src.describe(),
+                                play.play.name
+                            ))
+                            .at(Some(file_at))
+                            .context(ctx)
+                            .help("add it to the play's secrets: (NAME: {provider: ..., key: ...}) or remove the call"),
+                        );
+                        continue;
+                    }
+                    src.clone()
+                }
+                (None, Some(Some(src))) => src,
+                (None, Some(None)) => {
+                    self.once(
+                        format!("undeclared {} {:?}", u.name, play.play.name),
+                        Diagnostic::new(format!(
+                            "{} is used by template {}, but play {:?} does not declare it in secrets:",
+                            u.name,
+                            path.display(),
+                            play.play.name
+                        ))
+                        .at(Some(file_at))
+                        .context(ctx)
+                        .help(format!(
+                            "declare it ({}: {{provider: env, key: {}}}, or another provider) or stop using it",
+                            u.name.trim_start_matches(ENV_PREFIX),
+                            u.name.trim_start_matches(ENV_PREFIX)
+                        )),
+                    );
+                    continue;
+                }
+                (None, None) => Source::Env(u.name.trim_start_matches(ENV_PREFIX).to_string()),
+            };
+            if let Source::Env(var) = &source {
+                self.env_checks(&u.name, var, file_at.clone(), ctx.clone());
+            }
+            if let Some(prev) = self.prepared.secret_sources.get(&u.name) {
+                if prev.source != source {
+                    self.once(
+                        format!("conflict {}", u.name),
+                        Diagnostic::new(format!(
+                            "{} comes from {} here, but from {} at {}",
+                            u.name,
+                            source.describe(),
+                            prev.source.describe(),
+                            prev.at
+                        ))
+                        .at(Some(file_at))
+                        .context(ctx)
+                        .help("one name, one source in a run: rename one of the secrets"),
+                    );
+                }
+                continue;
+            }
+            self.prepared.secret_names.insert(u.name.clone());
+            self.prepared.secret_sources.insert(
+                u.name.clone(),
+                Wanted {
+                    source,
+                    at: file_at,
+                },
+            );
+        }
+    }
+
+    /// A secret read from the environment variable `var` (as template variable `name`).
+    fn env_checks(&mut self, name: &str, var: &str, file_at: crate::error::Location, ctx: String) {
+        let key = format!("{ENV_PREFIX}{var}");
+        if !self.loadenv {
+            self.once(
+                format!("noenv {name} {}", file_at.file.display()),
+                policy::loadenv_missing(name, file_at, ctx),
+            );
+        } else if !self.env.contains_key(&key) {
+            self.once(
+                format!("unset {name}"),
+                Diagnostic::new(format!("{name} is referenced, but {var} is not set in the environment"))
+                    .at(Some(file_at))
+                    .context(ctx)
+                    .help(format!("export {var} (for example through your secret injector: op run --env-file .env -- jetlike ...)")),
+            );
+        } else if self.env.get(&key).is_some_and(|s| s.expose_str().is_none()) {
+            // Templates render text: a lossy conversion would both corrupt the value and
+            // defeat masking (the masker knows the original bytes only).
+            self.once(
+                format!("utf8 {name}"),
+                Diagnostic::new(format!(
+                    "{name} is referenced, but the value of {var} is not valid UTF-8"
+                ))
+                .at(Some(file_at))
+                .context(ctx)
+                .help(format!(
+                    "templates render text: store {var} as UTF-8 (for binary data, base64-encode it and decode it on the target)"
+                )),
+            );
+        }
     }
 
     fn check_task(
@@ -349,6 +469,7 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(t) = self.load_template(play, task, &path) {
+                self.check_secrets(play, task, &t.path);
                 let what = format!("template {}", t.path.display());
                 let path = t.path.clone();
                 let locate = |r: &crate::template::Reference| {
@@ -376,6 +497,7 @@ pub fn prepare(
         prepared: Prepared::default(),
         errors: vec![],
         reported: BTreeSet::new(),
+        uses: HashMap::new(),
     };
     // Names `save:` may define; known for later tasks whatever the order.
     let saved: BTreeSet<String> = plays

@@ -120,7 +120,38 @@ fn registry() -> Handlebars<'static> {
     hb.register_helper("starts_with", Box::new(starts_with));
     hb.register_helper("ends_with", Box::new(ends_with));
     hb.register_helper("isdefined", Box::new(IsDefined));
+    hb.register_helper("secret", Box::new(SecretHelper));
     hb
+}
+
+/// `{{secret "provider" "key"}}` (the Clace form): the value resolved before the run, which
+/// the template-file renderer puts in the render context under
+/// [`crate::secret_source::call_name`]. Anywhere else the policy rejects the call before the
+/// run; should one slip through, the context holds no such name and rendering fails.
+struct SecretHelper;
+
+impl HelperDef for SecretHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let arg = |i| {
+            h.param(i)
+                .and_then(|p| p.value().as_str())
+                .ok_or(RenderErrorReason::ParamNotFoundForIndex("secret", i))
+        };
+        let name = crate::secret_source::call_name(arg(0)?, arg(1)?);
+        match ctx.data().get(&name) {
+            Some(Value::String(s)) => Ok(ScopedJson::Derived(Value::String(s.clone()))),
+            _ => Err(RenderErrorReason::Other(format!(
+                "{name} is not available here: secrets reach template files only"
+            ))
+            .into()),
+        }
+    }
 }
 
 /// Renders engine errors without echoing template source lines that could hold values.
@@ -480,6 +511,20 @@ mod jinja_globals {
     }
 
     pub fn register(env: &mut Environment<'static>) {
+        // `{{ secret("provider", "key") }}`: see the Handlebars `SecretHelper`.
+        env.add_function(
+            "secret",
+            |state: &State<'_, '_>, provider: String, key: String| -> Result<Value, Error> {
+                let name = crate::secret_source::call_name(&provider, &key);
+                match state.lookup(&name) {
+                    Some(v) if !v.is_undefined() => Ok(v),
+                    _ => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{name} is not available here: secrets reach template files only"),
+                    )),
+                }
+            },
+        );
         env.add_function("cycler", |items: Rest<Value>| {
             if items.0.is_empty() {
                 return Err(Error::new(
@@ -864,7 +909,26 @@ fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Refer
 struct HelperCall {
     name: String,
     second_literal: bool,
+    /// Each parameter's value when it is a string literal.
+    strings: Vec<Option<String>>,
     pos: (usize, usize),
+}
+
+/// A `secret` call: literal provider, literal key, (line, column).
+pub type SecretCall = (Option<String>, Option<String>, (usize, usize));
+
+/// Every `{{secret "provider" "key"}}` call of a Handlebars text: the literal provider and key
+/// (`None` when a parameter is not a string literal, or missing) and where the call is.
+pub fn secret_calls(text: &str) -> Vec<SecretCall> {
+    helper_calls(text)
+        .into_iter()
+        .filter(|c| c.name == "secret")
+        .map(|c| {
+            let lit = |i: usize| c.strings.get(i).cloned().flatten();
+            let ok = c.strings.len() == 2;
+            (lit(0).filter(|_| ok), lit(1).filter(|_| ok), c.pos)
+        })
+        .collect()
 }
 
 /// Where a Handlebars text calls `lookup` with a key that is not a literal
@@ -880,6 +944,10 @@ pub fn dynamic_lookups(text: &str) -> Vec<(usize, usize)> {
 
 /// Every helper call of a Handlebars text (`{{name arg}}`, `{{#name}}`, `(name arg)`).
 fn helper_calls(text: &str) -> Vec<HelperCall> {
+    // Too deep for the recursive parser: the caller's own parse reports it.
+    if crate::depth::check_handlebars(text).is_err() {
+        return vec![];
+    }
     let Ok(tpl) = Template::compile(text) else {
         return vec![];
     };
@@ -918,6 +986,14 @@ fn calls_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<Hel
                 Parameter::Name(n) if is_call => out.push(HelperCall {
                     name: n.clone(),
                     second_literal: matches!(h.params.get(1), Some(Parameter::Literal(_))),
+                    strings: h
+                        .params
+                        .iter()
+                        .map(|p| match p {
+                            Parameter::Literal(Value::String(s)) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect(),
                     pos,
                 }),
                 Parameter::Subexpression(s) => calls_in_element(&s.element, pos, out),

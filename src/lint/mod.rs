@@ -12,6 +12,7 @@ mod render;
 pub mod rules;
 pub mod sarif;
 pub mod scan;
+mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -181,6 +182,8 @@ const WORLD_READABLE_DIRS: &[&str] = &[
 const HINT_SECRET: &str = "move the value to the environment and use it from a template as ENV_NAME; or add `# jetlike:allow-secret` to the line if it is not a secret";
 const HINT_ENTROPY: &str =
     "if it is a secret, move it to the environment; otherwise add `# jetlike:allow-secret`";
+
+pub use secrets::blast_radius;
 
 /// Secret-looking literals in a text file. Never reports the value: at most a short prefix.
 pub fn scan_text(path: &Path, text: &str, report: &mut Report) {
@@ -389,6 +392,7 @@ pub fn lint(opts: &Options) -> Report {
             );
         }
     }
+    secrets::check(&engine, &plays, &mut report);
     let mut extra = Vars::new();
     for (_, v) in &opts.extra_vars {
         crate::playbook::merge(&mut extra, v);
@@ -525,7 +529,15 @@ impl<'p> Linter<'p> {
             Ok(text) => {
                 let dialect = Dialect::of_path(&path.to_string_lossy());
                 match self.engine.references(dialect, &text) {
-                    Ok(refs) => {
+                    Ok(mut refs) => {
+                        // `{{secret "p" "k"}}` calls are secrets named ENV_secret:p:k.
+                        let (calls, _) = crate::secret_source::template_calls(dialect, &text);
+                        refs.extend(calls.into_iter().map(|c| Reference {
+                            name: c.name,
+                            line: c.line,
+                            column: c.column,
+                            top_level: false,
+                        }));
                         let mut first: BTreeMap<&str, Location> = BTreeMap::new();
                         for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
                             first
