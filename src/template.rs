@@ -720,9 +720,22 @@ fn failing_expression(text: &str) -> Option<(usize, usize)> {
         let end = start + 2 + text[start + 2..].find("}}")? + 2;
         let expr = &text[start..end];
         let inner = expr[2..expr.len() - 2].trim_start_matches(['{', '~', ' ']);
-        let block = inner.starts_with(['#', '/', '^', '!', '>', '*']) || inner.starts_with("else");
+        // A block's opening tag is compiled with its closing tag; other tags of a block, and
+        // comments, are skipped.
+        let alone = if let Some(open) = inner.strip_prefix(['#', '^']) {
+            let name: String = open
+                .trim_start_matches(['*', '>', ' '])
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !matches!(c, '}' | '~' | '('))
+                .collect();
+            Some(format!("{expr}{{{{/{name}}}}}"))
+        } else if inner.starts_with(['/', '!']) || inner.starts_with("else") {
+            None
+        } else {
+            Some(expr.to_string())
+        };
         let escaped = start > 0 && text.as_bytes()[start - 1] == b'\\';
-        if !block && !escaped && Template::compile(expr).is_err() {
+        if !escaped && alone.is_some_and(|t| Template::compile(&t).is_err()) {
             return Some(line_col(text, start));
         }
         i = end;
@@ -1260,6 +1273,9 @@ mod tests {
     fn errors_without_a_parser_position_are_located() {
         let e =
             handlebars_references("ok {{a}}\nx {{b \"bad\u{19}\"}} {{#if c}}{{/if}}").unwrap_err();
+        assert!(e.ends_with("(line 2, column 3)"), "{e}");
+        let e = handlebars_references("{{#if a}}x{{/if}}\n  {{#if (f \"\u{0}b\")}}y{{/if}}")
+            .unwrap_err();
         assert!(e.ends_with("(line 2, column 3)"), "{e}");
     }
 
