@@ -2,6 +2,12 @@
 //! variant, over typical output (log lines, prose, JSON, hex ids), whole-buffer and streamed
 //! in 4 KiB and 64 KiB chunks, with and without terminal colour codes. Prints MB/s; no
 //! timing is asserted anywhere.
+// Measurement arithmetic on small, known ranges (sizes, timings, a test PRNG).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -178,7 +184,7 @@ fn thread_cpu() -> Duration {
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
@@ -191,7 +197,7 @@ fn measure(bytes: usize, mut f: impl FnMut() -> usize) -> (f64, f64) {
     while runs < 3 || (Instant::now() < deadline && runs < 20) {
         let (t, c) = (Instant::now(), thread_cpu());
         black_box(f());
-        cpu = cpu.min(thread_cpu() - c);
+        cpu = cpu.min(thread_cpu().checked_sub(c).unwrap());
         wall = wall.min(t.elapsed());
         runs += 1;
     }

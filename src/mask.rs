@@ -69,11 +69,14 @@ struct Registry {
 impl std::fmt::Debug for Masker {
     /// Counts and names only: never a pattern.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f.debug_struct("Masker")
             .field("patterns", &r.patterns.len())
             .field("unmasked", &r.unmasked)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +123,10 @@ impl Masker {
             }
             variants(value, &mut pats);
         }
-        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reg = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut changed = false;
         for name in &short {
             if let Err(at) = reg.unmasked.binary_search(name) {
@@ -141,7 +147,10 @@ impl Masker {
         if changed {
             let generation = self.generation.load(Ordering::Acquire) + 1;
             let set = Arc::new(PatternSet::new(&reg.patterns, generation));
-            *self.current.write().unwrap_or_else(|e| e.into_inner()) = set;
+            *self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = set;
             self.generation.store(generation, Ordering::Release);
         }
         short
@@ -150,7 +159,7 @@ impl Masker {
     fn set(&self) -> Arc<PatternSet> {
         self.current
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -180,14 +189,20 @@ impl Masker {
     /// Names of secrets too short to mask (under 4 bytes after trimming), sorted and
     /// deduplicated, so the caller can warn about each by name.
     pub fn unmasked_names(&self) -> Vec<String> {
-        let r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         r.unmasked.clone()
     }
 
     /// The names of [`Masker::unmasked_names`] not returned by an earlier call, in the order
     /// they were added: each too-short value is warned about once, however often it is seen.
     pub fn take_unwarned(&self) -> Vec<String> {
-        let mut r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::mem::take(&mut r.unwarned)
     }
 
@@ -353,7 +368,7 @@ impl PatternSet {
                 // `runs[r]`: a word byte starting a run of at least `r + 1` word bytes.
                 let mut runs = [w; 8];
                 for r in 1..8 {
-                    runs[r] = runs[r - 1] & ahead(r as u32);
+                    runs[r] = runs[r - 1] & ahead(u32::try_from(r).unwrap_or(7));
                 }
                 let before_non_word = !((w << 1) | carry);
                 carry = w >> 63;
@@ -437,7 +452,7 @@ const LONG_STRIDE: usize = MIN_ANYWHERE - 3;
 
 /// The case-folded hash of the 4 bytes at the start of `b` (at least 4 long). `| 0x20` folds
 /// ASCII letters (and a few other pairs: a filter may over-approximate).
-#[inline(always)]
+#[inline]
 fn gram(b: &[u8]) -> u32 {
     let w = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) | 0x2020_2020;
     w.wrapping_mul(0x9E37_79B1)
@@ -462,7 +477,7 @@ impl Grams {
         self.bits[i >> 6] |= 1 << (i & 63);
     }
 
-    #[inline(always)]
+    #[inline]
     fn has(&self, h: u32) -> bool {
         let i = (h >> self.shift) as usize;
         self.bits[i >> 6] & (1 << (i & 63)) != 0
@@ -478,15 +493,15 @@ impl Drop for Grams {
 
 /// The high bit of each byte of `w` (8 bytes, little-endian) that is not a word byte: the
 /// SWAR form of `!is_word`. No carry crosses a byte: every sum stays under 0x100.
-#[inline(always)]
+#[inline]
 fn non_word_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let x = w & !HIGH;
-    let digit = (x + ONES * (0x80 - b'0' as u64)) & !(x + ONES * (0x7f - b'9' as u64));
+    let digit = (x + ONES * (0x80 - u64::from(b'0'))) & !(x + ONES * (0x7f - u64::from(b'9')));
     let y = x | (ONES * 0x20);
-    let letter = (y + ONES * (0x80 - b'a' as u64)) & !(y + ONES * (0x7f - b'z' as u64));
-    let z = x ^ (ONES * b'_' as u64);
+    let letter = (y + ONES * (0x80 - u64::from(b'a'))) & !(y + ONES * (0x7f - u64::from(b'z')));
+    let z = x ^ (ONES * u64::from(b'_'));
     let not_underscore = (z + !HIGH) | z;
     let word = (digit | letter | !not_underscore) & !w & HIGH;
     !word & HIGH
@@ -765,12 +780,11 @@ pub mod escapes {
             let mut i = first;
             let mut incomplete = None;
             while i < buf.len() {
-                match sequence_end(buf, i) {
-                    Ok(end) => i = end,
-                    Err(()) => {
-                        incomplete = Some(i);
-                        break;
-                    }
+                if let Ok(end) = sequence_end(buf, i) {
+                    i = end;
+                } else {
+                    incomplete = Some(i);
+                    break;
                 }
                 let next = memchr::memchr(ESC, &buf[i..]).map_or(buf.len(), |p| i + p);
                 if next > i {
@@ -847,25 +861,24 @@ impl Trie {
         for p in pats {
             let mut node = ROOT;
             for &b in p.iter() {
-                node = match trie.child(node, b) {
-                    Some(c) => c,
-                    None => {
-                        let id = u32::try_from(trie.nodes.len()).expect("trie too large");
-                        // The root's children live in its table, others in sibling lists.
-                        let sibling = if node == ROOT {
-                            trie.root[b as usize] = id;
-                            NONE
-                        } else {
-                            std::mem::replace(&mut trie.nodes[node as usize].first_child, id)
-                        };
-                        trie.nodes.push(TrieNode {
-                            label: b,
-                            end: false,
-                            first_child: NONE,
-                            next_sibling: sibling,
-                        });
-                        id
-                    }
+                node = if let Some(c) = trie.child(node, b) {
+                    c
+                } else {
+                    let id = u32::try_from(trie.nodes.len()).expect("trie too large");
+                    // The root's children live in its table, others in sibling lists.
+                    let sibling = if node == ROOT {
+                        trie.root[b as usize] = id;
+                        NONE
+                    } else {
+                        std::mem::replace(&mut trie.nodes[node as usize].first_child, id)
+                    };
+                    trie.nodes.push(TrieNode {
+                        label: b,
+                        end: false,
+                        first_child: NONE,
+                        next_sibling: sibling,
+                    });
+                    id
                 };
             }
             trie.nodes[node as usize].end = true;
@@ -978,7 +991,7 @@ fn text_forms(v: &[u8], out: &mut Vec<Bytes>) {
                     forms.push(Zeroizing::new(b.nfkd().collect()));
                 }
                 let mut base = base;
-                base.iter_mut().for_each(|b| b.zeroize());
+                base.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 forms.sort_unstable_by(|a, b| a[..].cmp(&b[..]));
                 forms.dedup_by(|a, b| a[..] == b[..]);
             }
@@ -1072,7 +1085,7 @@ fn base64_middle(engine: &GeneralPurpose, v: &[u8], offset: usize) -> Bytes {
     Zeroizing::new(enc[first..last.max(first)].to_vec())
 }
 
-/// JSON string escaping as serde_json does it (`\"` `\\` `\n` `\r` `\t` `\b` `\f`, other
+/// JSON string escaping as `serde_json` does it (`\"` `\\` `\n` `\r` `\t` `\b` `\f`, other
 /// control characters as `\u00xx`); optionally `/` as `\/` (PHP), and optionally every
 /// non-ASCII character as `\uXXXX` UTF-16 units in lower or upper case (Python, PHP, Java).
 /// None when `unicode` is asked for and the value is not UTF-8.
@@ -1101,18 +1114,19 @@ fn json_escape(v: &[u8], slash: bool, unicode: Option<bool>) -> Option<Bytes> {
         c if c < 0x20 => u_escape(out, u16::from(c)),
         c => out.push(c),
     };
-    match unicode {
-        None => v.iter().for_each(|&b| ascii(&mut out, b)),
-        Some(_) => {
-            let text = std::str::from_utf8(v).ok()?;
-            let mut units = [0u16; 2];
-            for ch in text.chars() {
-                if ch.is_ascii() {
-                    ascii(&mut out, ch as u8);
-                } else {
-                    for &unit in ch.encode_utf16(&mut units).iter() {
-                        u_escape(&mut out, unit);
-                    }
+    if unicode.is_none() {
+        for &b in v {
+            ascii(&mut out, b);
+        }
+    } else {
+        let text = std::str::from_utf8(v).ok()?;
+        let mut units = [0u16; 2];
+        for ch in text.chars() {
+            if ch.is_ascii() {
+                ascii(&mut out, ch as u8);
+            } else {
+                for &unit in ch.encode_utf16(&mut units).iter() {
+                    u_escape(&mut out, unit);
                 }
             }
         }
@@ -1405,7 +1419,7 @@ mod tests {
             text.push(b'\n');
         }
         let out = mk.mask(&text);
-        assert!(!out.iter().any(|b| b.is_ascii_alphanumeric()), "{out:?}");
+        assert!(!out.iter().any(u8::is_ascii_alphanumeric), "{out:?}");
     }
 
     #[test]
@@ -1475,7 +1489,7 @@ mod tests {
         let text = b"a secretvalue b secretsecretvalue c secretvalu";
         let mut s = mk.stream();
         let mut out = Vec::new();
-        for &b in text.iter() {
+        for &b in text {
             out.extend(s.push(&[b]));
         }
         out.extend(s.finish());

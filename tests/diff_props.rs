@@ -112,16 +112,16 @@ fn render(t: &[TLine], value: &str, eol: &str, final_eol: bool) -> (String, Vec<
 }
 
 fn plant(c: &[OLine], old: &str, new: &str, eol: &str) -> String {
-    c.iter()
-        .map(|l| {
-            let line = match l {
-                OLine::Lit(i) => LITERALS[*i].to_string(),
-                OLine::OldLit(i) => OLD_LITERALS[*i].to_string(),
-                OLine::Secret(i) => OLD_LAYOUTS[*i].replace('O', old).replace('N', new),
-            };
-            format!("{line}{eol}")
-        })
-        .collect()
+    let mut out = String::new();
+    for l in c {
+        match l {
+            OLine::Lit(i) => out.push_str(LITERALS[*i]),
+            OLine::OldLit(i) => out.push_str(OLD_LITERALS[*i]),
+            OLine::Secret(i) => out.push_str(&OLD_LAYOUTS[*i].replace('O', old).replace('N', new)),
+        }
+        out.push_str(eol);
+    }
+    out
 }
 
 fn forms(s: &str) -> Vec<String> {

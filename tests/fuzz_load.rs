@@ -348,7 +348,7 @@ fn fuzz_templates() {
                         let _ = engine.render_file(dialect, &text, &ctx);
                     }
                     Err(e) => {
-                        prop_assert!(e.contains("line"), "{dialect:?} error without a line: {e}")
+                        prop_assert!(e.contains("line"), "{dialect:?} error without a line: {e}");
                     }
                 }
                 // Too deep for Handlebars is always refused, whatever else is wrong.

@@ -98,10 +98,10 @@ fn fifo_and_dev_zero_role_files() {
         let p = Project::new();
         with_vars_and_role(&p);
         p.file("playbooks/vars.yml", "a: 1\n");
-        if file != "role.yml" {
-            p.file("playbooks/roles/r/role.yml", "name: r\ntasks: [main.yml]\n");
-        } else {
+        if file == "role.yml" {
             std::fs::remove_file(p.path().join("playbooks/roles/r/role.yml")).unwrap();
+        } else {
+            p.file("playbooks/roles/r/role.yml", "name: r\ntasks: [main.yml]\n");
         }
         mkfifo(&p.path().join("playbooks/roles/r").join(file));
         refused(&p, &["check-local", "-p", "playbooks/pb.yml"], needle);
@@ -474,7 +474,10 @@ fn thousand_deep_group_chain_resolves() {
 fn ten_thousand_hosts_resolve() {
     let p = Project::new();
     let n = 10_000;
-    let hosts: String = (0..n).map(|i| format!("  - host{i:05}\n")).collect();
+    let hosts: String = (0..n).fold(String::new(), |mut s, i| {
+        s.push_str(&format!("  - host{i:05}\n"));
+        s
+    });
     p.file("inv/groups/web", &format!("hosts:\n{hosts}"))
         .file("inv/groups/db", "hosts: [host00007, db1]\n")
         .file("inv/group_vars/web", "port: 80\n")
@@ -525,7 +528,7 @@ fn group_cycle_is_a_located_error() {
     refused(&p, &["show-inventory", "-i", "inv"], "is its own subgroup");
 }
 
-/// Found by tests/fuzz_load.rs: a task whose key is itself a mapping (`? ? name: ...`) failed
+/// Found by `tests/fuzz_load.rs`: a task whose key is itself a mapping (`? ? name: ...`) failed
 /// `check-local` but vanished from `lint` without a finding (exit 0).
 #[test]
 fn complex_key_task_is_a_lint_error() {

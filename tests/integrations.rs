@@ -134,7 +134,7 @@ fn sarif_validates_against_the_official_schema_and_matches_the_json_report() {
         for (r, (code, file, line, column, severity)) in results.iter().zip(&want) {
             codes_seen.insert(code.clone());
             assert_eq!(r["ruleId"], code.as_str(), "{name}");
-            let rule = &rules[r["ruleIndex"].as_u64().unwrap() as usize];
+            let rule = &rules[usize::try_from(r["ruleIndex"].as_u64().unwrap()).unwrap()];
             assert_eq!(
                 rule["id"],
                 code.as_str(),
@@ -291,7 +291,7 @@ fn gitlab_report_has_the_code_quality_fields() {
 const SECRET: &str = "s3cr3t-Vq7Kx2Lm9Pw4Rz8T";
 const ROTATED: &str = "r0tat3d-Hb5Nc1Jd6Fg3Ks0Y";
 
-/// A project whose template takes ENV_APP_TOKEN and writes it to out/app.conf; a second play
+/// A project whose template takes `ENV_APP_TOKEN` and writes it to out/app.conf; a second play
 /// fails while printing the rendered file.
 fn secret_project() -> Project {
     let p = Project::new();

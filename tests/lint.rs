@@ -34,7 +34,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Out {
 }
 
 /// A fixture: its directory, extra arguments, and every finding it must produce as
-/// (code, "file:line:column", or "" for command-line findings). It must produce no other.
+/// (code, "<file:line:column>", or "" for command-line findings). It must produce no other.
 struct Fixture {
     name: &'static str,
     args: &'static [&'static str],
@@ -429,7 +429,11 @@ fn bundled_playbooks_lint_clean() {
         .unwrap()
         .flatten()
         .map(|e| format!("playbooks/{}", e.file_name().to_string_lossy()))
-        .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+        })
         .collect();
     books.sort();
     assert!(!books.is_empty());

@@ -126,7 +126,6 @@ fn check_mode_shows_attribute_changes_with_old_and_new_values() {
         "- name: t\n  groups: [all]\n  tasks:\n    - !copy\n      src: a.txt\n      dest: @OUT@/a.txt\n      attributes: {mode: \"0600\"}\n",
     );
     std::fs::write(p.out().join("a.txt"), "hello\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         p.out().join("a.txt"),
         std::fs::Permissions::from_mode(0o644),
@@ -242,7 +241,7 @@ fn handlers_run_once_and_only_when_notified() {
     let p = Project::new();
     p.file("files/a", "a\n").file(
         "playbooks/pb.yml",
-        r#"- name: h
+        r"- name: h
   groups: [all]
   tasks:
     - !copy
@@ -262,7 +261,7 @@ fn handlers_run_once_and_only_when_notified() {
       name: never
       cmd: touch @OUT@/never
       with: {subscribe: other}
-"#,
+",
     );
     assert_eq!(p.local(&[]).code, 0);
     assert_eq!(p.read("out/handler.log"), "x\n", "handler must run once");
@@ -324,7 +323,7 @@ fn precedence_defaults_vars_extra_vars() {
         .file("templates/t.hb", "{{a}} {{b}} {{c}} {{d.x}} {{d.y}}\n")
         .file(
             "playbooks/pb.yml",
-            r#"- name: p
+            r"- name: p
   groups: [all]
   defaults: {a: default, b: default, c: default, d: {x: 1, y: 1}}
   vars: {b: play, c: play, d: {y: 2}}
@@ -332,7 +331,7 @@ fn precedence_defaults_vars_extra_vars() {
     - !template
       src: t.hb
       dest: @OUT@/t
-"#,
+",
         );
     let r = p.local(&["-e", "@vars.yml", "-e", "{\"c\": \"inline\"}"]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -896,12 +895,13 @@ fn a_second_interrupt_stops_at_once() {
             assert!(std::time::Instant::now() < deadline, "never started");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
         // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(pid, libc::SIGINT) };
         std::thread::sleep(std::time::Duration::from_millis(100));
         let second = std::time::Instant::now();
         // SAFETY: as above.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(pid, libc::SIGINT) };
         let out = child.wait_with_output().unwrap();
         let took = second.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);

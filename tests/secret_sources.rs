@@ -1,4 +1,4 @@
-//! Secret sources with the real tools: `pass` (a throw-away GnuPG key), `sops` + `age`, the
+//! Secret sources with the real tools: `pass` (a throw-away `GnuPG` key), `sops` + `age`, the
 //! `file` provider, `command` providers (timeout, failure, bad UTF-8), the play's `secrets:`
 //! declaration and the Clace form `{{secret "provider" "key"}}`. Each provider is leak-tested:
 //! the value reaches the rendered file and nothing else (output plain, -vvv, JSON; errors;
@@ -260,7 +260,7 @@ fn file_provider_refuses_group_readable_files_and_reads_owner_only_ones() {
     }
 }
 
-/// A throw-away `pass` store with a GnuPG key without passphrase, in its own HOME.
+/// A throw-away `pass` store with a `GnuPG` key without passphrase, in its own HOME.
 struct PassStore {
     home: tempfile::TempDir,
 }

@@ -658,8 +658,8 @@ fn run_with_terminal(
     // SAFETY: out-pointers to two ints; the name, termios and winsize pointers may be null.
     let rc = unsafe {
         libc::openpty(
-            &mut master,
-            &mut slave,
+            &raw mut master,
+            &raw mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
             std::ptr::null(),

@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
 use support::{free_port, Fleet, Sshd};
@@ -33,7 +34,9 @@ fn three_hosts() -> (Fleet, Sshd) {
 
 /// Deterministic binary payload: every byte value, including NUL and invalid UTF-8.
 fn payload() -> Vec<u8> {
-    (0..4096u32).map(|i| (i * 7 % 256) as u8).collect()
+    (0..4096u32)
+        .map(|i| u8::try_from(i * 7 % 256).expect("a byte"))
+        .collect()
 }
 
 const MODULES: &str = r#"- name: modules
@@ -171,7 +174,6 @@ fn modified_content_and_mode_are_detected_and_fixed() {
     // h1: content only (mode kept at 0640); h2: mode only; h3: untouched.
     std::fs::write(f.root("h1").join("payload.bin"), "tampered").unwrap();
     std::fs::write(f.root("h1").join("app.conf"), "label=someone-else\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         f.root("h2").join("payload.bin"),
         std::fs::Permissions::from_mode(0o644),
@@ -468,7 +470,6 @@ fn sudo_wraps_the_whole_compound_command() {
     f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
     // `nobody` must be able to write there; root (the SSH user) could anyway, so a command
     // only partly under sudo would leave `root` in one of the files.
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(f.root("h1"), std::fs::Permissions::from_mode(0o777)).unwrap();
     f.playbook(
         r#"- name: sudo
@@ -505,7 +506,6 @@ fn sudo_applies_to_file_tasks() {
     let sshd = Sshd::start();
     let mut f = Fleet::new();
     f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(f.root("h1"), std::fs::Permissions::from_mode(0o777)).unwrap();
     f.file("files/payload.bin", payload()).playbook(
         r#"- name: sudo files
@@ -528,7 +528,6 @@ fn sudo_applies_to_file_tasks() {
     );
     let r = f.run("ssh", &[], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    use std::os::unix::fs::MetadataExt;
     let owner = |name: &str| std::fs::metadata(f.root("h1").join(name)).unwrap().uid();
     assert_eq!(owner("payload2.bin"), owner("payload.bin"));
     assert_eq!(
@@ -577,14 +576,14 @@ fn unreachable_host_alongside_healthy_ones() {
         )
         .trust(&sshd);
     f.playbook(
-        r#"- name: u
+        r"- name: u
   groups: [web]
   tasks:
     - !shell
       cmd: touch {{root_dir}}/one
     - !shell
       cmd: touch {{root_dir}}/two
-"#,
+",
     );
     let r = f.run("ssh", &["--output", "json"], &[]);
     assert_eq!(r.code, 4, "unreachable only: {}", r.all());
@@ -682,7 +681,7 @@ fn host_killed_mid_run_fails_alone_without_hanging() {
         .trust(&sshd)
         .trust(&victim);
     f.playbook(
-        r#"- name: drop
+        r"- name: drop
   groups: [web]
   tasks:
     - !shell
@@ -692,7 +691,7 @@ fn host_killed_mid_run_fails_alone_without_hanging() {
       cmd: sleep 2
     - !shell
       cmd: touch {{root_dir}}/finished
-"#,
+",
     );
     let started = f.root("victim").join("started");
     let killer = std::thread::scope(|s| {
@@ -800,7 +799,7 @@ fn threads_1_runs_hosts_one_at_a_time() {
 }
 
 /// Ctrl-C (and SIGTERM, as a cancelled CI job sends): the task in flight finishes, nothing
-/// new starts, the exit code is 130, and no ControlMaster outlives the run.
+/// new starts, the exit code is 130, and no `ControlMaster` outlives the run.
 #[test]
 fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
@@ -808,14 +807,14 @@ fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
         let mut f = Fleet::new();
         f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
         f.playbook(
-            r#"- name: slow
+            r"- name: slow
   groups: [web]
   tasks:
     - !shell
       cmd: touch {{root_dir}}/started; sleep 2; touch {{root_dir}}/first
     - !shell
       cmd: touch {{root_dir}}/second
-"#,
+",
         );
         let tmp = tempfile::tempdir().unwrap();
         let child = f
@@ -846,7 +845,9 @@ fn an_interrupt_finishes_in_flight_work_and_leaves_no_master_behind() {
                 .collect()
         };
         assert!(!naming_tmp().is_empty(), "no master found under TMPDIR");
-        unsafe { libc::kill(child.id() as i32, signal) };
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+        // SAFETY: a plain kill(2) of the child this test started.
+        unsafe { libc::kill(pid, signal) };
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(130), "signal {signal}: {stderr}");
@@ -896,7 +897,6 @@ fn no_secret_in_any_remote_command_line() {
             ),
         )
         .unwrap();
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let path = format!(
@@ -958,8 +958,8 @@ fn no_secret_in_any_remote_command_line() {
 
 fn canary() -> String {
     use rand::Rng;
-    let mut rng = rand::thread_rng();
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
     (0..24)
         .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
         .collect()

@@ -108,6 +108,8 @@ pub(crate) fn merge_states(states: impl IntoIterator<Item = HoleState>) -> Vec<H
     out
 }
 
+// serde's `skip_serializing_if` passes the field by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -279,7 +281,7 @@ struct Sides<'a> {
 struct States {
     /// Which new lines are added (`+`).
     plus: Vec<bool>,
-    new_states: BTreeMap<usize, Vec<HoleState>>,
+    per_line: BTreeMap<usize, Vec<HoleState>>,
     changed: BTreeSet<String>,
     may: BTreeSet<String>,
 }
@@ -300,7 +302,9 @@ impl<'a> Sides<'a> {
                 }),
             }
         }
-        known.iter().for_each(|t| k.add(t));
+        for t in known {
+            k.add(t);
+        }
         Sides {
             old_cred: credential_lines(old_lines.iter().map(|l| l.body)),
             new_cred: credential_lines(new_lines.iter().map(|l| l.body)),
@@ -416,7 +420,7 @@ impl<'a> Sides<'a> {
             .collect();
         States {
             plus,
-            new_states,
+            per_line: new_states,
             changed,
             may,
         }
@@ -431,7 +435,7 @@ impl<'a> Sides<'a> {
                 text: s.text(),
                 masked: true,
                 holes: if op == "+" {
-                    states.new_states.get(&j).cloned().unwrap_or_default()
+                    states.per_line.get(&j).cloned().unwrap_or_default()
                 } else {
                     vec![]
                 },
@@ -554,6 +558,7 @@ impl FileDiff {
 
     /// Records that `attribute` (`mode`, `owner`, `group`) goes from `old` (`None`: the file
     /// is new) to `new`.
+    #[must_use]
     pub fn with_attribute_change(mut self, attribute: &str, old: Option<&str>, new: &str) -> Self {
         self.attribute_changes.push(AttributeChange {
             attribute: attribute.to_string(),
@@ -820,9 +825,10 @@ mod tests {
 
     #[test]
     fn mostly_secret_files_are_summarised() {
-        let pem: String = (0..20)
-            .map(|i| format!("KEYLINE{i:02}xxxxxxxxxxxxxxxx\n"))
-            .collect();
+        let pem: String = (0..20).fold(String::new(), |mut s, i| {
+            s.push_str(&format!("KEYLINE{i:02}xxxxxxxxxxxxxxxx\n"));
+            s
+        });
         let d = file_diff(
             "/k",
             None,

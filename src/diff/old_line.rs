@@ -63,22 +63,22 @@ pub(super) fn by_distance<'a>(
     right: &'a [usize],
     anchor: usize,
 ) -> impl Iterator<Item = usize> + 'a {
-    let (mut l, mut r) = (left.len(), 0);
+    let (mut left_end, mut right_start) = (left.len(), 0);
     std::iter::from_fn(move || {
-        let a = l.checked_sub(1).map(|i| left[i]);
-        let b = right.get(r).copied();
-        match (a, b) {
-            (Some(x), Some(y)) if anchor.abs_diff(x) < anchor.abs_diff(y) => {
-                l -= 1;
-                Some(x)
+        let prev = left_end.checked_sub(1).map(|i| left[i]);
+        let next = right.get(right_start).copied();
+        match (prev, next) {
+            (Some(p), Some(n)) if anchor.abs_diff(p) < anchor.abs_diff(n) => {
+                left_end -= 1;
+                Some(p)
             }
-            (_, Some(y)) => {
-                r += 1;
-                Some(y)
+            (_, Some(n)) => {
+                right_start += 1;
+                Some(n)
             }
-            (Some(x), None) => {
-                l -= 1;
-                Some(x)
+            (Some(p), None) => {
+                left_end -= 1;
+                Some(p)
             }
             (None, None) => None,
         }

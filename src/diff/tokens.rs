@@ -92,21 +92,20 @@ pub(super) fn tokenwise(line: &str, known: &KnownText, credential: bool) -> (Str
         if !unknown[k] || !word(toks[k]) {
             continue;
         }
-        for dir in [-1isize, 1] {
-            let mut i = k as isize + dir;
-            let mut run = vec![];
-            while i >= 0 && (i as usize) < toks.len() {
-                let t = toks[i as usize];
-                if is_space(t) || word(t) {
-                    break;
-                }
-                run.push(i as usize);
-                i += dir;
-            }
-            let edge = i < 0 || i as usize >= toks.len() || is_space(toks[i as usize]);
-            let other_unknown = !edge && unknown[i as usize];
-            if edge || other_unknown {
-                for r in run {
+        let before: Vec<usize> = (0..k).rev().collect();
+        let after: Vec<usize> = (k + 1..toks.len()).collect();
+        for side in [before, after] {
+            // The symbols next to this word on one side, and what stops them.
+            let stop = side
+                .iter()
+                .position(|&i| is_space(toks[i]) || word(toks[i]));
+            let run = &side[..stop.unwrap_or(side.len())];
+            let absorb = match stop.map(|s| side[s]) {
+                None => true,
+                Some(i) => is_space(toks[i]) || unknown[i],
+            };
+            if absorb {
+                for &r in run {
                     unknown[r] = true;
                 }
             }

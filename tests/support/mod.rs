@@ -32,11 +32,7 @@ pub fn require_sshd() {
         missing.push(SSHD);
     }
     for tool in ["ssh", "ssh-keygen"] {
-        let found = Command::new(tool)
-            .arg("-V")
-            .output()
-            .map(|_| true)
-            .unwrap_or(false);
+        let found = Command::new(tool).arg("-V").output().is_ok_and(|_| true);
         if !found {
             missing.push(tool);
         }
@@ -44,14 +40,13 @@ pub fn require_sshd() {
     if missing.is_empty() {
         return;
     }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI: {} missing. The SSH integration tests need a real OpenSSH server and client; \
-             CI must run scripts/test.sh (it installs openssh-server, openssh-client and sudo). \
-             These tests are never skipped.",
-            missing.join(", ")
-        );
-    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI: {} missing. The SSH integration tests need a real OpenSSH server and client; \
+         CI must run scripts/test.sh (it installs openssh-server, openssh-client and sudo). \
+         These tests are never skipped.",
+        missing.join(", ")
+    );
     panic!(
         "{} missing: the SSH integration tests need a real sshd. Run scripts/test.sh (as root it \
          installs openssh-server and sudo, then runs the suite), or apt-get install -y \
@@ -129,9 +124,12 @@ fn descendants(root: u32) -> Vec<u32> {
 }
 
 fn sigkill(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     // SAFETY: plain syscall on a pid we started (or one of its children).
     unsafe {
-        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        libc::kill(pid, libc::SIGKILL);
     }
 }
 
@@ -143,7 +141,7 @@ pub struct Sshd {
     /// The loopback addresses it listens on.
     pub addrs: Vec<String>,
     pub client_key: PathBuf,
-    /// `type base64` of the host key, for known_hosts lines.
+    /// `type base64` of the host key, for `known_hosts` lines.
     pub host_key: String,
 }
 
@@ -184,10 +182,10 @@ impl Sshd {
         // A port can be taken between free_port() and sshd's bind: retry with a new one.
         for _attempt in 0..5 {
             let port = free_port();
-            let listen: String = addrs
-                .iter()
-                .map(|a| format!("ListenAddress {a}\n"))
-                .collect();
+            let listen: String = addrs.iter().fold(String::new(), |mut s, a| {
+                s.push_str(&format!("ListenAddress {a}\n"));
+                s
+            });
             let config = format!(
                 "Port {port}\n{listen}HostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
@@ -236,19 +234,19 @@ impl Sshd {
                 dir,
                 port,
                 pid,
-                addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                addrs: addrs.iter().map(std::string::ToString::to_string).collect(),
                 host_key,
             };
         }
         panic!("could not find a free port for sshd after 5 attempts");
     }
 
-    /// known_hosts lines for every address this sshd listens on.
+    /// `known_hosts` lines for every address this sshd listens on.
     pub fn known_hosts_lines(&self) -> String {
-        self.addrs
-            .iter()
-            .map(|a| format!("[{a}]:{} {}\n", self.port, self.host_key))
-            .collect()
+        self.addrs.iter().fold(String::new(), |mut s, a| {
+            s.push_str(&format!("[{a}]:{} {}\n", self.port, self.host_key));
+            s
+        })
     }
 
     /// Inventory host variables for a host served by this sshd at `addr`.
@@ -408,7 +406,7 @@ impl Fleet {
         self.file("playbooks/pb.yml", yaml)
     }
 
-    /// Adds `sshd`'s host key for all its addresses to the fleet's known_hosts.
+    /// Adds `sshd`'s host key for all its addresses to the fleet's `known_hosts`.
     pub fn trust(&self, sshd: &Sshd) -> &Self {
         let mut kh = std::fs::read_to_string(&self.known_hosts).unwrap();
         kh.push_str(&sshd.known_hosts_lines());
@@ -422,7 +420,7 @@ impl Fleet {
     }
 
     /// Adds inventory host `name` reached through `sshd` at `addr`, with its own `root_dir`
-    /// (created), to group `web`. Does not touch known_hosts (see `trust`).
+    /// (created), to group `web`. Does not touch `known_hosts` (see `trust`).
     pub fn host(&mut self, name: &str, sshd: &Sshd, addr: &str) -> &mut Self {
         let root = self.root(name);
         std::fs::create_dir_all(&root).unwrap();
@@ -430,7 +428,7 @@ impl Fleet {
         self.raw_host(name, &vars)
     }
 
-    /// Adds inventory host `name` with literal host_vars YAML, to group `web`.
+    /// Adds inventory host `name` with literal `host_vars` YAML, to group `web`.
     pub fn raw_host(&mut self, name: &str, host_vars: &str) -> &mut Self {
         self.file(&format!("inv/host_vars/{name}"), host_vars);
         self.hosts.push(name.to_string());
