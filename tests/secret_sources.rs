@@ -18,16 +18,7 @@ use base64::Engine as _;
 use project::{Project, Run};
 
 fn canary() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    let s: String = (0..24)
-        .map(|_| {
-            char::from(
-                b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[rng.gen_range(0..57)],
-            )
-        })
-        .collect();
-    format!("cnry-{s}")
+    project::canary("cnry-")
 }
 
 fn forms(secret: &str) -> Vec<String> {

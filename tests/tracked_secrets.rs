@@ -11,16 +11,7 @@ use project::{Project, Run};
 
 /// A random secret with upper and lower case letters, so case changes show.
 fn canary() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    let s: String = (0..24)
-        .map(|_| {
-            char::from(
-                b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[rng.gen_range(0..57)],
-            )
-        })
-        .collect();
-    format!("cnry{s}")
+    project::canary("cnry")
 }
 
 /// Every 12-byte window of `form` (all of it when shorter) that appears in `text`.

@@ -121,3 +121,15 @@ impl Project {
             .collect()
     }
 }
+
+/// A random secret of 24 letters and digits (upper and lower case, so case changes show)
+/// after `prefix`: unique per test, so a leak is never a coincidence.
+pub fn canary(prefix: &str) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let s: String = (0..24)
+        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+        .collect();
+    format!("{prefix}{s}")
+}
