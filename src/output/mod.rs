@@ -146,7 +146,7 @@ impl Output {
     }
 
     fn write_out(&self, bytes: &[u8]) {
-        self.write_out_inner(bytes, false)
+        self.write_out_inner(bytes, false);
     }
 
     /// `premasked`: `bytes` were masked already, by a stream of the masker in force over the

@@ -1,5 +1,5 @@
 //! The connection pool: one connection per host for the whole run, opened on first use, the
-//! SSH target of a host worked out from its precedence rules, and the ControlMasters closed
+//! SSH target of a host worked out from its precedence rules, and the `ControlMaster`s closed
 //! at the end.
 
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ fn str_var(vars: &Vars, key: &str) -> Option<String> {
 pub(super) struct ConnectionPool {
     ssh: Option<SshOptions>,
     conns: tokio::sync::Mutex<HashMap<String, ConnCell>>,
-    /// Where the ControlMaster sockets live (SSH mode), removed with the pool.
+    /// Where the `ControlMaster` sockets live (SSH mode), removed with the pool.
     control_dir: Option<tempfile::TempDir>,
 }
 
@@ -111,7 +111,7 @@ impl ConnectionPool {
         .clone()
     }
 
-    /// Closes every ControlMaster.
+    /// Closes every `ControlMaster`.
     pub(super) async fn shutdown(&self) {
         let cells: Vec<_> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
         for cell in cells {

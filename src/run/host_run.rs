@@ -103,7 +103,7 @@ impl<'r> HostRun<'r> {
 
     pub(super) fn show_current(&self, task: &LoadedTask) {
         self.runner.output.update_progress(|p| {
-            p.current = format!("{}: {}", self.host, task.task.display_name())
+            p.current = format!("{}: {}", self.host, task.task.display_name());
         });
     }
 

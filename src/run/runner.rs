@@ -106,7 +106,7 @@ impl Runner {
         self.pool.connection(&self.inventory, host, play).await
     }
 
-    /// Closes every ControlMaster.
+    /// Closes every `ControlMaster`.
     pub async fn shutdown(&self) {
         self.pool.shutdown().await;
     }
