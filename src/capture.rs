@@ -21,14 +21,8 @@ pub const TAIL_BYTES: usize = 32 * 1024;
 /// cannot grow a buffer without bound).
 pub const MAX_LINE_PIECE: usize = 64 * 1024;
 
-/// Who a live line belongs to.
-#[derive(Debug, Clone)]
-pub struct LiveHead {
-    pub play: String,
-    pub host: String,
-    pub task: String,
-    pub number: usize,
-}
+/// Who a live line belongs to (defined with the events, so that output never imports capture).
+pub use crate::output::LiveHead;
 
 /// `-vvv`: output masked by a stream of its own (so a secret split across chunks or lines is
 /// masked before the output is cut into lines), then written as whole lines.

@@ -20,13 +20,14 @@ pub mod output;
 pub mod playbook;
 pub mod policy;
 pub mod prepare;
-pub mod runner;
+pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod secret_decl;
 pub mod secret_source;
 pub mod signals;
 pub mod source;
+pub mod status;
 pub mod summary;
 pub mod temp_files;
 pub mod template;
@@ -35,3 +36,5 @@ pub mod yaml_spans;
 
 /// The taint record lives with the diffs that use it; `jetlike::taint` stays its public path.
 pub use diff::taint;
+/// The run engine's old path: `jetlike::runner::{Runner, RunOptions, SshOptions, Outcome}`.
+pub use run as runner;

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::output::{Event, HostRecap, Observer, Status};
-use crate::playbook::LoadedPlay;
+use crate::playbook::{LoadedPlay, LoadedTask};
 
 /// `--format` of the run commands: extra CI output beside `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RunFormat {
-    /// GitHub Actions workflow commands (::error) for failed tasks and unreachable hosts.
+    /// GitHub Actions workflow commands (`::error`) for failed tasks and unreachable hosts.
     Github,
 }
 
@@ -82,8 +82,7 @@ impl Observer for Collector {
                     let message = t
                         .failure
                         .as_ref()
-                        .map(|f| f.message.clone())
-                        .unwrap_or_else(|| "failed".into());
+                        .map_or_else(|| "failed".into(), |f| f.message.clone());
                     s.failed.push(Failed {
                         play: t.play.clone(),
                         host: t.host.clone(),
@@ -116,7 +115,7 @@ impl Observer for Collector {
                 }
             }
             Event::Unreachable { host, message, .. } => {
-                s.unreachable.push((host.clone(), message.clone()))
+                s.unreachable.push((host.clone(), message.clone()));
             }
             Event::Recap { hosts } => s.recap = hosts.clone(),
             Event::DiffSummary { .. } | Event::Warning { .. } | Event::Output { .. } => {}
@@ -233,7 +232,7 @@ impl Collector {
                 .filter(|p| p.play.name == f.play)
                 .flat_map(|p| p.tasks.iter().chain(&p.handlers))
                 .find(|t| t.number == f.number)
-                .map(|t| t.location())
+                .map(LoadedTask::location)
                 .filter(|l| l.line > 0);
             let mut props = match &at {
                 Some(l) => location_props(Some(Path::new(&l.file)), l.line, l.column),

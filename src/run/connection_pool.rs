@@ -1,0 +1,128 @@
+//! The connection pool: one connection per host for the whole run, opened on first use, the
+//! SSH target of a host worked out from its precedence rules, and the `ControlMaster`s closed
+//! at the end.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::runner::SshOptions;
+use crate::connection::ssh::SshTarget;
+use crate::connection::{AnyConnection, LocalConnection, SshConnection};
+use crate::inventory::Inventory;
+use crate::playbook::{LoadedPlay, Vars};
+
+/// A host's connection, opened once and shared by its tasks (or the reason it failed).
+type ConnCell = Arc<tokio::sync::OnceCell<Result<Arc<AnyConnection>, String>>>;
+
+fn str_var(vars: &Vars, key: &str) -> Option<String> {
+    match vars.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The connections of a run (`ssh: None`: local mode, every host is this machine).
+pub(super) struct ConnectionPool {
+    ssh: Option<SshOptions>,
+    conns: tokio::sync::Mutex<HashMap<String, ConnCell>>,
+    /// Where the `ControlMaster` sockets live (SSH mode), removed with the pool.
+    control_dir: Option<tempfile::TempDir>,
+}
+
+impl ConnectionPool {
+    pub(super) fn new(ssh: Option<SshOptions>) -> std::io::Result<Self> {
+        let control_dir = match &ssh {
+            Some(_) => Some(tempfile::Builder::new().prefix("jetlike-ssh.").tempdir()?),
+            None => None,
+        };
+        Ok(ConnectionPool {
+            ssh,
+            conns: tokio::sync::Mutex::default(),
+            control_dir,
+        })
+    }
+
+    /// The SSH target of `host` for `play`. Precedence, highest first: inventory
+    /// `jet_ssh_*` variables, play `ssh_user`/`ssh_port`, `--user`/`--port` (whose defaults
+    /// come from `JET_SSH_USER`/`JET_SSH_PORT`), then `~/.ssh/config` and ssh's own defaults.
+    fn ssh_target(
+        &self,
+        inventory: &Inventory,
+        host: &str,
+        play: &LoadedPlay,
+        ssh: &SshOptions,
+    ) -> Result<SshTarget, String> {
+        let v = inventory.host_variables(host);
+        let port = match str_var(&v, "jet_ssh_port") {
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("jet_ssh_port of {host} is not a port number: {p:?}"))?,
+            ),
+            None => play.play.ssh_port.or(ssh.port),
+        };
+        Ok(SshTarget {
+            host: host.to_string(),
+            hostname: str_var(&v, "jet_ssh_hostname").unwrap_or_else(|| host.to_string()),
+            port,
+            user: str_var(&v, "jet_ssh_user")
+                .or_else(|| play.play.ssh_user.clone())
+                .or_else(|| ssh.user.clone()),
+            key_file: str_var(&v, "jet_ssh_private_key_file").map(PathBuf::from),
+            config_file: ssh.config_file.clone(),
+            accept_new_host_keys: ssh.accept_new_host_keys,
+            connect_timeout: ssh.connect_timeout,
+            control_dir: self
+                .control_dir
+                .as_ref()
+                .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf()),
+        })
+    }
+
+    /// One connection per host for the whole run, opened on first use.
+    pub(super) async fn connection(
+        &self,
+        inventory: &Inventory,
+        host: &str,
+        play: &LoadedPlay,
+    ) -> Result<Arc<AnyConnection>, String> {
+        let Some(ssh) = &self.ssh else {
+            return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
+        };
+        let target = self.ssh_target(inventory, host, play, ssh)?;
+        if target.hostname == "localhost" && target.port.is_none() && target.user.is_none() {
+            return Ok(Arc::new(AnyConnection::Local(LocalConnection)));
+        }
+        let key = format!(
+            "{host}\0{}\0{:?}\0{:?}\0{:?}",
+            target.hostname, target.port, target.user, target.key_file
+        );
+        let cell = self.conns.lock().await.entry(key).or_default().clone();
+        cell.get_or_init(|| async {
+            SshConnection::connect(&target)
+                .await
+                .map(|c| Arc::new(AnyConnection::Ssh(Box::new(c))))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+    }
+
+    /// Closes every `ControlMaster`.
+    pub(super) async fn shutdown(&self) {
+        let cells: Vec<_> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
+        for cell in cells {
+            if let Some(Ok(conn)) = Arc::try_unwrap(cell)
+                .ok()
+                .and_then(tokio::sync::OnceCell::into_inner)
+            {
+                if let Ok(AnyConnection::Ssh(s)) = Arc::try_unwrap(conn) {
+                    s.close().await;
+                }
+            }
+        }
+    }
+}
