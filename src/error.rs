@@ -177,14 +177,8 @@ mod window_tests {
     }
 }
 
-/// Exit codes, the contract documented in README.md and `--help`.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const TASK_FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const INVALID: i32 = 3;
-    pub const UNREACHABLE: i32 = 4;
-}
+/// Exit codes, the contract documented in README.md and `--help` (numbers in `exit_code`).
+pub use crate::exit_code::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -1,8 +1,10 @@
 //! jetlike: run Jet-style YAML playbooks locally or over SSH, delivering secrets from the
 //! environment into rendered templates and nowhere else.
 
+pub mod arguments;
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod connection;
 pub mod credentials;
 pub mod depth;
@@ -10,9 +12,11 @@ pub mod diff;
 pub mod env_name;
 pub mod environment;
 pub mod error;
+pub mod exit_code;
 pub mod input_file;
 pub mod inventory;
 pub mod lint;
+pub mod lint_command;
 pub mod manpages;
 pub mod mask;
 pub mod modules;
@@ -21,10 +25,12 @@ pub mod playbook;
 pub mod policy;
 pub mod prepare;
 pub mod run;
+pub mod run_command;
 pub mod schema;
 pub mod secret;
 pub mod secret_decl;
 pub mod secret_source;
+pub mod show_inventory;
 pub mod signals;
 pub mod source;
 pub mod status;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::output::Output;
 
 /// The exit code of an interrupted run.
-pub const INTERRUPTED: i32 = 130;
+pub const INTERRUPTED: i32 = crate::exit_code::ExitCode::Interrupted.code();
 
 struct Signals {
     int: tokio::signal::unix::Signal,
