@@ -3,7 +3,10 @@
 //! spawn processes: they go through the host's `Connection`.
 
 pub mod file;
+pub mod registry;
 pub mod shell;
+
+pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};
 
 use serde_json::Value;
 use zeroize::Zeroizing;
