@@ -13,15 +13,12 @@ pub mod error;
 pub mod field_path;
 pub mod input_file;
 pub mod inventory;
-pub mod lenient_parse;
 pub mod lint;
-pub mod load_report;
 pub mod manpages;
 pub mod mask;
 pub mod modules;
 pub mod output;
 pub mod playbook;
-pub mod playbook_loader;
 pub mod policy;
 pub mod prepare;
 pub mod runner;
@@ -36,7 +33,6 @@ pub mod task_logic;
 pub mod temp_files;
 pub mod template;
 pub mod vars;
-pub mod yaml_errors;
 pub mod yaml_spans;
 
 /// The taint record lives with the diffs that use it; `jetlike::taint` stays its public path.

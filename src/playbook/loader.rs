@@ -10,13 +10,13 @@ use serde_json::Value;
 
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::field_path::FieldStep;
-use crate::lenient_parse::{mapping_at, parse_node, parse_task_items, parse_value, untag};
-use crate::load_report::LoadReport;
 use crate::modules::Task;
+use crate::playbook::lenient::{mapping_at, parse_node, parse_task_items, parse_value, untag};
+use crate::playbook::load_report::LoadReport;
+use crate::playbook::yaml_errors::{check_yaml_depth, yaml_error};
 use crate::playbook::{
     merge, LoadedPlay, LoadedRole, LoadedTask, Origin, Play, RoleFile, RoleInvocation, Source, Vars,
 };
-use crate::yaml_errors::{check_yaml_depth, yaml_error};
 use crate::yaml_spans;
 
 /// Reads a project file through [`crate::input_file`], checking its YAML nesting depth.
@@ -357,6 +357,47 @@ fn load_play(
                 .help("set batch_size to 1 or more, or leave it out to run every host at once"),
         );
     }
+    let vars = load_play_vars(&play, pi, source, dir, report);
+    let (mut tasks, mut handlers) = load_roles(&play, pi, source, dir, report, mode);
+    let (task_pos, handler_pos) = positions;
+    for (list, key, pos, out) in [
+        (&play.tasks, "tasks", &task_pos, &mut tasks),
+        (&play.handlers, "handlers", &handler_pos, &mut handlers),
+    ] {
+        for (ti, task) in list.iter().enumerate() {
+            out.push(LoadedTask {
+                task: task.clone(),
+                origin: Origin {
+                    source: source.clone(),
+                    path: vec![I(pi), K(key), I(pos.get(ti).copied().unwrap_or(ti))],
+                    role: None,
+                },
+                number: 0,
+            });
+        }
+    }
+    check_play_tasks(&mut tasks, &mut handlers, report);
+    LoadedPlay {
+        play,
+        index: pi,
+        source: source.clone(),
+        dir: dir.to_path_buf(),
+        vars,
+        tasks,
+        handlers,
+    }
+}
+
+/// The play's `vars` merged with its `vars_files`, in order; a missing or invalid file is
+/// reported where the playbook names it.
+fn load_play_vars(
+    play: &Play,
+    pi: usize,
+    source: &Source,
+    dir: &Path,
+    report: &mut LoadReport,
+) -> Vars {
+    use FieldStep::{Index as I, Key as K};
     let mut vars = play.vars.clone().unwrap_or_default();
     for (fi, f) in play.vars_files.iter().enumerate() {
         let p = dir.join(f);
@@ -389,55 +430,52 @@ fn load_play(
             Err(_) => {}
         }
     }
+    vars
+}
+
+/// The tasks and handlers of the play's roles, in order; a play with a role that did not
+/// load completely is marked incomplete in the report.
+fn load_roles(
+    play: &Play,
+    pi: usize,
+    source: &Source,
+    dir: &Path,
+    report: &mut LoadReport,
+    mode: LoadMode,
+) -> (Vec<LoadedTask>, Vec<LoadedTask>) {
+    use FieldStep::{Index as I, Key as K};
     let mut tasks = vec![];
     let mut handlers = vec![];
     let mut complete = true;
     for (ri, inv) in play.roles.iter().enumerate() {
         let at = source.locate(&[I(pi), K("roles"), I(ri)]);
-        match load_role(dir, inv, at, report, mode) {
-            Some((role, file)) => {
-                for f in &file.tasks {
-                    complete &= load_task_list(
-                        &role.dir.join("tasks").join(f),
-                        &role,
-                        &mut tasks,
-                        report,
-                        mode,
-                    );
-                }
-                for f in &file.handlers {
-                    complete &= load_task_list(
-                        &role.dir.join("handlers").join(f),
-                        &role,
-                        &mut handlers,
-                        report,
-                        mode,
-                    );
-                }
+        let Some((role, file)) = load_role(dir, inv, at, report, mode) else {
+            complete = false;
+            continue;
+        };
+        for (sub, files, out) in [
+            ("tasks", &file.tasks, &mut tasks),
+            ("handlers", &file.handlers, &mut handlers),
+        ] {
+            for f in files {
+                complete &= load_task_list(&role.dir.join(sub).join(f), &role, out, report, mode);
             }
-            None => complete = false,
         }
     }
     if !complete {
         report.incomplete.insert((source.path.clone(), pi));
     }
-    let (task_pos, handler_pos) = positions;
-    for (list, key, pos, out) in [
-        (&play.tasks, "tasks", &task_pos, &mut tasks),
-        (&play.handlers, "handlers", &handler_pos, &mut handlers),
-    ] {
-        for (ti, task) in list.iter().enumerate() {
-            out.push(LoadedTask {
-                task: task.clone(),
-                origin: Origin {
-                    source: source.clone(),
-                    path: vec![I(pi), K(key), I(pos.get(ti).copied().unwrap_or(ti))],
-                    role: None,
-                },
-                number: 0,
-            });
-        }
-    }
+    (tasks, handlers)
+}
+
+/// Numbers tasks and handlers (1-based), then the checks across a play's lists: every handler
+/// subscribes to something, no task does, and each task's own field checks.
+fn check_play_tasks(
+    tasks: &mut [LoadedTask],
+    handlers: &mut [LoadedTask],
+    report: &mut LoadReport,
+) {
+    use FieldStep::Key as K;
     for (i, t) in tasks.iter_mut().enumerate() {
         t.number = i + 1;
     }
@@ -458,7 +496,7 @@ fn load_play(
     for t in tasks.iter().chain(handlers.iter()) {
         check_task_fields(t, report);
     }
-    for t in &tasks {
+    for t in tasks.iter() {
         if t.task.with().and_then(|w| w.subscribe.as_ref()).is_some() {
             report.push(
                 "invalid-playbook",
@@ -467,14 +505,5 @@ fn load_play(
                     .help("move this task under `handlers:`, or use `condition:`"),
             );
         }
-    }
-    LoadedPlay {
-        play,
-        index: pi,
-        source: source.clone(),
-        dir: dir.to_path_buf(),
-        vars,
-        tasks,
-        handlers,
     }
 }

@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Diagnostic;
 use crate::field_path::FieldStep;
-use crate::load_report::LoadReport;
 use crate::modules::Task;
+use crate::playbook::load_report::LoadReport;
+use crate::playbook::yaml_errors::{with_schema_help, yaml_error};
 use crate::playbook::Source;
-use crate::yaml_errors::{with_schema_help, yaml_error};
 
 /// `.[0].tasks[1].with`: the path notation serde_yaml_ng uses in its messages.
 pub(crate) fn serde_path(path: &[FieldStep]) -> String {

@@ -1,6 +1,6 @@
 //! The playbook model: plays, roles and loaded tasks with their origin (file, field path,
 //! role). The tasks themselves are the module table (`modules::registry`); loading lives in
-//! `playbook_loader`. The old public paths stay valid through the re-exports below.
+//! [`loader`]. The old public paths stay valid through the re-exports below.
 //!
 //! Typed structs with `deny_unknown_fields` make unknown fields and module tags errors with a
 //! line and column; a position index (`yaml_spans`) lets later checks point into the same files.
@@ -11,19 +11,22 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub mod lenient;
+pub mod load_report;
+pub mod loader;
+pub mod yaml_errors;
+
 use crate::error::Location;
 use crate::yaml_spans::{Node, Step};
 
+pub use self::load_report::LoadReport;
+pub use self::loader::{load_playbooks, load_playbooks_lenient, load_vars_file, parse_vars};
+pub use self::yaml_errors::{check_yaml_depth, yaml_error};
 pub use crate::field_path::{collect_strings, field_as_template, field_path_string, FieldStep};
-pub use crate::load_report::LoadReport;
 pub use crate::modules::file::{Attributes, FileTask, Mode};
 pub use crate::modules::shell::{ShellTask, Size};
 pub use crate::modules::{Task, MODULES};
-pub use crate::playbook_loader::{
-    load_playbooks, load_playbooks_lenient, load_vars_file, parse_vars,
-};
 pub use crate::task_logic::{Items, PostLogic, PreLogic};
-pub use crate::yaml_errors::{check_yaml_depth, yaml_error};
 
 pub type Vars = Map<String, Value>;
 
