@@ -339,7 +339,7 @@ impl MarkedEventReceiver for Builder {
                         TScalarStyle::SingleQuoted => Style::SingleQuoted,
                         TScalarStyle::DoubleQuoted => Style::DoubleQuoted,
                         TScalarStyle::Literal | TScalarStyle::Folded => Style::Block,
-                        _ => Style::Plain,
+                        TScalarStyle::Plain => Style::Plain,
                     },
                     start: self.offset(line, column),
                     doc: self.doc.clone(),

@@ -187,7 +187,7 @@ impl FileModule<'_> {
             attrs.mode = a
                 .mode
                 .as_ref()
-                .map(|m| m.bits())
+                .map(Mode::bits)
                 .transpose()
                 .map_err(TaskError::new)?;
         }
@@ -246,7 +246,7 @@ impl FileModule<'_> {
                 // Values derived from secrets (upper-cased, reversed, sliced, joined...) are
                 // secrets too: they join the masker before the render is used, so before any
                 // output could carry them, on every host.
-                let (holes, runs) = self.taint(ctx, template, env, &text);
+                let (holes, runs) = taint(ctx, template, env, &text);
                 masker.add(
                     runs.into_iter()
                         // The value itself is known (and warned about if short) already.
@@ -268,42 +268,41 @@ impl FileModule<'_> {
             }
         }
     }
+}
 
-    /// Renders again with each secret replaced by a sentinel, to find the secret spans, and
-    /// the secret-derived runs the masker must learn (every line when the spans cannot be
-    /// found).
-    fn taint(
-        &self,
-        ctx: &TaskCtx<'_>,
-        template: &LoadedTemplate,
-        env: &std::collections::BTreeMap<String, Secret>,
-        real: &str,
-    ) -> (Option<Vec<Hole>>, crate::taint::Runs) {
-        let mut data = ctx.vars.clone();
-        if let Value::Object(m) = &mut data {
-            for (i, name) in template.env_refs.iter().enumerate() {
-                m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
-            }
+/// Renders again with each secret replaced by a sentinel, to find the secret spans, and
+/// the secret-derived runs the masker must learn (every line when the spans cannot be
+/// found).
+fn taint(
+    ctx: &TaskCtx<'_>,
+    template: &LoadedTemplate,
+    env: &std::collections::BTreeMap<String, Secret>,
+    real: &str,
+) -> (Option<Vec<Hole>>, crate::taint::Runs) {
+    let mut data = ctx.vars.clone();
+    if let Value::Object(m) = &mut data {
+        for (i, name) in template.env_refs.iter().enumerate() {
+            m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
         }
-        let all = || crate::taint::all_lines(real, &template.env_refs);
-        let Ok(shadow) = ctx
-            .engine
-            .render_file(template.dialect, &template.text, &data)
-        else {
-            return (None, all());
-        };
-        let values: Vec<&[u8]> = template
-            .env_refs
-            .iter()
-            .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
-            .collect();
-        let holes = crate::taint::holes(real, &shadow, &template.env_refs, &values);
-        let runs = match &holes {
-            Some(h) => crate::taint::secret_runs(real, &shadow, h),
-            None => all(),
-        };
-        (holes, runs)
     }
+    let all = || crate::taint::all_lines(real, &template.env_refs);
+    let Ok(shadow) = ctx
+        .engine
+        .render_file(template.dialect, &template.text, &data)
+    else {
+        return (None, all());
+    };
+    let values: Vec<&[u8]> = template
+        .env_refs
+        .iter()
+        .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
+        .collect();
+    let holes = crate::taint::holes(real, &shadow, &template.env_refs, &values);
+    let runs = match &holes {
+        Some(h) => crate::taint::secret_runs(real, &shadow, h),
+        None => all(),
+    };
+    (holes, runs)
 }
 
 /// What a file task wants on the target, decided locally: the unit that consecutive file

@@ -148,7 +148,9 @@ impl TaskModule for Shell<'_> {
         };
         let t = self.0;
         let limit = t.save_limit();
-        let keep = t.save.is_some() || reads_out(&t.failed_when) || reads_out(&t.changed_when);
+        let keep = t.save.is_some()
+            || reads_out(t.failed_when.as_deref())
+            || reads_out(t.changed_when.as_deref());
         let live = ctx
             .stream
             .filter(|st| st.live)
@@ -173,8 +175,7 @@ impl TaskModule for Shell<'_> {
         if captured.over_limit {
             let task = ctx
                 .stream
-                .map(|st| st.head.task.clone())
-                .unwrap_or_else(|| "shell".into());
+                .map_or_else(|| "shell".into(), |st| st.head.task.clone());
             return Err(failure(format!(
                 "the output of task {task:?} is larger than its save limit of {}: nothing was \
                  saved (the output is never cut short); raise the limit with `save_limit:` \
@@ -220,8 +221,8 @@ impl TaskModule for Shell<'_> {
 }
 
 /// Whether a condition reads the output (`out` as a word): only then is the output kept.
-fn reads_out(cond: &Option<String>) -> bool {
-    cond.as_deref().is_some_and(|c| {
+fn reads_out(cond: Option<&str>) -> bool {
+    cond.is_some_and(|c| {
         c.match_indices("out").any(|(i, _)| {
             let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
             let before = c.as_bytes()[..i]

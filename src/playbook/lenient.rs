@@ -13,7 +13,7 @@ use crate::playbook::load_report::LoadReport;
 use crate::playbook::yaml_errors::{with_schema_help, yaml_error};
 use crate::playbook::Source;
 
-/// `.[0].tasks[1].with`: the path notation serde_yaml_ng uses in its messages.
+/// `.[0].tasks[1].with`: the path notation `serde_yaml_ng` uses in its messages.
 pub(crate) fn serde_path(path: &[FieldStep]) -> String {
     let mut s = String::from(".");
     for step in path {
@@ -33,7 +33,7 @@ fn push_key(s: &mut String, k: &str) {
     s.push_str(k);
 }
 
-/// Splits serde_yaml_ng's `with.tags[1]: message at line 3 column 7` into the path steps and
+/// Splits `serde_yaml_ng`'s `with.tags[1]: message at line 3 column 7` into the path steps and
 /// the message (without the position, which refers to re-serialized text).
 fn split_serde_message(msg: &str) -> (Vec<FieldStep>, String) {
     let mut msg = msg.to_string();
@@ -170,15 +170,14 @@ pub(crate) fn parse_node<T: DeserializeOwned>(
             ),
         );
         // Repair: drop the unknown field, or the (last) key the error is about.
-        let (map_path, key) = match unknown {
-            Some(k) => (rel.clone(), k),
-            None => {
-                let pos = rel.iter().rposition(|s| matches!(s, FieldStep::Name(_)))?;
-                let FieldStep::Name(k) = &rel[pos] else {
-                    return None;
-                };
-                (rel[..pos].to_vec(), k.clone())
-            }
+        let (map_path, key) = if let Some(k) = unknown {
+            (rel.clone(), k)
+        } else {
+            let pos = rel.iter().rposition(|s| matches!(s, FieldStep::Name(_)))?;
+            let FieldStep::Name(k) = &rel[pos] else {
+                return None;
+            };
+            (rel[..pos].to_vec(), k.clone())
         };
         let map = mapping_at(&mut value, &map_path)?;
         map.remove(key.as_str())?;

@@ -13,7 +13,7 @@ pub struct LoadReport {
     /// (playbook, play index) of plays some of whose tasks or handlers did not load: checks
     /// across tasks (notify/subscribe) would be unreliable there.
     pub incomplete: BTreeSet<(PathBuf, usize)>,
-    /// Files the playbooks name (vars_files, role files), whether or not they loaded.
+    /// Files the playbooks name (`vars_files`, role files), whether or not they loaded.
     pub named_files: BTreeSet<PathBuf>,
     /// Role directories found, whether or not their files loaded.
     pub role_dirs: BTreeSet<PathBuf>,

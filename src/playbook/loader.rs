@@ -216,15 +216,10 @@ pub fn load_playbooks_lenient(paths: &[PathBuf]) -> (Vec<LoadedPlay>, LoadReport
 }
 
 fn playbook_dir(path: &Path) -> PathBuf {
-    path.parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        })
-        .unwrap_or_else(|| PathBuf::from("."))
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {

@@ -1,5 +1,5 @@
 //! YAML errors as diagnostics: the nesting-depth and duplicate-key checks run before serde,
-//! and serde_yaml_ng's messages mapped to a located diagnostic with help (the list of modules
+//! and `serde_yaml_ng`'s messages mapped to a located diagnostic with help (the list of modules
 //! for an unknown tag). Error texts quoting a value are cut to a prefix: it may be a secret.
 
 use std::path::Path;
@@ -44,7 +44,7 @@ pub fn check_yaml_depth(path: &Path, text: &str) -> Result<()> {
     }
 }
 
-/// Turns a serde_yaml_ng error into a diagnostic pointing at the line and column, with the list
+/// Turns a `serde_yaml_ng` error into a diagnostic pointing at the line and column, with the list
 /// of valid modules when the tag is unknown. Scalar values quoted by the error text are cut to
 /// a short prefix: a mistyped field may hold a secret.
 pub fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> Diagnostic {
