@@ -137,11 +137,6 @@ impl TaskModule for Shell<'_> {
         Ok(Plan::Run { cmd })
     }
 
-    async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<(Applied, Vec<String>), TaskError> {
-        let plan = self.plan(ctx).await?;
-        Ok((self.apply(ctx, plan).await?, vec![]))
-    }
-
     async fn apply(&self, ctx: &TaskCtx<'_>, plan: Plan) -> Result<Applied, TaskError> {
         let Plan::Run { cmd } = plan else {
             return Ok(Applied::default());
