@@ -4,17 +4,144 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::registry::{common_fields, FieldProblem, ModuleFields};
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::connection::{Connection, Ensured, FileAttrs, FileStatus, WantedFile};
+use crate::field_path::{push_optional, FieldStep, TemplatedField};
 use crate::output::Status;
-use crate::playbook::FileTask;
 use crate::secret::Secret;
 use crate::taint::Hole;
+use crate::task_logic::{PostLogic, PreLogic};
 use crate::template::Dialect;
+
+/// `!copy` and `!template` take the same fields; `src` resolves under `files/` or `templates/`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileTask {
+    pub name: Option<String>,
+    pub src: String,
+    pub dest: String,
+    pub attributes: Option<Attributes>,
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub no_log: bool,
+    /// `diff: false`: check mode and `--diff` say whether the content changes, never how (the
+    /// target's current content is not even read).
+    #[serde(default = "show_diff")]
+    pub diff: bool,
+    pub with: Option<PreLogic>,
+    pub and: Option<PostLogic>,
+}
+
+fn show_diff() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attributes {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+/// A file mode written `0o640` (Jet; YAML reads it as an integer) or `"0640"` / `"0o640"`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Mode {
+    Int(u32),
+    Text(String),
+}
+
+impl Mode {
+    /// Checks a mode as written in the playbook (`written`: the source text of an unquoted
+    /// number, when known). YAML reads `644` as the decimal number 644 (octal 1204), almost
+    /// certainly not what was meant: an integer written in decimal whose digits all look
+    /// octal (3 or 4 digits 0-7) is an error, as is anything over 0o7777.
+    pub fn validate(&self, written: Option<&str>) -> Result<u32, String> {
+        if let Mode::Int(n) = self {
+            let decimal = match written {
+                Some(w) => w.chars().all(|c| c.is_ascii_digit()).then(|| w.to_string()),
+                // Position unknown: judge by the value.
+                None => Some(n.to_string()),
+            };
+            if let Some(d) = decimal {
+                if (3..=4).contains(&d.len()) && d.chars().all(|c| ('0'..='7').contains(&c)) {
+                    return Err(format!(
+                        "mode {d} is the decimal number {d} (octal {n:o}), not octal {d}; write 0o{d} or \"{d:0>4}\""
+                    ));
+                }
+            }
+        }
+        self.bits()
+    }
+
+    pub fn bits(&self) -> Result<u32, String> {
+        let bits = match self {
+            Mode::Int(n) => *n,
+            Mode::Text(s) => {
+                let digits = s.trim().trim_start_matches("0o");
+                // The value is not quoted back: a mistyped field may hold anything.
+                u32::from_str_radix(digits, 8)
+                    .map_err(|_| "mode is not an octal number like \"0640\" or 0o640".to_string())?
+            }
+        };
+        if bits > 0o7777 {
+            return Err(format!(
+                "mode {bits:o} (octal) is out of range (at most 0o7777); write it as 0o640 or \"0640\""
+            ));
+        }
+        Ok(bits)
+    }
+}
+
+common_fields!(FileTask);
+
+impl ModuleFields for FileTask {
+    fn summary(&self) -> String {
+        self.dest.clone()
+    }
+
+    fn templated_fields<'a>(&'a self, out: &mut Vec<TemplatedField<'a>>) {
+        use FieldStep::Key as K;
+        out.push((vec![K("src")], &self.src));
+        out.push((vec![K("dest")], &self.dest));
+        if let Some(a) = &self.attributes {
+            push_optional(
+                out,
+                &[K("attributes")],
+                &[("owner", &a.owner), ("group", &a.group)],
+            );
+            if let Some(Mode::Text(m)) = &a.mode {
+                out.push((vec![K("attributes"), K("mode")], m));
+            }
+        }
+    }
+
+    /// A mode must be octal, and not a decimal number that looks octal (see [`Mode::validate`]).
+    fn check_fields(&self, written: &dyn Fn(&[FieldStep]) -> Option<String>) -> Vec<FieldProblem> {
+        use FieldStep::Key as K;
+        let Some(mode) = self.attributes.as_ref().and_then(|a| a.mode.as_ref()) else {
+            return vec![];
+        };
+        let field = vec![K("attributes"), K("mode")];
+        match mode.validate(written(&field).as_deref()) {
+            Ok(_) => vec![],
+            Err(message) => vec![FieldProblem {
+                code: "invalid-mode",
+                field,
+                message,
+                help: "modes are octal: 0o640 (YAML's octal) or \"0640\"".into(),
+            }],
+        }
+    }
+}
 
 /// A template file, loaded and analysed before any host is contacted.
 #[derive(Debug)]
@@ -60,7 +187,7 @@ impl FileModule<'_> {
             attrs.mode = a
                 .mode
                 .as_ref()
-                .map(|m| m.bits())
+                .map(Mode::bits)
                 .transpose()
                 .map_err(TaskError::new)?;
         }
@@ -119,7 +246,7 @@ impl FileModule<'_> {
                 // Values derived from secrets (upper-cased, reversed, sliced, joined...) are
                 // secrets too: they join the masker before the render is used, so before any
                 // output could carry them, on every host.
-                let (holes, runs) = self.taint(ctx, template, env, &text);
+                let (holes, runs) = taint(ctx, template, env, &text);
                 masker.add(
                     runs.into_iter()
                         // The value itself is known (and warned about if short) already.
@@ -141,42 +268,41 @@ impl FileModule<'_> {
             }
         }
     }
+}
 
-    /// Renders again with each secret replaced by a sentinel, to find the secret spans, and
-    /// the secret-derived runs the masker must learn (every line when the spans cannot be
-    /// found).
-    fn taint(
-        &self,
-        ctx: &TaskCtx<'_>,
-        template: &LoadedTemplate,
-        env: &std::collections::BTreeMap<String, Secret>,
-        real: &str,
-    ) -> (Option<Vec<Hole>>, crate::taint::Runs) {
-        let mut data = ctx.vars.clone();
-        if let Value::Object(m) = &mut data {
-            for (i, name) in template.env_refs.iter().enumerate() {
-                m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
-            }
+/// Renders again with each secret replaced by a sentinel, to find the secret spans, and
+/// the secret-derived runs the masker must learn (every line when the spans cannot be
+/// found).
+fn taint(
+    ctx: &TaskCtx<'_>,
+    template: &LoadedTemplate,
+    env: &std::collections::BTreeMap<String, Secret>,
+    real: &str,
+) -> (Option<Vec<Hole>>, crate::taint::Runs) {
+    let mut data = ctx.vars.clone();
+    if let Value::Object(m) = &mut data {
+        for (i, name) in template.env_refs.iter().enumerate() {
+            m.insert(name.clone(), Value::String(crate::taint::sentinel(i)));
         }
-        let all = || crate::taint::all_lines(real, &template.env_refs);
-        let Ok(shadow) = ctx
-            .engine
-            .render_file(template.dialect, &template.text, &data)
-        else {
-            return (None, all());
-        };
-        let values: Vec<&[u8]> = template
-            .env_refs
-            .iter()
-            .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
-            .collect();
-        let holes = crate::taint::holes(real, &shadow, &template.env_refs, &values);
-        let runs = match &holes {
-            Some(h) => crate::taint::secret_runs(real, &shadow, h),
-            None => all(),
-        };
-        (holes, runs)
     }
+    let all = || crate::taint::all_lines(real, &template.env_refs);
+    let Ok(shadow) = ctx
+        .engine
+        .render_file(template.dialect, &template.text, &data)
+    else {
+        return (None, all());
+    };
+    let values: Vec<&[u8]> = template
+        .env_refs
+        .iter()
+        .map(|n| env.get(n).map_or(&b""[..], |s| s.expose()))
+        .collect();
+    let holes = crate::taint::holes(real, &shadow, &template.env_refs, &values);
+    let runs = match &holes {
+        Some(h) => crate::taint::secret_runs(real, &shadow, h),
+        None => all(),
+    };
+    (holes, runs)
 }
 
 /// What a file task wants on the target, decided locally: the unit that consecutive file

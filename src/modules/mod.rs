@@ -1,9 +1,15 @@
-//! Task modules. Each implements `TaskModule` in two phases: `plan` queries the target and
-//! decides what would change (check mode stops there), `apply` makes the change. Modules never
-//! spawn processes: they go through the host's `Connection`.
+//! Task modules. The one table of modules is [`registry`] (the serde `Task` enum, one line per
+//! module); each module's file holds its fields (with [`ModuleFields`]: templated fields,
+//! summary, load-time checks) and its behaviour (with [`TaskModule`]: `plan` queries the
+//! target and decides what would change, check mode stops there, `apply` makes the change).
+//! Adding a module is one new file and one table line. Modules never spawn processes: they go
+//! through the host's `Connection`.
 
 pub mod file;
+pub mod registry;
 pub mod shell;
+
+pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};
 
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -116,18 +122,32 @@ impl From<crate::connection::ConnError> for TaskError {
     }
 }
 
-pub trait TaskModule {
+/// How a module runs: `plan` reads what it needs from the host and decides, without changing
+/// anything (check mode stops there, with the plan's `check_status`); `apply` carries out
+/// exactly that plan. A new module implements these two; `converge` comes for free.
+pub trait TaskModule: Sync {
     /// Decides what would change. Must not modify the target.
     fn plan(
         &self,
         ctx: &TaskCtx<'_>,
     ) -> impl std::future::Future<Output = Result<Plan, TaskError>> + Send;
-    /// Plans and applies in one step, in as few round trips as the module can (used when no
-    /// diff is wanted). Returns what was applied and which attributes changed.
+    /// Plans and applies in one step (used when no diff is wanted). Returns what was applied
+    /// and which attributes changed. By default the plan, then its apply; a module may
+    /// override it to do both in fewer round trips (the file modules let the target compare
+    /// and write at once).
     fn converge(
         &self,
         ctx: &TaskCtx<'_>,
-    ) -> impl std::future::Future<Output = Result<(Applied, Vec<String>), TaskError>> + Send;
+    ) -> impl std::future::Future<Output = Result<(Applied, Vec<String>), TaskError>> + Send {
+        async move {
+            let plan = self.plan(ctx).await?;
+            let changes = match &plan {
+                Plan::Put { changes, .. } => changes.clone(),
+                _ => vec![],
+            };
+            Ok((self.apply(ctx, plan).await?, changes))
+        }
+    }
     /// Makes the planned change.
     fn apply(
         &self,
