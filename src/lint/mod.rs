@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::env_name::ENV_PREFIX;
-use crate::error::{Diagnostic, Location};
+use crate::error::{Diagnostic, DiagnosticCode, Location};
 use crate::inventory::Inventory;
 use crate::playbook::{
     field_as_template, field_path_string, FieldStep, LoadedPlay, LoadedTask, Mode, Task, Vars,
@@ -375,22 +375,12 @@ pub fn lint(opts: &Options) -> Report {
         scan_tree(d, &mut report, &mut scanned, 0);
     }
     let engine = Engine::new();
-    let mut violations = crate::policy::check(&engine, &plays, &opts.extra_vars, true);
+    let mut violations = crate::policy::check_plays(&engine, &plays, &opts.extra_vars);
     if let Some(inv) = &inv {
         violations.extend(crate::policy::check_inventory(&engine, inv));
     }
     for d in violations {
-        if d.message.starts_with("invalid template syntax") || d.message.starts_with("unknown ") {
-            report.push_diagnostic("template-syntax", d, "fix the {{ }} expression");
-        } else if d.message.contains("are reserved for environment values") {
-            report.push_diagnostic("env-reserved-name", d, "rename the variable");
-        } else {
-            report.push_diagnostic(
-                "env-outside-template",
-                d,
-                "ENV_ variables may be used only inside template files",
-            );
-        }
+        push_policy_diagnostic(&mut report, d);
     }
     secrets::check(&engine, &plays, &mut report);
     let mut extra = Vars::new();
@@ -445,6 +435,19 @@ pub fn lint(opts: &Options) -> Report {
             == (&b.file, b.line, b.column, b.code, &b.message)
     });
     report
+}
+
+/// A policy diagnostic as a finding, its code taken from the diagnostic's
+/// [`DiagnosticCode`] (policy classifies every diagnostic it creates; an unclassified one
+/// is an `ENV_` use outside a template, the policy's own rule).
+fn push_policy_diagnostic(report: &mut Report, d: Diagnostic) {
+    let code = d.code.unwrap_or(DiagnosticCode::EnvOutsideTemplate);
+    let hint = match code {
+        DiagnosticCode::TemplateSyntax => "fix the {{ }} expression",
+        DiagnosticCode::EnvReservedName => "rename the variable",
+        _ => "ENV_ variables may be used only inside template files",
+    };
+    report.push_diagnostic(code.as_str(), d, hint);
 }
 
 /// `--limit-hosts` / `--limit-groups` names the inventory does not define are findings; the
