@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::env_name::ENV_PREFIX;
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::{Diagnostic, DiagnosticCode, Error, Result};
 use crate::inventory::Inventory;
 use crate::modules::file::LoadedTemplate;
 use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedTask, Task, Vars};
@@ -114,6 +114,7 @@ impl Checker<'_> {
             self.once(
                 format!("undef {what} {}", r.name),
                 Diagnostic::new(format!("undefined variable `{}` in {what} (host {host})", r.name))
+                    .code(DiagnosticCode::UndefinedVariable)
                     .at(Some(locate(&r)))
                     .help("define it in the inventory (group_vars/host_vars), the play's vars, or --extra-vars"),
             );
@@ -136,6 +137,7 @@ impl Checker<'_> {
                 self.once(
                     format!("read {}", path.display()),
                     Diagnostic::new(format!("cannot read template: {e}"))
+                        .code(DiagnosticCode::MissingTemplate)
                         .at(Some(at))
                         .help(e.help()),
                 );
@@ -149,6 +151,7 @@ impl Checker<'_> {
                 self.once(
                     format!("syntax {}", path.display()),
                     Diagnostic::new(format!("template syntax error in {}: {e}", path.display()))
+                        .code(DiagnosticCode::TemplateSyntax)
                         .at(Some(at))
                         .help(match dialect {
                             Dialect::Handlebars => {
@@ -171,6 +174,7 @@ impl Checker<'_> {
                         "template {} uses {what}: includes, extends, imports and partials are not supported",
                         path.display()
                     ))
+                    .code(DiagnosticCode::TemplateInclude)
                     .at(Some(crate::error::Location::new(path, line, column)))
                     .context(policy::task_context(play, task, "task", &[FieldStep::Key("src")]))
                     .help("inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)"),
@@ -184,6 +188,7 @@ impl Checker<'_> {
                 self.once(
                     format!("unknown {} {}:{}", path.display(), u.line, u.column),
                     Diagnostic::new(format!("template {} calls an {u}", path.display()))
+                        .code(DiagnosticCode::TemplateSyntax)
                         .at(Some(crate::error::Location::new(path, u.line, u.column)))
                         .context(policy::task_context(
                             play,
@@ -461,6 +466,7 @@ impl Checker<'_> {
                         Err(e) => self.once(
                             format!("read {}", path.display()),
                             Diagnostic::new(format!("cannot read copy source: {e}"))
+                                .code(DiagnosticCode::MissingFile)
                                 .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
                                 .help(e.help()),
                         ),

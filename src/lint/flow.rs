@@ -19,7 +19,7 @@ pub(super) const WORLD_READABLE_DIRS: &[&str] = &[
 ];
 
 pub(super) fn mode_text(mode: Option<&Mode>, secret: bool) -> (String, Option<u32>) {
-    match mode.map(|m| m.bits()) {
+    match mode.map(Mode::bits) {
         Some(Ok(b)) => (format!("{b:04o}"), Some(b)),
         Some(Err(_)) => ("invalid".into(), None),
         None if secret => (
@@ -192,7 +192,7 @@ impl Linter<'_> {
             }
             let a = self.audiences.get_mut(var).unwrap();
             if a.plays.is_empty() {
-                a.first_play = play.play.name.clone();
+                a.first_play.clone_from(&play.play.name);
             }
             a.plays.insert(pi);
             a.groups.extend(groups.iter().cloned());

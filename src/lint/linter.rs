@@ -316,8 +316,9 @@ impl Linter<'_> {
         refs
     }
 
+    /// The play's targeted hosts grouped by identical variables (one stand-in class when it
+    /// targets none), and the hosts themselves when there is an inventory.
     pub(super) fn host_classes(
-        &self,
         play: &LoadedPlay,
         inv: Option<&Inventory>,
         selected: Option<&BTreeSet<String>>,

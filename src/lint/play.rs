@@ -44,7 +44,7 @@ impl<'p> Linter<'p> {
         if let Some(inv) = inv {
             self.play_groups(play, inv);
         }
-        let (classes, hosts) = self.host_classes(play, inv, selected);
+        let (classes, hosts) = Self::host_classes(play, inv, selected);
         let all_hosts: Vec<String> = classes.iter().flat_map(|c| c.hosts.clone()).collect();
         if !incomplete {
             self.notifications(play);
@@ -134,7 +134,7 @@ impl<'p> Linter<'p> {
         class: &HostClass,
         bases: &mut Bases,
     ) -> Rc<Value> {
-        let role_key = role.map_or(std::ptr::null(), |r| std::ptr::from_ref(r));
+        let role_key = role.map_or(std::ptr::null(), std::ptr::from_ref);
         bases
             .entry((ci, role_key))
             .or_insert_with(|| {

@@ -79,7 +79,8 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
         }
     }
     // One name, one source in a run (as the run checks): name → (source, play, first use).
-    let mut sources: std::collections::BTreeMap<String, (Source, String)> = Default::default();
+    let mut sources: std::collections::BTreeMap<String, (Source, String)> =
+        std::collections::BTreeMap::default();
     for play in plays {
         for (path, text) in templates_of(play) {
             let dialect = Dialect::of_path(&path.to_string_lossy());
