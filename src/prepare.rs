@@ -419,6 +419,9 @@ impl Checker<'_> {
         }
     }
 
+    /// One task on one host: its items, undefined variables in its fields, and its source
+    /// (copied file read, template loaded and checked). Still over 80 lines: not split in
+    /// this step (the architecture issue's one source resolver will replace its source part).
     fn check_task(
         &mut self,
         play: &LoadedPlay,

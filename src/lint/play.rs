@@ -272,7 +272,8 @@ impl<'p> Linter<'p> {
     }
 
     /// A template task for one item: its file loaded and checked, the variables and `ENV_`
-    /// names it uses, and where it is written.
+    /// names it uses, and where it is written. (Just over 80 lines: the steps share the
+    /// resolved path and the loaded file; cutting further would pass both around.)
     fn template_item(
         &mut self,
         scope: &PlayScope<'_>,
