@@ -177,8 +177,6 @@ const NOT_A_CREDENTIAL_SUFFIXES: &[&str] = &[
 /// Placeholders (`changeme`, `<password>`, `xxxx`, `***`, `TODO`...) are deliberately not
 /// reported: they leak nothing, and example or default configuration is full of them.
 fn is_not_a_literal(value: &str) -> bool {
-    let v = value.trim();
-    let lower = v.to_ascii_lowercase();
     const PLACEHOLDERS: &[&str] = &[
         "changeme",
         "change_me",
@@ -207,6 +205,8 @@ fn is_not_a_literal(value: &str) -> bool {
         "off",
         "undefined",
     ];
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
     v.chars().count() < 4
         || v.contains("{{")
         || v.contains("{%")
@@ -245,6 +245,9 @@ fn unquote(v: &str) -> &str {
     v
 }
 
+// Counts are at most one line's length (files over 4 MiB are not scanned), far below the
+// 2^52 where `usize as f64` starts to round.
+#[allow(clippy::cast_precision_loss)]
 fn entropy(s: &str) -> f64 {
     let mut counts = [0usize; 256];
     for b in s.bytes() {
@@ -273,17 +276,41 @@ pub fn scan_line(line: &str) -> Vec<SecretHit> {
     scan(line)
 }
 
+/// The hits of one line so far, and the byte spans they cover: a later detector skips what an
+/// earlier (more specific) one matched.
+#[derive(Default)]
+struct Found {
+    hits: Vec<SecretHit>,
+    spans: Vec<(usize, usize)>,
+}
+
 /// [`scan_line`] without the allow comment: what a diff must hide whatever the line says.
+/// Detectors run from the most specific (well-known token formats) to the broadest; the
+/// entropy check runs only when nothing else matched.
 fn scan(line: &str) -> Vec<SecretHit> {
-    let mut hits = vec![];
-    let mut spans: Vec<(usize, usize)> = vec![];
+    let mut found = Found::default();
+    well_known_tokens(line, &mut found);
+    url_passwords(line, &mut found);
+    bearer_tokens(line, &mut found);
+    credential_flags(line, &mut found);
+    credential_assignments(line, &mut found);
+    let mut hits = found.hits;
+    if hits.is_empty() {
+        hits.extend(high_entropy(line));
+    }
+    hits.sort_by_key(|h| h.start);
+    hits
+}
+
+/// Well-known token formats (AWS, GitHub, Slack, Stripe, PEM headers...).
+fn well_known_tokens(line: &str, found: &mut Found) {
     for p in token_patterns() {
         for m in p.re.find_iter(line) {
-            if overlaps(&spans, m.start(), m.end()) {
+            if overlaps(&found.spans, m.start(), m.end()) {
                 continue;
             }
-            spans.push((m.start(), m.end()));
-            hits.push(SecretHit {
+            found.spans.push((m.start(), m.end()));
+            found.hits.push(SecretHit {
                 code: "hardcoded-secret",
                 kind: p.kind.to_string(),
                 start: m.start(),
@@ -297,13 +324,17 @@ fn scan(line: &str) -> Vec<SecretHit> {
             });
         }
     }
+}
+
+/// `scheme://user:PASSWORD@host`.
+fn url_passwords(line: &str, found: &mut Found) {
     for c in url_credential_re().captures_iter(line) {
         let (m, v) = (c.get(0).unwrap(), c.name("val").unwrap());
-        if overlaps(&spans, m.start(), m.end()) || is_placeholder_like(v.as_str()) {
+        if overlaps(&found.spans, m.start(), m.end()) || is_placeholder_like(v.as_str()) {
             continue;
         }
-        spans.push((m.start(), m.end()));
-        hits.push(SecretHit {
+        found.spans.push((m.start(), m.end()));
+        found.hits.push(SecretHit {
             code: "hardcoded-secret",
             kind: "password in a URL".into(),
             start: v.start(),
@@ -312,13 +343,17 @@ fn scan(line: &str) -> Vec<SecretHit> {
             prefix: value_prefix(v.as_str()),
         });
     }
+}
+
+/// `Authorization: Bearer TOKEN`.
+fn bearer_tokens(line: &str, found: &mut Found) {
     for c in bearer_re().captures_iter(line) {
         let v = c.name("val").unwrap();
-        if overlaps(&spans, v.start(), v.end()) || is_not_a_literal(v.as_str()) {
+        if overlaps(&found.spans, v.start(), v.end()) || is_not_a_literal(v.as_str()) {
             continue;
         }
-        spans.push((v.start(), v.end()));
-        hits.push(SecretHit {
+        found.spans.push((v.start(), v.end()));
+        found.hits.push(SecretHit {
             code: "hardcoded-secret",
             kind: "bearer token".into(),
             start: c.get(0).unwrap().start(),
@@ -327,15 +362,21 @@ fn scan(line: &str) -> Vec<SecretHit> {
             prefix: value_prefix(v.as_str()),
         });
     }
+}
+
+/// Command-line flags such as `--password VALUE`.
+fn credential_flags(line: &str, found: &mut Found) {
     for c in credential_flag_re().captures_iter(line) {
         let (key, v) = (c.name("key").unwrap(), c.name("val").unwrap());
         let value = unquote(v.as_str());
-        if overlaps(&spans, v.start(), v.end()) || value.starts_with('-') || is_not_a_literal(value)
+        if overlaps(&found.spans, v.start(), v.end())
+            || value.starts_with('-')
+            || is_not_a_literal(value)
         {
             continue;
         }
-        spans.push((key.start(), v.end()));
-        hits.push(SecretHit {
+        found.spans.push((key.start(), v.end()));
+        found.hits.push(SecretHit {
             code: "hardcoded-secret",
             kind: format!("hard-coded credential `{}`", key.as_str()),
             start: key.start(),
@@ -344,6 +385,10 @@ fn scan(line: &str) -> Vec<SecretHit> {
             prefix: value_prefix(value),
         });
     }
+}
+
+/// `password: VALUE`, `api_key=VALUE` and the like.
+fn credential_assignments(line: &str, found: &mut Found) {
     for c in credential_re().captures_iter(line) {
         let (m, key, v) = (
             c.get(0).unwrap(),
@@ -352,14 +397,14 @@ fn scan(line: &str) -> Vec<SecretHit> {
         );
         let value = unquote(v.as_str());
         let key_l = key.as_str().to_ascii_lowercase();
-        if overlaps(&spans, v.start(), v.end())
+        if overlaps(&found.spans, v.start(), v.end())
             || NOT_A_CREDENTIAL_SUFFIXES.iter().any(|s| key_l.ends_with(s))
             || is_not_a_literal(value)
         {
             continue;
         }
-        spans.push((m.start(), m.end()));
-        hits.push(SecretHit {
+        found.spans.push((m.start(), m.end()));
+        found.hits.push(SecretHit {
             code: "hardcoded-secret",
             kind: format!(
                 "hard-coded credential `{}`",
@@ -371,31 +416,31 @@ fn scan(line: &str) -> Vec<SecretHit> {
             prefix: value_prefix(value),
         });
     }
-    if hits.is_empty() {
-        static TOKEN: OnceLock<Regex> = OnceLock::new();
-        let token = TOKEN.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}").unwrap());
-        for m in token.find_iter(line) {
-            let s = m.as_str();
-            let classes = [
-                s.bytes().any(|b| b.is_ascii_lowercase()),
-                s.bytes().any(|b| b.is_ascii_uppercase()),
-                s.bytes().any(|b| b.is_ascii_digit()),
-            ];
-            if classes.iter().all(|c| *c) && entropy(s) > 4.0 {
-                hits.push(SecretHit {
-                    code: "high-entropy-string",
-                    kind: "high-entropy string, possibly a secret".into(),
-                    start: m.start(),
-                    value_start: m.start(),
-                    end: m.end(),
-                    prefix: value_prefix(s),
-                });
-                break;
-            }
+}
+
+/// The first long mixed-case-and-digit token with high entropy: possibly a secret.
+fn high_entropy(line: &str) -> Option<SecretHit> {
+    static TOKEN: OnceLock<Regex> = OnceLock::new();
+    let token = TOKEN.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}").unwrap());
+    for m in token.find_iter(line) {
+        let s = m.as_str();
+        let classes = [
+            s.bytes().any(|b| b.is_ascii_lowercase()),
+            s.bytes().any(|b| b.is_ascii_uppercase()),
+            s.bytes().any(|b| b.is_ascii_digit()),
+        ];
+        if classes.iter().all(|c| *c) && entropy(s) > 4.0 {
+            return Some(SecretHit {
+                code: "high-entropy-string",
+                kind: "high-entropy string, possibly a secret".into(),
+                start: m.start(),
+                value_start: m.start(),
+                end: m.end(),
+                prefix: value_prefix(s),
+            });
         }
     }
-    hits.sort_by_key(|h| h.start);
-    hits
+    None
 }
 
 /// `text` with every secret-looking value cut to its prefix: for messages that quote user text

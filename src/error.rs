@@ -61,9 +61,69 @@ pub fn sanitize_value_message(msg: &str) -> String {
     .into_owned()
 }
 
+/// What kind of problem a [`Diagnostic`] reports, for callers that classify problems (`jetlike
+/// lint` turns each into a finding code) without reading the message text, which is free to
+/// change wording.
+///
+/// An enum rather than `&'static str` constants: the checks that create diagnostics (policy,
+/// preflight) sit below `lint` and cannot import its rule table, and an enum lets the compiler
+/// check every use; [`DiagnosticCode::as_str`] gives the stable finding code, and a test in
+/// `lint/rules.rs` checks that each one has a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiagnosticCode {
+    /// A template or templated field does not parse, or names an unknown helper/filter/test.
+    TemplateSyntax,
+    /// A template includes, extends or imports another file.
+    TemplateInclude,
+    /// A template source cannot be found or read.
+    MissingTemplate,
+    /// A copy source cannot be found or read.
+    MissingFile,
+    /// A copy or template source under /proc, /sys or /dev.
+    ForbiddenSource,
+    /// A variable no layer defines.
+    UndefinedVariable,
+    /// An `ENV_` variable, a `{{secret}}` call or a computed lookup outside a template file.
+    EnvOutsideTemplate,
+    /// A variable named `ENV_*`.
+    EnvReservedName,
+}
+
+impl DiagnosticCode {
+    /// Every code, for tests that check them against the lint rule table.
+    pub const ALL: &'static [DiagnosticCode] = &[
+        DiagnosticCode::TemplateSyntax,
+        DiagnosticCode::TemplateInclude,
+        DiagnosticCode::MissingTemplate,
+        DiagnosticCode::MissingFile,
+        DiagnosticCode::ForbiddenSource,
+        DiagnosticCode::UndefinedVariable,
+        DiagnosticCode::EnvOutsideTemplate,
+        DiagnosticCode::EnvReservedName,
+    ];
+
+    /// The stable finding code (`jetlike lint`, SARIF rule id).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticCode::TemplateSyntax => "template-syntax",
+            DiagnosticCode::TemplateInclude => "template-include",
+            DiagnosticCode::MissingTemplate => "missing-template",
+            DiagnosticCode::MissingFile => "missing-file",
+            DiagnosticCode::ForbiddenSource => "forbidden-source",
+            DiagnosticCode::UndefinedVariable => "undefined-variable",
+            DiagnosticCode::EnvOutsideTemplate => "env-outside-template",
+            DiagnosticCode::EnvReservedName => "env-reserved-name",
+        }
+    }
+}
+
 /// One problem found in the user's input: what, where, and how to fix it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Diagnostic {
+    /// What kind of problem this is, when the creator classified it (not serialized: the
+    /// serialized form predates it and stays as it was).
+    #[serde(skip)]
+    pub code: Option<DiagnosticCode>,
     pub message: String,
     pub location: Option<Location>,
     /// Context such as `play "web", task "render config" (template), field dest`.
@@ -74,26 +134,37 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Self {
         Diagnostic {
+            code: None,
             message: message.into(),
             location: None,
             context: None,
             help: None,
         }
     }
+    /// Classifies the problem (see [`DiagnosticCode`]).
+    #[must_use]
+    pub fn code(mut self, code: DiagnosticCode) -> Self {
+        self.code = Some(code);
+        self
+    }
+    #[must_use]
     pub fn at(mut self, location: Option<Location>) -> Self {
         self.location = location;
         self
     }
+    #[must_use]
     pub fn in_file(mut self, file: &Path) -> Self {
         if self.location.is_none() {
             self.location = Some(Location::new(file, 0, 0));
         }
         self
     }
+    #[must_use]
     pub fn context(mut self, context: impl Into<String>) -> Self {
         self.context = Some(context.into());
         self
     }
+    #[must_use]
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

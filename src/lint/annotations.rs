@@ -18,7 +18,7 @@ pub enum LintFormat {
     Json,
     /// SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
     Sarif,
-    /// GitHub Actions workflow commands (::error/::warning), annotating the pull request.
+    /// GitHub Actions workflow commands (`::error`/`::warning`), annotating the pull request.
     Github,
     /// A GitLab Code Quality report (JSON array).
     Gitlab,

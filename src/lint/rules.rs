@@ -95,6 +95,16 @@ pub fn rule_of(code: &str) -> Option<&'static Rule> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_diagnostic_code_has_a_rule() {
+        for code in crate::error::DiagnosticCode::ALL {
+            assert!(
+                RULES.iter().any(|r| r.code == code.as_str()),
+                "{code:?} has no rule"
+            );
+        }
+    }
+
     /// Every code README documents has a rule, and no rule is undocumented.
     #[test]
     fn rules_match_readme_codes() {

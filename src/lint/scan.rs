@@ -125,7 +125,7 @@ pub fn private_dirs(cmd: &str) -> Vec<String> {
                 let args: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
                 if let Some((mode, targets)) = args.split_first() {
                     if mode_closes_others(mode) {
-                        out.extend(targets.iter().map(|t| t.to_string()));
+                        out.extend(targets.iter().map(|t| (*t).clone()));
                     }
                 }
             }
@@ -142,7 +142,7 @@ pub fn private_dirs(cmd: &str) -> Vec<String> {
 fn mode_closes_others(mode: &str) -> bool {
     let m = mode.trim_start_matches("0o");
     if !m.is_empty() && m.chars().all(|c| c.is_digit(8)) {
-        return u32::from_str_radix(m, 8).is_ok_and(|b| b & 0o007 == 0);
+        return u32::from_str_radix(m, 8).is_ok_and(|b| b.trailing_zeros() >= 3);
     }
     // Symbolic: every clause touching others must leave them nothing, and one must exist.
     let mut closes = false;
@@ -157,7 +157,7 @@ fn mode_closes_others(mode: &str) -> bool {
         match op {
             "=" if perms.is_empty() => closes = true,
             "-" if perms.contains('r') && perms.contains('w') && perms.contains('x') => {
-                closes = true
+                closes = true;
             }
             "+" => return false,
             _ => {}

@@ -25,6 +25,21 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             "see the secrets: format in README.md",
         );
     }
+    check_providers(plays, report);
+    check_source_conflicts(engine, plays, report);
+    for play in plays {
+        let Some(decl) = &play.play.secrets else {
+            continue;
+        };
+        // A template that could not be read or whose path is computed might use any of them.
+        if let Some(used) = declared_uses(engine, play, decl, report) {
+            unused_declarations(play, decl, &used, report);
+        }
+    }
+}
+
+/// Named providers (declared or in `{{secret}}` calls) against jetlike-secrets.yml.
+fn check_providers(plays: &[LoadedPlay], report: &mut Report) {
     // Named providers against jetlike-secrets.yml in the current directory (a run may name
     // another file with --secrets-config: hence warnings).
     let config = crate::secret_source::Config::load(None);
@@ -78,8 +93,13 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             }
         }
     }
+}
+
+/// One name, one source across the run's plays.
+fn check_source_conflicts(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
     // One name, one source in a run (as the run checks): name → (source, play, first use).
-    let mut sources: std::collections::BTreeMap<String, (Source, String)> = Default::default();
+    let mut sources: std::collections::BTreeMap<String, (Source, String)> =
+        std::collections::BTreeMap::default();
     for play in plays {
         for (path, text) in templates_of(play) {
             let dialect = Dialect::of_path(&path.to_string_lossy());
@@ -113,98 +133,109 @@ pub fn check(engine: &Engine, plays: &[LoadedPlay], report: &mut Report) {
             }
         }
     }
-    for play in plays {
-        let Some(decl) = &play.play.secrets else {
+}
+
+/// The secrets a declaring play's templates use (undeclared uses reported); `None` when a
+/// template could not be read or its path is computed, so the set is incomplete.
+fn declared_uses(
+    engine: &Engine,
+    play: &LoadedPlay,
+    decl: &crate::secret_decl::Declaration,
+    report: &mut Report,
+) -> Option<BTreeSet<String>> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut complete = true;
+    for task in play.tasks.iter().chain(play.handlers.iter()) {
+        let Task::Template(f) = &task.task else {
             continue;
         };
-        let mut used: BTreeSet<String> = BTreeSet::new();
-        let mut complete = true;
-        for task in play.tasks.iter().chain(play.handlers.iter()) {
-            let Task::Template(f) = &task.task else {
-                continue;
-            };
-            if f.src.contains("{{") {
-                complete = false;
-                continue;
-            }
-            let role = task.origin.role.as_deref();
-            let Resolved::Found(path) = resolve_source(SourceKind::Templates, play, role, &f.src)
-            else {
-                complete = false;
-                continue;
-            };
-            let Ok(text) = crate::input_file::read_text(&path) else {
-                complete = false;
-                continue;
-            };
-            let dialect = Dialect::of_path(&path.to_string_lossy());
-            let Ok(refs) = engine.references(dialect, &text) else {
-                complete = false;
-                continue;
-            };
-            for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
-                used.insert(r.name.clone());
-                if crate::secret_decl::lookup(play, &r.name) == Some(None) {
-                    report.error(
-                        "secret-undeclared",
-                        format!(
-                            "{} is used by this template, but play {:?} does not declare it in secrets:",
-                            r.name, play.play.name
-                        ),
-                        Location::new(&path, r.line, r.column),
-                        format!(
-                            "declare it ({}: {{provider: env, key: {}}}, or another provider) or stop using it",
-                            r.name.trim_start_matches(ENV_PREFIX),
-                            r.name.trim_start_matches(ENV_PREFIX)
-                        ),
-                    );
-                }
-            }
-            let (calls, _) = crate::secret_source::template_calls(dialect, &text);
-            for c in calls {
-                let Some(src) = &c.call else { continue };
-                let declared: Vec<&String> = decl
-                    .iter()
-                    .filter(|(_, d)| d.source().ok().as_ref() == Some(src))
-                    .map(|(k, _)| k)
-                    .collect();
-                if declared.is_empty() {
-                    report.error(
-                        "secret-undeclared",
-                        format!(
-                            "this template uses {}, which play {:?} does not declare",
-                            src.describe(),
-                            play.play.name
-                        ),
-                        Location::new(&path, c.line, c.column),
-                        "add it to the play's secrets: (NAME: {provider: ..., key: ...}) or remove the call".into(),
-                    );
-                }
-                used.extend(declared.into_iter().map(|k| var_name(k)));
-            }
-        }
-        if !complete {
-            // A template that could not be read or whose path is computed might use them.
+        if f.src.contains("{{") {
+            complete = false;
             continue;
         }
-        for name in decl.keys() {
-            if !used.contains(&var_name(name)) {
-                report.warn(
-                    "secret-unused",
+        let role = task.origin.role.as_deref();
+        let Resolved::Found(path) = resolve_source(SourceKind::Templates, play, role, &f.src)
+        else {
+            complete = false;
+            continue;
+        };
+        let Ok(text) = crate::input_file::read_text(&path) else {
+            complete = false;
+            continue;
+        };
+        let dialect = Dialect::of_path(&path.to_string_lossy());
+        let Ok(refs) = engine.references(dialect, &text) else {
+            complete = false;
+            continue;
+        };
+        for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
+            used.insert(r.name.clone());
+            if crate::secret_decl::lookup(play, &r.name) == Some(None) {
+                report.error(
+                    "secret-undeclared",
                     format!(
-                        "secret {} is declared by play {:?} but no template of the play uses it",
-                        var_name(name),
-                        play.play.name
+                        "{} is used by this template, but play {:?} does not declare it in secrets:",
+                        r.name, play.play.name
                     ),
-                    play.source.locate(&[
-                        FieldStep::Index(play.index),
-                        FieldStep::Key("secrets"),
-                        FieldStep::Name(name.clone()),
-                    ]),
-                    "remove the declaration (least privilege: a play reads only the secrets it uses)"
-                        .into(),
+                    Location::new(&path, r.line, r.column),
+                    format!(
+                        "declare it ({}: {{provider: env, key: {}}}, or another provider) or stop using it",
+                        r.name.trim_start_matches(ENV_PREFIX),
+                        r.name.trim_start_matches(ENV_PREFIX)
+                    ),
                 );
             }
+        }
+        let (calls, _) = crate::secret_source::template_calls(dialect, &text);
+        for c in calls {
+            let Some(src) = &c.call else { continue };
+            let declared: Vec<&String> = decl
+                .iter()
+                .filter(|(_, d)| d.source().ok().as_ref() == Some(src))
+                .map(|(k, _)| k)
+                .collect();
+            if declared.is_empty() {
+                report.error(
+                    "secret-undeclared",
+                    format!(
+                        "this template uses {}, which play {:?} does not declare",
+                        src.describe(),
+                        play.play.name
+                    ),
+                    Location::new(&path, c.line, c.column),
+                    "add it to the play's secrets: (NAME: {provider: ..., key: ...}) or remove the call".into(),
+                );
+            }
+            used.extend(declared.into_iter().map(|k| var_name(k)));
+        }
+    }
+    complete.then_some(used)
+}
+
+/// Declared secrets no template of the play uses.
+fn unused_declarations(
+    play: &LoadedPlay,
+    decl: &crate::secret_decl::Declaration,
+    used: &BTreeSet<String>,
+    report: &mut Report,
+) {
+    for name in decl.keys() {
+        if !used.contains(&var_name(name)) {
+            report.warn(
+                "secret-unused",
+                format!(
+                    "secret {} is declared by play {:?} but no template of the play uses it",
+                    var_name(name),
+                    play.play.name
+                ),
+                play.source.locate(&[
+                    FieldStep::Index(play.index),
+                    FieldStep::Key("secrets"),
+                    FieldStep::Name(name.clone()),
+                ]),
+                "remove the declaration (least privilege: a play reads only the secrets it uses)"
+                    .into(),
+            );
         }
     }
 }
