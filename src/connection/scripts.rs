@@ -452,10 +452,10 @@ fn perl_quote(s: &str) -> String {
 /// The body of `perl_write_all`; one `put(...)` call per file follows it. Exit codes,
 /// signal exits and the marker are the shell writer's constants.
 fn perl_writer() -> String {
-    let signals: String = SIGNAL_EXITS
-        .iter()
-        .map(|(signal, code)| format!("$SIG{{{signal}}} = sub {{ exit {code} }};\n"))
-        .collect();
+    let mut signals = String::new();
+    for (signal, code) in SIGNAL_EXITS {
+        signals.push_str(&format!("$SIG{{{signal}}} = sub {{ exit {code} }};\n"));
+    }
     format!(
         r#"use strict; use Fcntl;
 umask 077; my $t;
@@ -647,6 +647,70 @@ mod tests {
                 files.iter().all(|(n, ..)| !n.starts_with(".jetlike")),
                 "temp file left: {files:?}"
             );
+        }
+    }
+
+    /// File name, content before, wanted attributes, and `(created, changes)` (`None`:
+    /// refused).
+    type Case<'a> = (
+        &'a str,
+        Option<&'a [u8]>,
+        FileAttrs,
+        Option<(bool, &'a [&'a str])>,
+    );
+
+    /// The shell test of `ensure` and `FileStatus::decide` come from the same facts: the
+    /// script writes exactly when `decide`, given the facts it reported, says "not matched".
+    #[test]
+    fn ensure_writes_exactly_when_decide_says_so() {
+        use crate::connection::file_status::wanted_facts;
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let new = b"new content\n";
+        let sha = hex::encode(Sha256::digest(new));
+        let mode_640 = FileAttrs {
+            mode: Some(0o640),
+            ..Default::default()
+        };
+        let cases: [Case<'_>; 5] = [
+            ("missing", None, FileAttrs::default(), Some((true, &[]))),
+            ("same", Some(new), FileAttrs::default(), Some((false, &[]))),
+            (
+                "old",
+                Some(b"old"),
+                FileAttrs::default(),
+                Some((false, &["content"])),
+            ),
+            ("mode", Some(new), mode_640, Some((false, &["mode"]))),
+            ("nodir/x", None, FileAttrs::default(), None),
+        ];
+        for (name, before, attrs, want) in cases {
+            let path = format!("{d}/{name}");
+            if let Some(b) = before {
+                std::fs::write(&path, b).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            let script = ensure(&path, &attrs, &wanted_facts(&sha, &attrs));
+            let (rc, _, reply) = run_writer(&script, new);
+            assert_eq!(rc, 0, "{name}: {reply}");
+            let decided = parse_stat(reply.as_bytes(), false)
+                .unwrap()
+                .decide(&path, &sha, &attrs);
+            let written = std::fs::read(&path).ok().as_deref() == Some(&new[..]);
+            match (decided, want) {
+                (Ok(e), Some((created, changes))) => {
+                    let got: Vec<&str> = e.changes.iter().map(String::as_str).collect();
+                    assert_eq!((e.created, &got[..]), (created, changes), "{name}");
+                    assert_eq!(written, !e.matched() || before == Some(new), "{name}");
+                    if !e.matched() {
+                        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                        assert_eq!(mode & 0o777, attrs.mode.unwrap_or(0o644), "{name}");
+                    }
+                }
+                (Err(_), None) => assert!(!written, "{name}"),
+                (got, _) => panic!("{name}: {got:?}"),
+            }
         }
     }
 
