@@ -141,10 +141,9 @@ fn spawn_sh(command_line: &str) -> Result<tokio::process::Child, ConnError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe functions may be called. It calls setsid(2), which is one, reads
-    // errno through `last_os_error` (no allocation for an OS error), takes no lock and touches
-    // no memory shared with the parent.
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-
+    // safe code may run: setsid(2) is, `last_os_error` reads errno without allocating, and
+    // nothing takes a lock or touches memory shared with the parent.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() == -1 {
