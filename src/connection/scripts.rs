@@ -134,9 +134,7 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
         }),
         Some("N") => Ok(FileStatus::NotAFile),
         Some("F") => {
-            let mode = u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
-            let owner = parts.next().ok_or_else(bad)?.to_string();
-            let group = parts.next().ok_or_else(bad)?.to_string();
+            let (mode, owner, group) = parse_mode_owner_group(&mut parts).ok_or_else(bad)?;
             let sha256 = parts.next().ok_or_else(bad)?.to_string();
             let content = with_content.then(|| out.get(nl + 1..).unwrap_or_default().to_vec());
             Ok(FileStatus::File {
@@ -149,6 +147,16 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
         }
         _ => Err(bad()),
     }
+}
+
+/// The `%a %U %G` words of `stat -c`: octal mode, owner, group.
+fn parse_mode_owner_group<'a>(
+    words: &mut impl Iterator<Item = &'a str>,
+) -> Option<(u32, String, String)> {
+    let mode = u32::from_str_radix(words.next()?, 8).ok()?;
+    let owner = words.next()?.to_string();
+    let group = words.next()?.to_string();
+    Some((mode, owner, group))
 }
 
 /// Exit codes of the write steps (see `WriteStep`), as the scripts use them.
@@ -353,11 +361,8 @@ fn parse_statuses(out: &[u8], n: usize) -> Result<Vec<FileStatus>, ConnError> {
             "N" => Ok(FileStatus::NotAFile),
             "F" => {
                 let (stat, sum) = (stats.next().ok_or_else(bad)?, sums.next().ok_or_else(bad)?);
-                let mut parts = stat.split(' ');
-                let mode =
-                    u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
-                let owner = parts.next().ok_or_else(bad)?.to_string();
-                let group = parts.next().ok_or_else(bad)?.to_string();
+                let (mode, owner, group) =
+                    parse_mode_owner_group(&mut stat.split(' ')).ok_or_else(bad)?;
                 // sha256sum prefixes a `\` when it had to escape the file name.
                 let sha256 = sum
                     .trim_start_matches('\\')
