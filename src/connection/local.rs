@@ -1,6 +1,7 @@
 //! The local connection: commands read by `sh` from its stdin, in a session of their own,
-//! with an allowlisted environment; files read and
-//! written in-process (through the shell scripts only when running as another user).
+//! with an allowlisted environment (the local `Transport`). Files are read and written
+//! in-process, a documented special case: as another user they go through the shared
+//! script implementation (`file_ops`) like SSH.
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -9,24 +10,17 @@ use std::process::Stdio;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
+use super::error::{put_error, ConnError, WriteStep};
+use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
+use super::privilege::{wrap, Privilege};
+use super::transport::{pump, OutputSink, RunOutput, Transport};
 use super::users::{gid_of, group_name, uid_of, user_name};
-use super::{
-    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
-    RunOutput, WantedFile, CHUNK,
-};
+use super::{file_ops, scripts, Connection};
 
 #[derive(Debug, Default, Clone)]
 pub struct LocalConnection;
-
-/// The only command line a local shell ever gets: it reads its script, `len` bytes, from its
-/// own stdin (exactly: `head -c` does not read past them), so no rendered command (which may
-/// hold a runtime secret) is ever an argv visible in `ps` or `/proc/*/cmdline`. Whatever
-/// follows the script on stdin is the input of the script's commands.
-fn bootstrap(len: usize) -> String {
-    format!("eval \"$(head -c {len})\"")
-}
 
 /// The size asked for the pipe of a command's output (Linux allows 1 MiB unprivileged by
 /// default): a fast writer gets ahead, reads are full chunks.
@@ -42,7 +36,10 @@ struct SessionGuard(Option<i32>);
 impl SessionGuard {
     fn new(pid: Option<i32>) -> SessionGuard {
         if let Some(p) = pid {
-            RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+            RUNNING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(p);
         }
         SessionGuard(pid)
     }
@@ -52,7 +49,7 @@ impl SessionGuard {
         if let Some(p) = self.0.take() {
             RUNNING
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .retain(|&q| q != p);
         }
     }
@@ -74,7 +71,11 @@ impl Drop for SessionGuard {
 /// Kills every local command still running, with its whole session: their own sessions do
 /// not get the terminal's Ctrl-C, so stopping at once (a second signal) must end them.
 pub fn kill_all_sessions() {
-    for pid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+    for pid in RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .drain(..)
+    {
         // SAFETY: plain syscall on the process group of a child not yet reaped.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
@@ -92,33 +93,10 @@ pub async fn run_local(
     input: &[u8],
     privilege: Option<&Privilege>,
     out: &mut dyn OutputSink,
-    mut err: Option<&mut dyn OutputSink>,
+    err: Option<&mut dyn OutputSink>,
 ) -> Result<i32, ConnError> {
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(wrap(&bootstrap(script.len()), privilege))
-        .env_clear()
-        .envs(crate::environment::child_env().iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe functions may be called. It calls setsid(2), which is one, reads
-    // errno through `last_os_error` (no allocation for an OS error), takes no lock and touches
-    // no memory shared with the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))?;
-    let mut guard = SessionGuard::new(child.id().map(|p| p as i32));
+    let mut child = spawn_sh(&wrap(&scripts::bootstrap(script.len()), privilege))?;
+    let mut guard = SessionGuard::new(child.id().and_then(|p| i32::try_from(p).ok()));
     let stdin = child.stdin.take();
     let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
     feed.extend_from_slice(script.as_bytes());
@@ -130,7 +108,7 @@ pub async fn run_local(
             let _ = si.shutdown().await;
         }
     };
-    let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    let (so, se) = (child.stdout.take(), child.stderr.take());
     if let Some(o) = &so {
         // A larger pipe lets a fast writer get ahead: fewer, larger reads. Best effort.
         // SAFETY: fcntl on a pipe fd owned by `so`, which outlives the call.
@@ -142,27 +120,7 @@ pub async fn run_local(
             );
         }
     }
-    let reader = async {
-        let mut b1 = vec![0u8; CHUNK];
-        let mut b2 = vec![0u8; 8 * 1024];
-        loop {
-            tokio::select! {
-                r = read_some(&mut so, &mut b1), if so.is_some() => match r {
-                    Some(n) => out.chunk(&b1[..n]),
-                    None => so = None,
-                },
-                r = read_some(&mut se, &mut b2), if se.is_some() => match r {
-                    Some(n) => match err.as_deref_mut() {
-                        Some(e) => e.chunk(&b2[..n]),
-                        None => out.chunk(&b2[..n]),
-                    },
-                    None => se = None,
-                },
-                else => break,
-            }
-        }
-    };
-    tokio::join!(writer, reader);
+    tokio::join!(writer, pump(so, se, out, err));
     let status = child
         .wait()
         .await
@@ -171,27 +129,31 @@ pub async fn run_local(
     Ok(status.code().unwrap_or(128 + 9))
 }
 
-/// Reads what is there; `None` at end of stream (or on a read error, which ends it too).
-async fn read_some<R: tokio::io::AsyncRead + Unpin>(
-    r: &mut Option<R>,
-    buf: &mut [u8],
-) -> Option<usize> {
-    match r.as_mut()?.read(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
+/// Starts `sh -c command_line` with piped stdio, the allowlisted environment, in a session
+/// of its own.
+fn spawn_sh(command_line: &str) -> Result<tokio::process::Child, ConnError> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command_line)
+        .env_clear()
+        .envs(crate::environment::child_env().iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-
+    // safe code may run: setsid(2) is, `last_os_error` reads errno without allocating, and
+    // nothing takes a lock or touches memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
-}
-
-/// `run_local` for jetlike's own scripts: stdout, then stderr, collected.
-async fn run_script(
-    script: &str,
-    input: &[u8],
-    privilege: Option<&Privilege>,
-) -> Result<RunOutput, ConnError> {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let rc = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
-    out.extend_from_slice(&err);
-    Ok(RunOutput { rc, out })
+    cmd.spawn()
+        .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))
 }
 
 fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnError> {
@@ -201,8 +163,7 @@ fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let parent_exists = p
                 .parent()
-                .map(|d| d.as_os_str().is_empty() || d.is_dir())
-                .unwrap_or(true);
+                .is_none_or(|d| d.as_os_str().is_empty() || d.is_dir());
             return Ok(FileStatus::Missing { parent_exists });
         }
         Err(e) => return Err(ConnError::Failed(format!("cannot stat {path}: {e}"))),
@@ -228,7 +189,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
         _ => std::path::PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(scripts::put_error(path, scripts::NO_PARENT, b""));
+        return Err(put_error(path, WriteStep::NoParent.code(), b""));
     }
     let existing = std::fs::metadata(p).ok();
     let mut rng = rand::thread_rng();
@@ -244,7 +205,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
             .open(&tmp)
         {
             Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
                 return Err(format!(
                     "cannot create a temporary file in {}: {e}",
@@ -293,8 +254,36 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
     result
 }
 
+/// The local `sh`: the bootstrap is what a privilege wraps, so the script stays off
+/// `sudo`'s argv.
+impl Transport for LocalConnection {
+    async fn exec(
+        &self,
+        script: &str,
+        input: &[u8],
+        privilege: Option<&Privilege>,
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
+        run_local(script, input, privilege, sink, None).await
+    }
+
+    /// stdout, then stderr: a warning `sudo` prints cannot come before the reply's first line.
+    async fn exec_collect(
+        &self,
+        script: &str,
+        input: &[u8],
+        privilege: Option<&Privilege>,
+    ) -> Result<RunOutput, ConnError> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let rc = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
+        out.extend_from_slice(&err);
+        Ok(RunOutput { rc, out })
+    }
+}
+
+/// In-process without a privilege (no round trips to save: one file after the other);
+/// as another user, the shared script implementation.
 impl Connection for LocalConnection {
-    /// Locally a stat costs no round trip: compare, then write only if needed.
     async fn ensure(
         &self,
         path: &str,
@@ -303,26 +292,31 @@ impl Connection for LocalConnection {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<Ensured, ConnError> {
+        if privilege.is_some() {
+            return file_ops::ensure(self, path, content, want_sha256, attrs, privilege).await;
+        }
         let ensured = self
-            .stat(path, false, privilege)
+            .stat(path, false, None)
             .await?
             .decide(path, want_sha256, attrs)?;
         if !ensured.matched() {
-            self.put(path, content, attrs, privilege).await?;
+            self.put(path, content, attrs, None).await?;
         }
         Ok(ensured)
     }
 
-    /// No round trips to save locally: one file after the other.
     async fn ensure_all(
         &self,
         files: &[WantedFile<'_>],
         privilege: Option<&Privilege>,
     ) -> Vec<Result<Ensured, ConnError>> {
+        if privilege.is_some() {
+            return file_ops::ensure_all(self, files, privilege).await;
+        }
         let mut results = Vec::with_capacity(files.len());
         for f in files {
             let r = self
-                .ensure(f.path, f.content, f.sha256, f.attrs, privilege)
+                .ensure(f.path, f.content, f.sha256, f.attrs, None)
                 .await;
             let failed = r.is_err();
             results.push(r);
@@ -339,7 +333,7 @@ impl Connection for LocalConnection {
         privilege: Option<&Privilege>,
         sink: &mut dyn OutputSink,
     ) -> Result<i32, ConnError> {
-        run_local(&format!("exec 2>&1\n{cmd}"), b"", privilege, sink, None).await
+        file_ops::run(self, cmd, privilege, sink).await
     }
 
     async fn stat(
@@ -348,25 +342,13 @@ impl Connection for LocalConnection {
         with_content: bool,
         privilege: Option<&Privilege>,
     ) -> Result<FileStatus, ConnError> {
-        match privilege {
-            None => {
-                let path = path.to_string();
-                tokio::task::spawn_blocking(move || stat_in_process(&path, with_content))
-                    .await
-                    .map_err(|e| ConnError::Failed(e.to_string()))?
-            }
-            Some(p) => {
-                let out = run_script(&scripts::stat(path, with_content), b"", Some(p)).await?;
-                if out.rc != 0 {
-                    return Err(ConnError::Failed(format!(
-                        "stat of {path} failed (exit {}): {}",
-                        out.rc,
-                        String::from_utf8_lossy(&out.out).trim()
-                    )));
-                }
-                scripts::parse_stat(&out.out, with_content)
-            }
+        if privilege.is_some() {
+            return file_ops::stat(self, path, with_content, privilege).await;
         }
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || stat_in_process(&path, with_content))
+            .await
+            .map_err(|e| ConnError::Failed(e.to_string()))?
     }
 
     async fn put(
@@ -376,28 +358,18 @@ impl Connection for LocalConnection {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<(), ConnError> {
-        match privilege {
-            None => {
-                // The content may hold secrets: the copy handed to the blocking thread is wiped.
-                let (path, content, attrs) = (
-                    path.to_string(),
-                    zeroize::Zeroizing::new(content.to_vec()),
-                    attrs.clone(),
-                );
-                tokio::task::spawn_blocking(move || put_in_process(&path, &content, &attrs))
-                    .await
-                    .map_err(|e| ConnError::Failed(e.to_string()))?
-                    .map_err(ConnError::Failed)
-            }
-            Some(p) => {
-                let out = run_script(&scripts::put(path, attrs), content, Some(p)).await?;
-                if out.rc != 0 {
-                    return Err(ConnError::Failed(scripts::put_error(
-                        path, out.rc, &out.out,
-                    )));
-                }
-                Ok(())
-            }
+        if privilege.is_some() {
+            return file_ops::put(self, path, content, attrs, privilege).await;
         }
+        // The content may hold secrets: the copy handed to the blocking thread is wiped.
+        let (path, content, attrs) = (
+            path.to_string(),
+            zeroize::Zeroizing::new(content.to_vec()),
+            attrs.clone(),
+        );
+        tokio::task::spawn_blocking(move || put_in_process(&path, &content, &attrs))
+            .await
+            .map_err(|e| ConnError::Failed(e.to_string()))?
+            .map_err(ConnError::Failed)
     }
 }

@@ -1,7 +1,12 @@
-//! The shell snippets a remote host (or `sudo` locally) runs for file operations. Paths and
-//! attributes go in the script; content never does: it always travels on stdin.
+//! Every command string jetlike sends to a shell: the bootstrap that reads a script from
+//! stdin, the framing of the SSH persistent shell's requests, `exec 2>&1` for tasks, the
+//! default `sudo` line, and the scripts of the file operations (stat, ensure, put, inspect,
+//! the shell and perl writers) with the parsers of their replies. Paths and attributes go in
+//! the scripts; content never does: it always travels on stdin. Exit codes and markers are
+//! Rust constants interpolated into both writers, never retyped.
 
-use super::{ConnError, FileAttrs, FileStatus};
+use super::error::{ConnError, WriteStep};
+use super::file_status::{Change, FileAttrs, FileStatus};
 
 /// POSIX single-quoting: safe for any byte string.
 pub fn quote(s: &str) -> String {
@@ -14,15 +19,96 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The only command line a shell reading its script from stdin gets: it reads exactly
+/// `len` bytes (`head -c` does not read past them), so no rendered command (which may hold a
+/// runtime secret) is ever an argv visible in `ps` or `/proc/*/cmdline`. Whatever follows
+/// the script on stdin is the input of the script's commands.
+pub fn bootstrap(len: usize) -> String {
+    format!("eval \"$(head -c {len})\"")
+}
+
+/// `script` as the argument of `sh -c`.
+pub fn sh_c(script: &str) -> String {
+    format!("sh -c {}", quote(script))
+}
+
+/// A task's command: its stderr joins its stdout, so the two arrive in order.
+pub fn run(cmd: &str) -> String {
+    format!("exec 2>&1\n{cmd}")
+}
+
+/// The privilege line when the play has no `sudo_template`: non-interactive, `HOME` of the
+/// target user, `command` in place of the command.
+pub fn default_sudo(user: &str, command: &str) -> String {
+    format!("sudo -n -H -u {} -- {command}", quote(user))
+}
+
+/// The SSH persistent shell: `bash -s` reading requests from the channel, or nothing (the
+/// channel closes at once) on a host without bash.
+pub const AGENT_SHELL: &str = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -s";
+
+/// Holds a channel open on a host without bash, so the master does not idle out between
+/// operations.
+pub const KEEPALIVE: &str = "exec cat >/dev/null";
+
+/// A channel of its own for one script (hosts without bash): the script follows on stdin.
+pub fn channel_command(script_len: usize) -> String {
+    sh_c(&bootstrap(script_len))
+}
+
+/// The end marker of one persistent shell: random, so no output can fake it.
+pub fn agent_marker() -> String {
+    format!("JETLIKE-END-{:032x}", rand::random::<u128>())
+}
+
+/// What precedes the exit code at the end of every reply of the persistent shell.
+pub fn agent_needle(marker: &str) -> Vec<u8> {
+    format!("\n{marker} ").into_bytes()
+}
+
+/// One request to the persistent shell: `script` runs in a subshell (`( eval '...' )`, so a
+/// task's `cd`, `exit` or syntax error cannot disturb the next), stderr joined to stdout,
+/// then the marker and the exit code are printed. With input, exactly `input_len` bytes
+/// after the request are the script's stdin (read by `head -c`, the rest of a short read
+/// drained), so the next request starts where the input ends.
+pub fn agent_request(script: &str, input_len: usize, marker: &str) -> String {
+    let quoted = quote(script);
+    if input_len == 0 {
+        format!("( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {marker} \"$?\"\n")
+    } else {
+        format!(
+            "head -c {input_len} | {{ ( eval {quoted} ) 2>&1; r=$?; cat >/dev/null; exit $r; }}; printf '\\n%s %d\\n' {marker} \"$?\"\n"
+        )
+    }
+}
+
+/// Prints the `F mode owner group sha256` line of the regular file `$p` (parsed by
+/// `parse_stat`) and leaves those four facts in `$1`..`$4` (see `fact_position`).
+const FILE_FACTS: &str = r#"s=$(stat -c '%a %U %G' -- "$p") || exit 1
+  h=$(sha256sum < "$p") || exit 1
+  set -- $s "${h%% *}"
+  printf 'F %s %s\n' "$s" "${h%% *}""#;
+
+/// Where `FILE_FACTS` leaves each fact.
+const fn fact_position(change: Change) -> u8 {
+    match change {
+        Change::Mode => 1,
+        Change::Owner => 2,
+        Change::Group => 3,
+        Change::Content => 4,
+    }
+}
+
+/// Sets `d` to the directory of `$p` as the write steps see it (`.` for a bare name).
+const PARENT_OF_P: &str = "case $p in */*) d=${p%/*}; d=${d:-/};; *) d=.;; esac";
+
 /// Prints `F mode owner group sha256` (then the content if asked), `N` for a non-file,
 /// or `M 1` / `M 0` for a missing file whose parent directory does / does not exist.
 pub fn stat(path: &str, with_content: bool) -> String {
     format!(
         r#"p={p}
 if [ -f "$p" ]; then
-  s=$(stat -c '%a %U %G' -- "$p") || exit 1
-  h=$(sha256sum < "$p") || exit 1
-  printf 'F %s %s\n' "$s" "${{h%% *}}"
+  {FILE_FACTS}
   {cat}
 elif [ -e "$p" ]; then echo N
 elif [ -d "$(dirname -- "$p")" ]; then echo 'M 1'
@@ -48,9 +134,7 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
         }),
         Some("N") => Ok(FileStatus::NotAFile),
         Some("F") => {
-            let mode = u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
-            let owner = parts.next().ok_or_else(bad)?.to_string();
-            let group = parts.next().ok_or_else(bad)?.to_string();
+            let (mode, owner, group) = parse_mode_owner_group(&mut parts).ok_or_else(bad)?;
             let sha256 = parts.next().ok_or_else(bad)?.to_string();
             let content = with_content.then(|| out.get(nl + 1..).unwrap_or_default().to_vec());
             Ok(FileStatus::File {
@@ -65,19 +149,36 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
     }
 }
 
-/// Exit codes of the write steps, mapped to messages by `put_error`.
-pub const NO_PARENT: i32 = 70;
-const NO_TEMP: i32 = 71;
-const WRITE: i32 = 72;
-const ATTRS: i32 = 73;
-const RENAME: i32 = 74;
-pub const NOT_A_FILE: i32 = 75;
+/// The `%a %U %G` words of `stat -c`: octal mode, owner, group.
+fn parse_mode_owner_group<'a>(
+    words: &mut impl Iterator<Item = &'a str>,
+) -> Option<(u32, String, String)> {
+    let mode = u32::from_str_radix(words.next()?, 8).ok()?;
+    let owner = words.next()?.to_string();
+    let group = words.next()?.to_string();
+    Some((mode, owner, group))
+}
+
+/// Exit codes of the write steps (see `WriteStep`), as the scripts use them.
+const NO_PARENT: i32 = WriteStep::NoParent.code();
+const NO_TEMP: i32 = WriteStep::NoTemp.code();
+const WRITE: i32 = WriteStep::Write.code();
+const ATTRS: i32 = WriteStep::Attrs.code();
+const RENAME: i32 = WriteStep::Rename.code();
+
+/// The exit code of a writer stopped by each signal (128 + its number), in both writers.
+const SIGNAL_EXITS: [(&str, i32); 3] = [("HUP", 129), ("INT", 130), ("TERM", 143)];
 
 /// Starts every script that writes files: new files are 0600 from creation (`umask 077`) and
 /// created exclusively (`set -C`), and a temp file not yet renamed is removed on any exit.
-const WRITE_PRELUDE: &str = "umask 077\nset -C\nt=\n\
-    trap '[ -z \"$t\" ] || rm -f -- \"$t\"' EXIT\n\
-    trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n";
+fn write_prelude() -> String {
+    let mut s =
+        String::from("umask 077\nset -C\nt=\ntrap '[ -z \"$t\" ] || rm -f -- \"$t\"' EXIT\n");
+    for (signal, code) in SIGNAL_EXITS {
+        s.push_str(&format!("trap 'exit {code}' {signal}\n"));
+    }
+    s
+}
 
 /// What the script knows about the file it replaces, which decides the attribute steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +207,7 @@ enum Source {
 fn write_one(path: &str, attrs: &FileAttrs, existing: Existing, source: Source) -> String {
     let mut s = format!(
         r#"p={p}
-case $p in */*) d=${{p%/*}}; d=${{d:-/}};; *) d=.;; esac
+{PARENT_OF_P}
 [ -d "$d" ] || exit {NO_PARENT}
 n="$d/.jetlike.{name:032x}"
 {{ : > "$n"; }} 2>/dev/null || exit {NO_TEMP}
@@ -123,7 +224,7 @@ t=$n
     if attrs.owner.is_none() || attrs.group.is_none() {
         match existing {
             Existing::Unknown => {
-                s.push_str("[ -e \"$p\" ] && chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n")
+                s.push_str("[ -e \"$p\" ] && chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n");
             }
             Existing::File { .. } => s.push_str("chown --reference=\"$p\" -- \"$t\" 2>/dev/null\n"),
             Existing::Missing => {}
@@ -155,38 +256,35 @@ t=$n
 /// Writes stdin to `path` atomically (see `write_one`).
 pub fn put(path: &str, attrs: &FileAttrs) -> String {
     format!(
-        "{WRITE_PRELUDE}{}",
+        "{}{}",
+        write_prelude(),
         write_one(path, attrs, Existing::Unknown, Source::Rest)
     )
 }
 
-/// Compares the target with the wanted hash and attributes and, only if anything differs,
-/// writes stdin through the same atomic steps as `put`: one round trip for the usual case.
-/// Prints `MATCHED`, `CREATED`, or `MODIFIED changes,...` before writing.
-pub fn ensure(path: &str, attrs: &FileAttrs, want_sha256: &str) -> String {
-    let mut checks = format!("[ \"$h\" = {want_sha256} ] || c=\"$c,content\"\n");
-    if let Some(m) = attrs.mode {
-        checks.push_str(&format!("[ \"$1\" = {m:o} ] || c=\"$c,mode\"\n"));
-    }
-    if let Some(o) = &attrs.owner {
-        checks.push_str(&format!("[ \"$2\" = {} ] || c=\"$c,owner\"\n", quote(o)));
-    }
-    if let Some(g) = &attrs.group {
-        checks.push_str(&format!("[ \"$3\" = {} ] || c=\"$c,group\"\n", quote(g)));
-    }
+/// Reports the target's facts as `stat` does (without content) and, only if they differ
+/// from `wanted` (`file_status::wanted_facts`) and a file can go there, writes stdin through
+/// the same atomic steps as `put`: one round trip. The test must run remotely, since the
+/// content follows on the same stdin, but it is generated from the same facts that
+/// `FileStatus::decide` compares, and the reply is decided by `decide`, never by the shell.
+pub fn ensure(path: &str, attrs: &FileAttrs, wanted: &[(Change, String)]) -> String {
+    let same: Vec<String> = wanted
+        .iter()
+        .map(|(change, value)| format!("[ \"${}\" = {} ]", fact_position(*change), quote(value)))
+        .collect();
     format!(
         r#"p={p}
 if [ -f "$p" ]; then
-  set -- $(stat -c '%a %U %G' -- "$p") || exit 1
-  h=$(sha256sum < "$p") || exit 1
-  h=${{h%% *}}
-  c=
-  {checks}  if [ -z "$c" ]; then echo MATCHED; exit 0; fi
-  echo "MODIFIED ${{c#,}}"
-elif [ -e "$p" ]; then echo "jetlike: $p exists and is not a regular file" >&2; exit {NOT_A_FILE}
-else echo CREATED; fi
+  {FILE_FACTS}
+  if {same}; then exit 0; fi
+elif [ -e "$p" ]; then echo N; exit 0
+else
+  {PARENT_OF_P}
+  if [ -d "$d" ]; then echo 'M 1'; else echo 'M 0'; exit 0; fi
+fi
 {put}"#,
         p = quote(path),
+        same = same.join(" && "),
         put = put(path, attrs)
     )
 }
@@ -203,7 +301,7 @@ for p in {list}; do
   if [ -f "$p" ]; then set -- "$@" "$p"; echo F
   elif [ -e "$p" ]; then echo N
   else
-    case $p in */*) d=${{p%/*}}; d=${{d:-/}};; *) d=.;; esac
+    {PARENT_OF_P}
     if [ -d "$d" ]; then echo M1; else echo M0; fi
   fi
 done
@@ -263,11 +361,8 @@ fn parse_statuses(out: &[u8], n: usize) -> Result<Vec<FileStatus>, ConnError> {
             "N" => Ok(FileStatus::NotAFile),
             "F" => {
                 let (stat, sum) = (stats.next().ok_or_else(bad)?, sums.next().ok_or_else(bad)?);
-                let mut parts = stat.split(' ');
-                let mode =
-                    u32::from_str_radix(parts.next().ok_or_else(bad)?, 8).map_err(|_| bad())?;
-                let owner = parts.next().ok_or_else(bad)?.to_string();
-                let group = parts.next().ok_or_else(bad)?.to_string();
+                let (mode, owner, group) =
+                    parse_mode_owner_group(&mut stat.split(' ')).ok_or_else(bad)?;
                 // sha256sum prefixes a `\` when it had to escape the file name.
                 let sha256 = sum
                     .trim_start_matches('\\')
@@ -305,7 +400,7 @@ const WROTE: &str = "JETLIKE-WROTE";
 /// Writes several files in order from one stream on stdin (each exactly its length), each
 /// through the atomic steps of `put`, stopping at the first failure.
 pub fn write_all(writes: &[Write<'_>]) -> String {
-    let mut s = WRITE_PRELUDE.to_string();
+    let mut s = write_prelude();
     for w in writes {
         s.push_str(&write_one(
             w.path,
@@ -326,7 +421,7 @@ pub fn write_all(writes: &[Write<'_>]) -> String {
 /// stopping at the first failure with the same exit codes and markers as the shell steps.
 /// Only core perl (`perl-base` on Debian); the program is paths and modes, never content.
 pub fn perl_write_all(writes: &[Write<'_>]) -> String {
-    let mut program = String::from(PERL_WRITER);
+    let mut program = perl_writer();
     for w in writes {
         let len = w.len;
         let (mode, preserve) = match (w.attrs.mode, w.existing) {
@@ -359,41 +454,49 @@ fn perl_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The body of `perl_write_all`; one `put(...)` call per file follows it.
-const PERL_WRITER: &str = r#"use strict; use Fcntl;
+/// The body of `perl_write_all`; one `put(...)` call per file follows it. Exit codes,
+/// signal exits and the marker are the shell writer's constants.
+fn perl_writer() -> String {
+    let mut signals = String::new();
+    for (signal, code) in SIGNAL_EXITS {
+        signals.push_str(&format!("$SIG{{{signal}}} = sub {{ exit {code} }};\n"));
+    }
+    format!(
+        r#"use strict; use Fcntl;
 umask 077; my $t;
-END { unlink $t if defined $t }
-$SIG{$_} = sub { exit 129 } for qw(HUP INT TERM);
-sub fail { print STDERR "$_[1]\n"; exit $_[0] }
-sub put { my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
-  my $d = $p =~ m{^(.*)/[^/]*$}s ? ($1 eq "" ? "/" : $1) : ".";
-  -d $d or exit 70;
-  sysopen(my $fh, "$d/.jetlike.$name", O_WRONLY|O_CREAT|O_EXCL, 0600) or fail(71, "$!");
+END {{ unlink $t if defined $t }}
+{signals}sub fail {{ print STDERR "$_[1]\n"; exit $_[0] }}
+sub put {{ my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
+  my $d = $p =~ m{{^(.*)/[^/]*$}}s ? ($1 eq "" ? "/" : $1) : ".";
+  -d $d or exit {NO_PARENT};
+  sysopen(my $fh, "$d/.jetlike.$name", O_WRONLY|O_CREAT|O_EXCL, 0600) or fail({NO_TEMP}, "$!");
   $t = "$d/.jetlike.$name";
-  while ($n > 0) {
+  while ($n > 0) {{
     my $r = sysread(STDIN, my $buf, $n < 65536 ? $n : 65536);
-    $r or fail(72, defined $r ? "input ended early" : "$!");
-    defined syswrite($fh, $buf) or fail(72, "$!");
+    $r or fail({WRITE}, defined $r ? "input ended early" : "$!");
+    defined syswrite($fh, $buf) or fail({WRITE}, "$!");
     $n -= $r;
-  }
-  close($fh) or fail(72, "$!");
-  if ($preserve) { my @s = stat($p); chown($s[4], $s[5], $t) if @s; }
-  if (defined $mode) { chmod($mode, $t) or fail(73, "chmod: $!"); }
-  if (defined $owner) {
+  }}
+  close($fh) or fail({WRITE}, "$!");
+  if ($preserve) {{ my @s = stat($p); chown($s[4], $s[5], $t) if @s; }}
+  if (defined $mode) {{ chmod($mode, $t) or fail({ATTRS}, "chmod: $!"); }}
+  if (defined $owner) {{
     my $u = $owner =~ /^\d+$/ ? $owner : getpwnam($owner);
-    defined $u or fail(73, "no such user $owner");
-    chown($u, -1, $t) or fail(73, "chown $owner: $!");
-  }
-  if (defined $group) {
+    defined $u or fail({ATTRS}, "no such user $owner");
+    chown($u, -1, $t) or fail({ATTRS}, "chown $owner: $!");
+  }}
+  if (defined $group) {{
     my $g = $group =~ /^\d+$/ ? $group : getgrnam($group);
-    defined $g or fail(73, "no such group $group");
-    chown(-1, $g, $t) or fail(73, "chgrp $group: $!");
-  }
-  rename($t, $p) or fail(74, "$!");
+    defined $g or fail({ATTRS}, "no such group $group");
+    chown(-1, $g, $t) or fail({ATTRS}, "chgrp $group: $!");
+  }}
+  rename($t, $p) or fail({RENAME}, "$!");
   undef $t;
-  print "JETLIKE-WROTE\n";
+  print "{WROTE}\n";
+}}
+"#
+    )
 }
-"#;
 
 /// How many files `write_all` put in place, and the rest of its output (error text).
 pub fn parse_written(out: &[u8]) -> (usize, Vec<u8>) {
@@ -407,38 +510,6 @@ pub fn parse_written(out: &[u8]) -> (usize, Vec<u8>) {
         }
     }
     (done, rest)
-}
-
-/// Reads the status line `ensure` printed: (created, changes); matched is (false, []).
-pub fn parse_ensure(out: &[u8]) -> Option<(bool, Vec<String>)> {
-    let first = out.split(|&b| b == b'\n').next()?;
-    let line = std::str::from_utf8(first).ok()?;
-    match line.split_once(' ').map_or((line, ""), |(a, b)| (a, b)) {
-        ("MATCHED", _) => Some((false, vec![])),
-        ("CREATED", _) => Some((true, vec![])),
-        ("MODIFIED", c) => Some((false, c.split(',').map(str::to_owned).collect())),
-        _ => None,
-    }
-}
-
-pub fn put_error(path: &str, rc: i32, out: &[u8]) -> String {
-    let detail = String::from_utf8_lossy(out).trim().to_string();
-    let what = match rc {
-        NO_PARENT => format!(
-            "the parent directory of {path} does not exist; create it first (for example with a !shell task running mkdir -p)"
-        ),
-        NO_TEMP => format!("cannot create a temporary file beside {path}"),
-        WRITE => format!("cannot write a temporary file beside {path}"),
-        ATTRS => format!("cannot set owner, group or mode for {path}"),
-        RENAME => format!("cannot move the new file into place at {path}"),
-        NOT_A_FILE => format!("{path} exists and is not a regular file; remove it or choose another dest"),
-        _ => format!("writing {path} failed (exit {rc})"),
-    };
-    if detail.is_empty() {
-        what
-    } else {
-        format!("{what}: {detail}")
-    }
 }
 
 #[cfg(test)]
@@ -581,6 +652,70 @@ mod tests {
                 files.iter().all(|(n, ..)| !n.starts_with(".jetlike")),
                 "temp file left: {files:?}"
             );
+        }
+    }
+
+    /// File name, content before, wanted attributes, and `(created, changes)` (`None`:
+    /// refused).
+    type Case<'a> = (
+        &'a str,
+        Option<&'a [u8]>,
+        FileAttrs,
+        Option<(bool, &'a [&'a str])>,
+    );
+
+    /// The shell test of `ensure` and `FileStatus::decide` come from the same facts: the
+    /// script writes exactly when `decide`, given the facts it reported, says "not matched".
+    #[test]
+    fn ensure_writes_exactly_when_decide_says_so() {
+        use crate::connection::file_status::wanted_facts;
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let new = b"new content\n";
+        let sha = hex::encode(Sha256::digest(new));
+        let mode_640 = FileAttrs {
+            mode: Some(0o640),
+            ..Default::default()
+        };
+        let cases: [Case<'_>; 5] = [
+            ("missing", None, FileAttrs::default(), Some((true, &[]))),
+            ("same", Some(new), FileAttrs::default(), Some((false, &[]))),
+            (
+                "old",
+                Some(b"old"),
+                FileAttrs::default(),
+                Some((false, &["content"])),
+            ),
+            ("mode", Some(new), mode_640, Some((false, &["mode"]))),
+            ("nodir/x", None, FileAttrs::default(), None),
+        ];
+        for (name, before, attrs, want) in cases {
+            let path = format!("{d}/{name}");
+            if let Some(b) = before {
+                std::fs::write(&path, b).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            let script = ensure(&path, &attrs, &wanted_facts(&sha, &attrs));
+            let (rc, _, reply) = run_writer(&script, new);
+            assert_eq!(rc, 0, "{name}: {reply}");
+            let decided = parse_stat(reply.as_bytes(), false)
+                .unwrap()
+                .decide(&path, &sha, &attrs);
+            let written = std::fs::read(&path).ok().as_deref() == Some(&new[..]);
+            match (decided, want) {
+                (Ok(e), Some((created, changes))) => {
+                    let got: Vec<&str> = e.changes.iter().map(String::as_str).collect();
+                    assert_eq!((e.created, &got[..]), (created, changes), "{name}");
+                    assert_eq!(written, !e.matched() || before == Some(new), "{name}");
+                    if !e.matched() {
+                        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                        assert_eq!(mode & 0o777, attrs.mode.unwrap_or(0o644), "{name}");
+                    }
+                }
+                (Err(_), None) => assert!(!written, "{name}"),
+                (got, _) => panic!("{name}: {got:?}"),
+            }
         }
     }
 

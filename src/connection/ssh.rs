@@ -1,6 +1,8 @@
-//! The SSH connection: the system `ssh` (so `~/.ssh/config`, the agent, ProxyJump and
-//! known_hosts apply) with one ControlMaster per host for the whole run; every command and file
-//! transfer is a channel over it (openssh's native mux, no process per command).
+//! The SSH connection: the system `ssh` (so `~/.ssh/config`, the agent, `ProxyJump` and
+//! `known_hosts` apply) with one `ControlMaster` per host for the whole run; every command and
+//! file transfer is a channel over it (openssh's native mux, no process per command). This
+//! file owns the session, the persistent shell and the channel fallback (the `Transport`);
+//! the file operations on top are `file_ops`', the command strings `scripts`'.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,12 +11,13 @@ use std::time::Duration;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{
-    scripts, wrap, ConnError, Connection, Ensured, FileAttrs, FileStatus, OutputSink, Privilege,
-    RunOutput, WantedFile, CHUNK,
-};
+use super::error::ConnError;
+use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
+use super::privilege::{wrap, Privilege};
+use super::transport::{pump, OutputSink, Transport, CHUNK};
+use super::{file_ops, scripts, Connection};
 
-/// How long (seconds) a ControlMaster with no channel open stays up.
+/// How long (seconds) a `ControlMaster` with no channel open stays up.
 const MASTER_IDLE_SECS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(30).unwrap();
 
 /// Everything needed to reach one host, resolved from inventory, play and command line.
@@ -42,11 +45,11 @@ pub struct SshConnection {
 }
 
 /// One `bash -s` per host, fed requests over a single channel: no channel set-up, login
-/// shell or exec per operation. Each request runs in a subshell (`( eval '...' )`), so a
-/// task's `cd`, `exit` or syntax error cannot disturb the next; its output ends with a random
-/// per-connection marker followed by the exit code. Input bytes (file content) follow the
-/// request on the same stream and are read exactly by `head -c`; bash reads its own commands
-/// byte by byte from a pipe, so it never swallows them.
+/// shell or exec per operation. The framing is `scripts::agent_request`: each request runs
+/// in a subshell and its output ends with a random per-connection marker followed by the
+/// exit code. Input bytes (file content) follow the request on the same stream and are read
+/// exactly by `head -c`; bash reads its own commands byte by byte from a pipe, so it never
+/// swallows them.
 struct Agent {
     stdin: openssh::ChildStdin,
     stdout: openssh::ChildStdout,
@@ -59,19 +62,16 @@ struct Agent {
 
 impl Agent {
     async fn start(session: &Arc<Session>) -> Option<Agent> {
-        let mut child = Session::arc_raw_command(
-            session.clone(),
-            "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -s",
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .await
-        .ok()?;
+        let mut child = Session::arc_raw_command(session.clone(), scripts::AGENT_SHELL)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .await
+            .ok()?;
         let stdin = child.stdin().take()?;
         let stdout = child.stdout().take()?;
-        let marker = format!("JETLIKE-END-{:032x}", rand::random::<u128>());
+        let marker = scripts::agent_marker();
         Some(Agent {
             stdin,
             stdout,
@@ -90,25 +90,13 @@ impl Agent {
         input: &[u8],
         sink: &mut dyn OutputSink,
     ) -> std::io::Result<i32> {
-        let quoted = scripts::quote(script);
-        let request = if input.is_empty() {
-            format!(
-                "( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {m} \"$?\"\n",
-                m = self.marker
-            )
-        } else {
-            format!(
-                "head -c {n} | {{ ( eval {quoted} ) 2>&1; r=$?; cat >/dev/null; exit $r; }}; printf '\\n%s %d\\n' {m} \"$?\"\n",
-                n = input.len(),
-                m = self.marker
-            )
-        };
+        let request = scripts::agent_request(script, input.len(), &self.marker);
         let mut bytes = zeroize::Zeroizing::new(request.into_bytes());
         bytes.extend_from_slice(input);
         self.stdin.write_all(&bytes).await?;
         self.stdin.flush().await?;
         drop(bytes);
-        let needle = format!("\n{} ", self.marker).into_bytes();
+        let needle = scripts::agent_needle(&self.marker);
         let finder = memchr::memmem::Finder::new(&needle);
         let mut chunk = vec![0u8; CHUNK];
         loop {
@@ -149,7 +137,7 @@ impl Agent {
 fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
     let raw = e.to_string();
     let detail = std::error::Error::source(e)
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .unwrap_or_default();
     let all = format!("{raw} {detail}");
     let port = t.port.unwrap_or(22);
@@ -224,7 +212,7 @@ impl SshConnection {
     /// The persistent shell is gone before it ever answered: the host has no bash, and each
     /// operation gets a channel of its own from now on.
     async fn without_agent(&self) {
-        let child = Session::arc_raw_command(self.session.clone(), "exec cat >/dev/null")
+        let child = Session::arc_raw_command(self.session.clone(), scripts::KEEPALIVE)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -234,7 +222,7 @@ impl SshConnection {
         *self.keepalive.lock().unwrap() = child;
     }
 
-    /// Tears down the ControlMaster.
+    /// Tears down the `ControlMaster`.
     pub async fn close(self) {
         let SshConnection {
             session,
@@ -247,14 +235,6 @@ impl SshConnection {
         if let Ok(session) = Arc::try_unwrap(session) {
             let _ = session.close().await;
         }
-    }
-
-    /// Runs a script on the host and collects its output (jetlike's own scripts: small
-    /// replies).
-    async fn exec(&self, script: &str, stdin: &[u8]) -> Result<RunOutput, ConnError> {
-        let mut out = Vec::new();
-        let rc = self.exec_streaming(script, stdin, &mut out).await?;
-        Ok(RunOutput { rc, out })
     }
 
     /// Runs a script on the host: through the persistent shell if there is one, else on a
@@ -289,100 +269,6 @@ impl SshConnection {
         self.exec_channel(script, stdin, sink).await
     }
 
-    /// `ensure_all` for files with distinct paths. A single file keeps `ensure`'s one round trip.
-    async fn ensure_batch(
-        &self,
-        files: &[WantedFile<'_>],
-        privilege: Option<&Privilege>,
-    ) -> Vec<Result<Ensured, ConnError>> {
-        if let [f] = files {
-            return vec![
-                self.ensure(f.path, f.content, f.sha256, f.attrs, privilege)
-                    .await,
-            ];
-        }
-        let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
-        let statuses = match self
-            .exec(&wrap(&scripts::inspect(&paths), privilege), b"")
-            .await
-        {
-            Ok(out) if out.rc == 0 => scripts::parse_inspect(&out.out, files.len()),
-            Ok(out) => Err(ConnError::Failed(format!(
-                "inspecting {} failed (exit {}): {}",
-                files[0].path,
-                out.rc,
-                String::from_utf8_lossy(&out.out).trim()
-            ))),
-            Err(e) => Err(e),
-        };
-        let scripts::Inspected { statuses, perl } = match statuses {
-            Ok(s) => s,
-            Err(e) => return vec![Err(e)],
-        };
-        let mut results = Vec::with_capacity(files.len());
-        let mut writes = Vec::new();
-        let mut input = zeroize::Zeroizing::new(Vec::new());
-        for (i, (f, status)) in files.iter().zip(&statuses).enumerate() {
-            let decided = status.decide(f.path, f.sha256, f.attrs);
-            let Ok(ensured) = &decided else {
-                results.push(decided);
-                break;
-            };
-            if !ensured.matched() {
-                let existing = match status {
-                    FileStatus::File { mode, .. } => scripts::Existing::File { mode: *mode },
-                    _ => scripts::Existing::Missing,
-                };
-                writes.push((
-                    i,
-                    scripts::Write {
-                        path: f.path,
-                        attrs: f.attrs,
-                        existing,
-                        len: f.content.len(),
-                    },
-                ));
-                input.extend_from_slice(f.content);
-            }
-            results.push(decided);
-        }
-        if writes.is_empty() {
-            return results;
-        }
-        let script: Vec<scripts::Write<'_>> = writes.iter().map(|(_, w)| w.clone()).collect();
-        let out = match self
-            .exec(
-                &wrap(
-                    &if perl {
-                        scripts::perl_write_all(&script)
-                    } else {
-                        scripts::write_all(&script)
-                    },
-                    privilege,
-                ),
-                &input,
-            )
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                results.truncate(writes[0].0);
-                results.push(Err(e));
-                return results;
-            }
-        };
-        let (done, rest) = scripts::parse_written(&out.out);
-        if out.rc != 0 || done < writes.len() {
-            // Files after the one that failed were not attempted.
-            let (failed_at, w) = &writes[done.min(writes.len() - 1)];
-            results.truncate(*failed_at);
-            results.push(Err(ConnError::Failed(scripts::put_error(
-                w.path, out.rc, &rest,
-            ))));
-        }
-        results
-    }
-
     /// A channel of its own (hosts without bash). The remote command line is constant: the
     /// script reaches `sh` on stdin (read exactly by `head -c`), followed by `stdin`. stdout
     /// and stderr go to `sink` as they arrive.
@@ -394,10 +280,9 @@ impl SshConnection {
     ) -> Result<i32, ConnError> {
         let lost =
             |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
-        let mut cmd = self.session.raw_command(format!(
-            "sh -c {}",
-            scripts::quote(&format!("eval \"$(head -c {})\"", script.len()))
-        ));
+        let mut cmd = self
+            .session
+            .raw_command(scripts::channel_command(script.len()));
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -412,24 +297,7 @@ impl SshConnection {
                 let _ = w.shutdown().await;
             }
         };
-        let (mut so, mut se) = (child.stdout().take(), child.stderr().take());
-        let reader = async {
-            let mut b1 = vec![0u8; CHUNK];
-            let mut b2 = vec![0u8; 8 * 1024];
-            loop {
-                tokio::select! {
-                    r = read_some(&mut so, &mut b1), if so.is_some() => match r {
-                        Some(n) => sink.chunk(&b1[..n]),
-                        None => so = None,
-                    },
-                    r = read_some(&mut se, &mut b2), if se.is_some() => match r {
-                        Some(n) => sink.chunk(&b2[..n]),
-                        None => se = None,
-                    },
-                    else => break,
-                }
-            }
-        };
+        let reader = pump(child.stdout().take(), child.stderr().take(), sink, None);
         tokio::join!(feed, reader);
         let status = child.wait().await.map_err(lost)?;
         match status.code() {
@@ -442,17 +310,22 @@ impl SshConnection {
     }
 }
 
-/// Reads what is there; `None` at end of stream (or on a read error, which ends it too).
-async fn read_some<R: tokio::io::AsyncRead + Unpin>(
-    r: &mut Option<R>,
-    buf: &mut [u8],
-) -> Option<usize> {
-    match r.as_mut()?.read(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
+/// Scripts run through the persistent shell when there is one, else on a channel of their
+/// own; with a privilege the whole script is wrapped (it travels on the channel's stdin).
+impl Transport for SshConnection {
+    async fn exec(
+        &self,
+        script: &str,
+        input: &[u8],
+        privilege: Option<&Privilege>,
+        sink: &mut dyn OutputSink,
+    ) -> Result<i32, ConnError> {
+        self.exec_streaming(&wrap(script, privilege), input, sink)
+            .await
     }
 }
 
+/// Everything goes through the shared script implementation.
 impl Connection for SshConnection {
     async fn ensure(
         &self,
@@ -462,16 +335,7 @@ impl Connection for SshConnection {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<Ensured, ConnError> {
-        let script = scripts::ensure(path, attrs, want_sha256);
-        let out = self.exec(&wrap(&script, privilege), content).await?;
-        if out.rc != 0 {
-            return Err(ConnError::Failed(scripts::put_error(
-                path, out.rc, &out.out,
-            )));
-        }
-        let (created, changes) = scripts::parse_ensure(&out.out)
-            .ok_or_else(|| ConnError::Failed(format!("unexpected reply while writing {path}")))?;
-        Ok(Ensured { created, changes })
+        file_ops::ensure(self, path, content, want_sha256, attrs, privilege).await
     }
 
     /// Two round trips for any number of files: one inspects them all (one `stat` and one
@@ -481,22 +345,7 @@ impl Connection for SshConnection {
         files: &[WantedFile<'_>],
         privilege: Option<&Privilege>,
     ) -> Vec<Result<Ensured, ConnError>> {
-        // A path written twice must see its first write: split the batch before a repeat.
-        let mut results = Vec::with_capacity(files.len());
-        let mut start = 0;
-        while start < files.len() {
-            let end = (start + 1..files.len())
-                .find(|&i| files[start..i].iter().any(|f| f.path == files[i].path))
-                .unwrap_or(files.len());
-            let part = self.ensure_batch(&files[start..end], privilege).await;
-            let complete = part.len() == end - start && part.iter().all(Result::is_ok);
-            results.extend(part);
-            if !complete {
-                break;
-            }
-            start = end;
-        }
-        results
+        file_ops::ensure_all(self, files, privilege).await
     }
 
     async fn run(
@@ -505,8 +354,7 @@ impl Connection for SshConnection {
         privilege: Option<&Privilege>,
         sink: &mut dyn OutputSink,
     ) -> Result<i32, ConnError> {
-        self.exec_streaming(&wrap(&format!("exec 2>&1\n{cmd}"), privilege), b"", sink)
-            .await
+        file_ops::run(self, cmd, privilege, sink).await
     }
 
     async fn stat(
@@ -515,17 +363,7 @@ impl Connection for SshConnection {
         with_content: bool,
         privilege: Option<&Privilege>,
     ) -> Result<FileStatus, ConnError> {
-        let out = self
-            .exec(&wrap(&scripts::stat(path, with_content), privilege), b"")
-            .await?;
-        if out.rc != 0 {
-            return Err(ConnError::Failed(format!(
-                "stat of {path} failed (exit {}): {}",
-                out.rc,
-                String::from_utf8_lossy(&out.out).trim()
-            )));
-        }
-        scripts::parse_stat(&out.out, with_content)
+        file_ops::stat(self, path, with_content, privilege).await
     }
 
     async fn put(
@@ -535,14 +373,6 @@ impl Connection for SshConnection {
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<(), ConnError> {
-        let out = self
-            .exec(&wrap(&scripts::put(path, attrs), privilege), content)
-            .await?;
-        if out.rc != 0 {
-            return Err(ConnError::Failed(scripts::put_error(
-                path, out.rc, &out.out,
-            )));
-        }
-        Ok(())
+        file_ops::put(self, path, content, attrs, privilege).await
     }
 }
