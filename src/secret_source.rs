@@ -91,11 +91,7 @@ impl Source {
     }
 }
 
-/// The template variable a `{{secret "provider" "key"}}` call reads: `ENV_secret:provider:key`.
-/// It sits in the reserved `ENV_` namespace, so the same policy applies to it.
-pub fn call_name(provider: &str, key: &str) -> String {
-    format!("{ENV_PREFIX}secret:{provider}:{key}")
-}
+pub use crate::template::call_name;
 
 /// A secret a template file uses: its template variable, the source when the template names
 /// it (`{{secret "p" "k"}}`), and where.
