@@ -24,6 +24,7 @@ pub mod runner;
 pub mod schema;
 pub mod secret;
 pub mod secret_decl;
+pub mod secret_spec;
 pub mod secret_source;
 pub mod signals;
 pub mod source;

@@ -41,7 +41,7 @@ pub struct Play {
     /// The secrets this play's template files may use, each with its source (see
     /// `secret_decl`). Without it, template files read `ENV_` variables from `--loadenv`.
     #[serde(default)]
-    pub secrets: Option<crate::secret_decl::Declaration>,
+    pub secrets: Option<crate::secret_spec::Declaration>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
