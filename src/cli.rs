@@ -300,7 +300,7 @@ pub fn main() -> i32 {
                 limit_groups: split_list(&args.limit_groups),
             };
             for (i, e) in args.extra_vars.iter().enumerate() {
-                match crate::vars::parse_extra_vars(e) {
+                match crate::var_precedence::parse_extra_vars(e) {
                     Ok(v) => {
                         // As the run names them: inline values by their position.
                         let origin = if e.starts_with('@') {
@@ -543,7 +543,7 @@ fn prepare_and_run(
     let mut extra_layers = vec![];
     let mut extra = Vars::new();
     for (i, e) in args.extra_vars.iter().enumerate() {
-        let v = crate::vars::parse_extra_vars(e)?;
+        let v = crate::var_precedence::parse_extra_vars(e)?;
         crate::playbook::merge(&mut extra, &v);
         // Inline values are named by their position among the -e arguments.
         let origin = if e.starts_with('@') {

@@ -158,7 +158,6 @@ fn source_window(line: &str, column: usize) -> (String, usize) {
     (out, if column == 0 { 0 } else { col })
 }
 
-
 /// Defined here rather than in `input_file.rs` so that the bounded reader, which this file
 /// uses to show source lines, imports nothing from the crate.
 impl crate::input_file::InputError {

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::error::{Diagnostic, Error, Location, Result};
-use crate::playbook::{check_yaml_depth, load_vars_file, merge, yaml_error, Vars};
+use crate::playbook::{check_yaml_depth, load_vars_file, yaml_error};
+use crate::vars::{merge, Vars};
 
 pub const ALL: &str = "all";
 

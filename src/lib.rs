@@ -24,13 +24,14 @@ pub mod runner;
 pub mod schema;
 pub mod secret;
 pub mod secret_decl;
-pub mod secret_spec;
 pub mod secret_source;
+pub mod secret_spec;
 pub mod signals;
 pub mod source;
 pub mod summary;
 pub mod temp_files;
 pub mod template;
+pub mod var_precedence;
 pub mod vars;
 pub mod yaml_spans;
 

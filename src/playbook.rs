@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::yaml_spans::{self, Node, Step};
 
-pub type Vars = Map<String, Value>;
+pub use crate::vars::{merge, Vars};
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -658,18 +658,6 @@ pub fn parse_vars(path: &Path, text: &str) -> Result<Vars> {
             Diagnostic::new("a variables file must hold a YAML mapping (key: value)")
                 .at(Some(Location::new(path, 1, 1))),
         )),
-    }
-}
-
-/// Deep merge: mappings merge key by key, anything else is replaced by the higher layer.
-pub fn merge(into: &mut Vars, from: &Vars) {
-    for (k, v) in from {
-        match (into.get_mut(k), v) {
-            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
-            _ => {
-                into.insert(k.clone(), v.clone());
-            }
-        }
     }
 }
 

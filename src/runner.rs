@@ -26,7 +26,7 @@ use crate::prepare::{items_of, Prepared};
 use crate::secret::Secret;
 use crate::source::{resolve_source, SourceKind};
 use crate::template::Engine;
-use crate::vars::task_vars;
+use crate::var_precedence::task_vars;
 
 /// A host's connection, opened once and shared by its tasks (or the reason it failed).
 type ConnCell = Arc<tokio::sync::OnceCell<Result<Arc<AnyConnection>, String>>>;

@@ -868,7 +868,7 @@ impl<'p> Linter<'p> {
                 let base = bases
                     .entry((ci, role_key))
                     .or_insert_with(|| {
-                        let v = crate::vars::task_vars(
+                        let v = crate::var_precedence::task_vars(
                             play,
                             role,
                             &class.vars,

@@ -16,7 +16,6 @@ pub fn call_name(provider: &str, key: &str) -> String {
 }
 
 impl Engine {
-
     /// Helpers (Handlebars), filters and tests (Jinja) that `text` calls and this engine does
     /// not have: found before the run, not when the task renders after earlier tasks changed
     /// hosts. Assumes `text` parses (see [`Engine::references`]).

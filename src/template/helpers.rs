@@ -7,7 +7,6 @@ use handlebars::{
 };
 use serde_json::Value;
 
-
 handlebars_helper!(to_lower_case: |s: str| s.to_lowercase());
 handlebars_helper!(to_upper_case: |s: str| s.to_uppercase());
 handlebars_helper!(trim: |s: str| s.trim());

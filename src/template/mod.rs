@@ -88,7 +88,6 @@ pub struct Engine {
     jinja: minijinja::Environment<'static>,
 }
 
-
 impl Default for Engine {
     fn default() -> Self {
         Self::new()
@@ -183,9 +182,7 @@ impl Engine {
                 .map_err(|e| jinja_error(&e)),
         }
     }
-
 }
-
 
 pub(super) fn jinja_error(e: &minijinja::Error) -> String {
     let mut s = e.kind().to_string();
@@ -211,7 +208,6 @@ pub(super) fn line_col(text: &str, off: usize) -> (usize, usize) {
 pub(super) fn position_of(text: &str, needle: &str) -> (usize, usize) {
     text.find(needle).map_or((1, 1), |off| line_col(text, off))
 }
-
 
 /// Refuses Handlebars nested too deeply for the recursive parser and renderer (see
 /// [`crate::depth`]), before either sees it.

@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::{hb_depth, jinja_error, line_col, position_of, Dialect, Engine, Reference};
 
 impl Engine {
-
     /// Every variable `text` references, found with the engine's parser.
     pub fn references(&self, dialect: Dialect, text: &str) -> Result<Vec<Reference>, String> {
         match dialect {
