@@ -3,7 +3,8 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -25,13 +26,92 @@ pub(super) fn run_command(
     extra: &IndexMap<String, String>,
     timeout_secs: u64,
 ) -> Result<Zeroizing<Vec<u8>>, ReadError> {
-    let fail = |reason: String| {
-        plain(SourceError::Provider {
+    let failure = |reason: String| SourceError::Provider {
+        name: name.into(),
+        via: describe.into(),
+        reason,
+    };
+    let mut child =
+        spawn(argv, extra).map_err(|e| plain(failure(format!("cannot start {}: {e}", argv[0]))))?;
+    let pid = child.id().cast_signed();
+    let out_rx = drain(Box::new(child.stdout.take().expect("piped")));
+    let err_rx = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => break None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(plain(failure(format!("cannot wait for it: {e}")))),
+        }
+    };
+    let Some(status) = status else {
+        // SAFETY: signals the process group the child leads (its own session).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        // What it printed so far: stdout is kept (only) to mask stderr with.
+        let stdout = out_rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
+        let stderr = err_rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
+        let timeout = SourceError::Timeout {
             name: name.into(),
             via: describe.into(),
-            reason,
-        })
+            secs: timeout_secs,
+        };
+        return Err(Box::new((timeout, stdout, stderr)));
     };
+    // A daemon it started (gpg-agent) may hold the pipes open: wait a little, then go on.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(500));
+    let stdout = out_rx.recv_timeout(left);
+    let stderr = err_rx
+        .recv_timeout(Duration::from_millis(500))
+        .unwrap_or_default();
+    let Ok(stdout) = stdout else {
+        // Never a partial (or empty) value in place of the real one.
+        let reason =
+            "it exited, but its output stayed open (a background process it started holds it)";
+        return Err(Box::new((
+            failure(reason.into()),
+            Zeroizing::new(vec![]),
+            stderr,
+        )));
+    };
+    checked_output(status, stdout, stderr, failure)
+}
+
+/// The finished process's value, or why it is not one: output over [`MAX_OUTPUT`], or a
+/// failure status.
+fn checked_output(
+    status: ExitStatus,
+    stdout: Zeroizing<Vec<u8>>,
+    stderr: Zeroizing<Vec<u8>>,
+    failure: impl Fn(String) -> SourceError,
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    if stdout.len() as u64 > MAX_OUTPUT {
+        let reason = format!("its output is larger than {MAX_OUTPUT} bytes");
+        // Not a secret value: too large to be one, and to mask stderr with.
+        return Err(Box::new((failure(reason), Zeroizing::new(vec![]), stderr)));
+    }
+    if !status.success() {
+        let how = match status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".into(),
+        };
+        return Err(Box::new((failure(how), stdout, stderr)));
+    }
+    Ok(stdout)
+}
+
+/// Starts `argv` with the allowlisted environment plus `extra`, no stdin, piped output, in a
+/// session of its own.
+fn spawn(argv: &[String], extra: &IndexMap<String, String>) -> std::io::Result<Child> {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .env_clear()
@@ -49,104 +129,18 @@ pub(super) fn run_command(
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("cannot start {}: {e}", argv[0])))?;
-    let pid = child.id() as i32;
-    let reader = |pipe: Box<dyn Read + Send>| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Room up front: a growing buffer would leave unwiped copies behind.
-            let mut buf = Zeroizing::new(Vec::with_capacity(64 * 1024));
-            // At most MAX_OUTPUT (+1, to tell that it was more).
-            let _ = pipe.take(MAX_OUTPUT + 1).read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-        rx
-    };
-    let out_rx = reader(Box::new(child.stdout.take().expect("piped")));
-    let err_rx = reader(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => break None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(fail(format!("cannot wait for it: {e}"))),
-        }
-    };
-    let kill_group = || {
-        // SAFETY: signals the process group the child leads (its own session).
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    };
-    let Some(status) = status else {
-        kill_group();
-        let _ = child.wait();
-        // What it printed so far: stdout is kept (only) to mask stderr with.
-        let stdout = out_rx
-            .recv_timeout(Duration::from_secs(1))
-            .unwrap_or_default();
-        let stderr = err_rx
-            .recv_timeout(Duration::from_secs(1))
-            .unwrap_or_default();
-        return Err(Box::new((
-            SourceError::Timeout {
-                name: name.into(),
-                via: describe.into(),
-                secs: timeout_secs,
-            },
-            stdout,
-            stderr,
-        )));
-    };
-    // A daemon it started (gpg-agent) may hold the pipes open: wait a little, then go on.
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(500));
-    let stdout = out_rx.recv_timeout(left);
-    let stderr = err_rx
-        .recv_timeout(Duration::from_millis(500))
-        .unwrap_or_default();
-    let Ok(stdout) = stdout else {
-        // Never a partial (or empty) value in place of the real one.
-        return Err(Box::new((
-            SourceError::Provider {
-                name: name.into(),
-                via: describe.into(),
-                reason: "it exited, but its output stayed open (a background process it started holds it)".into(),
-            },
-            Zeroizing::new(vec![]),
-            stderr,
-        )));
-    };
-    if stdout.len() as u64 > MAX_OUTPUT {
-        return Err(Box::new((
-            SourceError::Provider {
-                name: name.into(),
-                via: describe.into(),
-                reason: format!("its output is larger than {MAX_OUTPUT} bytes"),
-            },
-            // Not a secret value: too large to be one, and to mask stderr with.
-            Zeroizing::new(vec![]),
-            stderr,
-        )));
-    }
-    if !status.success() {
-        let how = match status.code() {
-            Some(c) => format!("exited with status {c}"),
-            None => "was killed by a signal".into(),
-        };
-        return Err(Box::new((
-            SourceError::Provider {
-                name: name.into(),
-                via: describe.into(),
-                reason: how,
-            },
-            stdout,
-            stderr,
-        )));
-    }
-    Ok(stdout)
+    cmd.spawn()
+}
+
+/// Reads a pipe to its end (at most [`MAX_OUTPUT`] + 1 bytes, to tell that it was more) on a
+/// thread of its own, into a buffer that is wiped when dropped.
+fn drain(pipe: Box<dyn Read + Send>) -> Receiver<Zeroizing<Vec<u8>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Room up front: a growing buffer would leave unwiped copies behind.
+        let mut buf = Zeroizing::new(Vec::with_capacity(64 * 1024));
+        let _ = pipe.take(MAX_OUTPUT + 1).read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
 }

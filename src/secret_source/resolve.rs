@@ -185,71 +185,7 @@ fn read(
             &IndexMap::new(),
             timeout.unwrap_or(DEFAULT_TIMEOUT),
         )?,
-        Source::Named { provider, key } => {
-            let p = config.providers.get(provider).ok_or_else(|| {
-                plain(SourceError::Unknown {
-                    name: name.into(),
-                    provider: provider.clone(),
-                    where_: match &config.path {
-                        Some(p) => format!("not in {}", p.display()),
-                        None => format!(
-                            "no {CONFIG_FILE} in the current directory and no --secrets-config"
-                        ),
-                    },
-                })
-            })?;
-            if let Some(template) = &p.file {
-                read_file(name, Path::new(&template.replace("{key}", key)))?
-            } else {
-                if key.starts_with('-') {
-                    return Err(plain(SourceError::Provider {
-                        name: name.into(),
-                        via: source.describe(),
-                        reason: "a key may not start with '-' (it would read as an option)".into(),
-                    }));
-                }
-                let mut extra: IndexMap<String, String> = p.env.clone();
-                let kept = crate::environment::kept_for_providers();
-                for var in &p.pass_env {
-                    let value = kept
-                        .iter()
-                        .find(|s| s.name() == var)
-                        .and_then(|s| s.expose_str().map(str::to_string));
-                    match value {
-                        Some(v) => {
-                            extra.insert(var.clone(), v);
-                        }
-                        None => {
-                            return Err(plain(SourceError::Provider {
-                                name: name.into(),
-                                via: source.describe(),
-                                reason: format!(
-                                    "it needs {var} (pass_env), which is not set (as UTF-8) in jetlike's environment"
-                                ),
-                            }))
-                        }
-                    }
-                }
-                let argv: Vec<String> = p
-                    .command
-                    .iter()
-                    .flatten()
-                    .map(|a| a.replace("{key}", key))
-                    .collect();
-                let got = run_command(
-                    name,
-                    &source.describe(),
-                    &argv,
-                    &extra,
-                    p.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                );
-                // The pass_env copies (tokens) are wiped.
-                for v in extra.values_mut() {
-                    zeroize::Zeroize::zeroize(v);
-                }
-                got?
-            }
-        }
+        Source::Named { provider, key } => read_named(name, source, provider, key, config)?,
     };
     let trimmed = Zeroizing::new(match source {
         Source::Env(_) => value.to_vec(),
@@ -262,6 +198,79 @@ fn read(
         }));
     }
     Ok(trimmed)
+}
+
+/// Reads a secret from a provider configured in `jetlike-secrets.yml`: its file, or its
+/// command with `{key}` substituted and the `pass_env` tokens it needs.
+fn read_named(
+    name: &str,
+    source: &Source,
+    provider: &str,
+    key: &str,
+    config: &Config,
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let p = config.providers.get(provider).ok_or_else(|| {
+        plain(SourceError::Unknown {
+            name: name.into(),
+            provider: provider.to_string(),
+            where_: match &config.path {
+                Some(p) => format!("not in {}", p.display()),
+                None => {
+                    format!("no {CONFIG_FILE} in the current directory and no --secrets-config")
+                }
+            },
+        })
+    })?;
+    if let Some(template) = &p.file {
+        return read_file(name, Path::new(&template.replace("{key}", key)));
+    }
+    if key.starts_with('-') {
+        return Err(plain(SourceError::Provider {
+            name: name.into(),
+            via: source.describe(),
+            reason: "a key may not start with '-' (it would read as an option)".into(),
+        }));
+    }
+    let mut extra: IndexMap<String, String> = p.env.clone();
+    let kept = crate::environment::kept_for_providers();
+    for var in &p.pass_env {
+        let value = kept
+            .iter()
+            .find(|s| s.name() == var)
+            .and_then(|s| s.expose_str().map(str::to_string));
+        match value {
+            Some(v) => {
+                extra.insert(var.clone(), v);
+            }
+            None => {
+                return Err(plain(SourceError::Provider {
+                    name: name.into(),
+                    via: source.describe(),
+                    reason: format!(
+                        "it needs {var} (pass_env), which is not set (as UTF-8) in jetlike's environment"
+                    ),
+                }))
+            }
+        }
+    }
+    let argv: Vec<String> = p
+        .command
+        .iter()
+        .flatten()
+        .map(|a| a.replace("{key}", key))
+        .collect();
+    let got = run_command(
+        name,
+        &source.describe(),
+        &argv,
+        &extra,
+        p.timeout.unwrap_or(DEFAULT_TIMEOUT),
+    );
+    // The pass_env copies (tokens) are wiped.
+    for v in extra.values_mut() {
+        zeroize::Zeroize::zeroize(v);
+    }
+    got
 }
 
 fn read_file(name: &str, path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError> {
