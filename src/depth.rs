@@ -76,6 +76,8 @@ fn yaml_error(text: &str, off: usize) -> Result<(), DepthError> {
 /// than the document's depth. In block context a `[` or `{` opens a flow collection only where
 /// a value starts (after indentation, `- `, `? `, `: `, a tag or an anchor); inside one, every
 /// `[`/`{` does. Quoted scalars, comments and block scalars (`|`, `>`) are skipped.
+/// Long on purpose: one single-pass lexer whose states (quotes, comments, block scalars, flow
+/// depth) share one loop; split apart, each piece would pass the whole state around.
 fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
     let b = text.as_bytes();
     let n = b.len();
@@ -220,6 +222,8 @@ fn line_col(text: &str, off: usize) -> (usize, usize) {
 /// current `{{ }}`. Comments (`{{! }}`, `{{!-- --}}`), raw blocks (`{{{{raw}}}}`), escaped
 /// `\{{` and string literals are skipped as the parser skips them. The count errs on the side
 /// of more depth, never less.
+/// Long on purpose: one single-pass lexer (comments, raw blocks, escapes, literals, block
+/// depth share one loop and its state).
 pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
     let b = text.as_bytes();
     let err = |off: usize| {

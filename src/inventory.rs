@@ -260,6 +260,13 @@ impl Inventory {
                 Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
+        inv.link_and_check(dir, &mut errors);
+        Ok((inv, errors))
+    }
+
+    /// Hangs every group without a parent off `all`, then reports a subgroup cycle and
+    /// `host_vars` files naming a host in no group (located at their files under `dir`).
+    fn link_and_check(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) {
         // Every group without a parent hangs off `all`.
         let children: BTreeSet<String> = inv
             .groups
@@ -272,8 +279,8 @@ impl Inventory {
             .filter(|g| *g != ALL && !children.contains(*g))
             .cloned()
             .collect();
-        inv.groups.get_mut(ALL).unwrap().subgroups.extend(roots);
-        if let Some(cycle) = inv.find_cycle() {
+        self.groups.get_mut(ALL).unwrap().subgroups.extend(roots);
+        if let Some(cycle) = self.find_cycle() {
             let first = &cycle[0];
             let file = ["", ".yml", ".yaml"]
                 .iter()
@@ -290,8 +297,8 @@ impl Inventory {
                 .help("remove one of the subgroups: entries forming the cycle"),
             );
         }
-        let all_hosts = inv.all_hosts();
-        for (host, _) in inv.host_vars.iter() {
+        let all_hosts = self.all_hosts();
+        for (host, _) in self.host_vars.iter() {
             if !all_hosts.contains(host) {
                 let base = dir.join("host_vars");
                 let file = ["", ".yml", ".yaml"]
@@ -306,7 +313,6 @@ impl Inventory {
                 );
             }
         }
-        Ok((inv, errors))
     }
 
     /// A cycle of subgroups, as the groups along it with the first repeated at the end

@@ -176,6 +176,8 @@ fn calls_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<Hel
 /// The filters (`x|name`, `{% filter name %}`) and tests (`x is name`, `x is not name`) a
 /// Jinja text uses, with their positions: a lexical scan of its tags that skips string
 /// literals, comments and `{% raw %}` blocks.
+/// Long on purpose: one lexical pass over the tags, whose quote and `raw` state the filter
+/// and test scans share.
 fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usize))> {
     let mut out = vec![];
     let bytes = text.as_bytes();
