@@ -139,7 +139,8 @@ pub fn read_bytes_limited(path: &Path, limit: u64) -> Result<Vec<u8>, InputError
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    // The capacity is a hint: on a target where the size does not fit, start empty.
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // One byte more than the limit tells a file that grew past it from one that did not.
     file.take(limit + 1)
         .read_to_end(&mut buf)
@@ -166,7 +167,7 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// (a file growing while it is read cannot make jetlike read forever).
 pub fn read_copy_source(path: &Path) -> Result<Vec<u8>, InputError> {
     let (file, size) = open_regular(path)?;
-    let mut buf = Vec::with_capacity(size as usize);
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(size)
         .read_to_end(&mut buf)
         .map_err(|e| io(path, e))?;

@@ -268,12 +268,12 @@ impl Inventory {
     /// `host_vars` files naming a host in no group (located at their files under `dir`).
     fn link_and_check(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) {
         // Every group without a parent hangs off `all`.
-        let children: BTreeSet<String> = inv
+        let children: BTreeSet<String> = self
             .groups
             .values()
             .flat_map(|g| g.subgroups.iter().cloned())
             .collect();
-        let roots: Vec<String> = inv
+        let roots: Vec<String> = self
             .groups
             .keys()
             .filter(|g| *g != ALL && !children.contains(*g))
@@ -298,7 +298,7 @@ impl Inventory {
             );
         }
         let all_hosts = self.all_hosts();
-        for (host, _) in self.host_vars.iter() {
+        for host in self.host_vars.keys() {
             if !all_hosts.contains(host) {
                 let base = dir.join("host_vars");
                 let file = ["", ".yml", ".yaml"]

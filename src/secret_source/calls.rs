@@ -49,6 +49,7 @@ pub(super) fn jinja_secret_calls(text: &str) -> Vec<crate::template::SecretCall>
     use std::sync::OnceLock;
     static CALL: OnceLock<regex::Regex> = OnceLock::new();
     static FULL: OnceLock<regex::Regex> = OnceLock::new();
+    static TAG: OnceLock<regex::Regex> = OnceLock::new();
     let call = CALL.get_or_init(|| regex::Regex::new(r"\bsecret\s*\(").unwrap());
     let full = FULL.get_or_init(|| {
         regex::Regex::new(
@@ -56,7 +57,6 @@ pub(super) fn jinja_secret_calls(text: &str) -> Vec<crate::template::SecretCall>
         )
         .unwrap()
     });
-    static TAG: OnceLock<regex::Regex> = OnceLock::new();
     let tag = TAG.get_or_init(|| regex::Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").unwrap());
     let mut out = vec![];
     // Only inside expression and statement tags: plain text ("rotate the secret (yearly)")

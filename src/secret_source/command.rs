@@ -33,7 +33,9 @@ pub(super) fn run_command(
     };
     let mut child =
         spawn(argv, extra).map_err(|e| plain(failure(format!("cannot start {}: {e}", argv[0]))))?;
-    let pid = child.id().cast_signed();
+    // Linux pids are at most 2^22 (pid_max): the conversion cannot wrap.
+    #[allow(clippy::cast_possible_wrap)]
+    let pid = child.id() as libc::pid_t;
     let out_rx = drain(Box::new(child.stdout.take().expect("piped")));
     let err_rx = drain(Box::new(child.stderr.take().expect("piped")));
     let deadline = Instant::now() + Duration::from_secs(timeout_secs);

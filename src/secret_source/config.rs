@@ -93,15 +93,14 @@ impl Config {
     /// `explicit` (`--secrets-config`), else `jetlike-secrets.yml` in the current directory if
     /// there is one, else no named providers.
     pub fn load(explicit: Option<&Path>) -> Result<Config, SourceError> {
-        let path = match explicit {
-            Some(p) => p.to_path_buf(),
-            None => {
-                let p = PathBuf::from(CONFIG_FILE);
-                if !p.is_file() {
-                    return Ok(Config::default());
-                }
-                p
+        let path = if let Some(p) = explicit {
+            p.to_path_buf()
+        } else {
+            let p = PathBuf::from(CONFIG_FILE);
+            if !p.is_file() {
+                return Ok(Config::default());
             }
+            p
         };
         let err = |reason: String| SourceError::Config {
             path: path.clone(),

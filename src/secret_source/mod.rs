@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn commands_time_out_and_fail_without_their_value() {
-        let argv: Vec<String> = ["sleep", "5"].iter().map(|s| s.to_string()).collect();
+        let argv: Vec<String> = ["sleep", "5"].iter().map(ToString::to_string).collect();
         let t = Instant::now();
         let Err(failed) = run_command("ENV_X", "command", &argv, &IndexMap::new(), 1) else {
             panic!("sleep 5 with a 1s timeout must fail");
@@ -170,7 +170,7 @@ mod tests {
         );
         let argv: Vec<String> = ["sh", "-c", "tty; test -t 0 && echo tty0; exit 0"]
             .iter()
-            .map(|s| s.to_string())
+            .map(ToString::to_string)
             .collect();
         let out = run_command("ENV_X", "command", &argv, &IndexMap::new(), 5).unwrap();
         let out = String::from_utf8_lossy(&out);

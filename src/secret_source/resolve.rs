@@ -155,6 +155,9 @@ pub(super) fn trim_newline(v: &[u8]) -> &[u8] {
 /// The error, and the failing process's stdout and stderr (for masking).
 pub(super) type ReadError = Box<(SourceError, Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>)>;
 
+/// Boxed on purpose: the error with two buffers is large, and it travels in every `Result`
+/// of the read path.
+#[allow(clippy::unnecessary_box_returns)]
 pub(super) fn plain(e: SourceError) -> ReadError {
     Box::new((e, Zeroizing::new(vec![]), Zeroizing::new(vec![])))
 }
@@ -294,7 +297,7 @@ fn read_file(name: &str, path: &Path) -> Result<Zeroizing<Vec<u8>>, ReadError> {
         }));
     }
     let mut f = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    let mut buf = Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
     f.read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;
     Ok(buf)
 }

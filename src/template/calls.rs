@@ -214,10 +214,9 @@ fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usi
             match quote {
                 Some(_) if b == b'\\' => j += 1,
                 Some(q) if b == q => quote = None,
-                Some(_) => {}
                 None if b == b'"' || b == b'\'' => quote = Some(b),
                 None if text[j..].starts_with(close) => break,
-                None => {}
+                Some(_) | None => {}
             }
             j += 1;
         }

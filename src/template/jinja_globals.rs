@@ -114,7 +114,7 @@ fn lipsum(
     let min = kwargs.get::<Option<usize>>("min")?.or(min).unwrap_or(20);
     let max = kwargs.get::<Option<usize>>("max")?.or(max).unwrap_or(100);
     kwargs.assert_all_used()?;
-    let words = (min.max(1) + max.max(min.max(1))) / 2;
+    let words = usize::midpoint(min.max(1), max.max(min.max(1)));
     let mut paragraphs = vec![];
     for p in 0..n {
         let mut text: Vec<String> = (0..words)

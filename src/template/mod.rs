@@ -60,6 +60,8 @@ pub enum Dialect {
 
 impl Dialect {
     /// `.j2` (and `.jinja`, `.jinja2`) is Jinja; everything else is Handlebars, as in Jet.
+    // `p` is lowercased first: the comparison is case-insensitive.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
     pub fn of_path(path: &str) -> Dialect {
         let p = path.to_ascii_lowercase();
         if p.ends_with(".j2") || p.ends_with(".jinja") || p.ends_with(".jinja2") {

@@ -398,7 +398,7 @@ fn walk_helper(
 fn walk_element(el: &TemplateElement, top: bool, pos: (usize, usize), out: &mut Vec<Reference>) {
     match el {
         TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
-            walk_helper(h, top, pos, out, false)
+            walk_helper(h, top, pos, out, false);
         }
         TemplateElement::HelperBlock(h) => walk_helper(h, top, pos, out, true),
         _ => {}
@@ -431,8 +431,7 @@ fn walk_param(p: &Parameter, top: bool, pos: (usize, usize), out: &mut Vec<Refer
 #[allow(unreachable_patterns)]
 fn path_raw(p: &handlebars::Path) -> &str {
     match p {
-        handlebars::Path::Relative((_, raw)) => raw,
-        handlebars::Path::Local((_, _, raw)) => raw,
+        handlebars::Path::Relative((_, raw)) | handlebars::Path::Local((_, _, raw)) => raw,
         _ => "",
     }
 }
