@@ -105,7 +105,7 @@ impl ExtraVars {
     pub fn parse(args: &[String]) -> Result<ExtraVars> {
         let mut parsed = ExtraVars::default();
         for (i, arg) in args.iter().enumerate() {
-            let vars = crate::vars::parse_extra_vars(arg)?;
+            let vars = crate::var_precedence::parse_extra_vars(arg)?;
             crate::playbook::merge(&mut parsed.merged, &vars);
             let origin = if arg.starts_with('@') {
                 arg.clone()

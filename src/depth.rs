@@ -1,6 +1,6 @@
 //! Nesting limits, checked before a recursive parser or renderer sees the input.
 //!
-//! serde_yaml_ng, the Handlebars parser (pest) and renderer, and jetlike's own walks over parsed
+//! `serde_yaml_ng`, the Handlebars parser (pest) and renderer, and jetlike's own walks over parsed
 //! templates recurse once per nesting level: input nested deeply enough overflows the stack and
 //! aborts the process. These checks are linear scans that stop at the first level over the
 //! limit and say where it is (1-based line and column).
@@ -8,7 +8,7 @@
 use yaml_rust2::parser::{Event, Parser};
 
 /// The deepest YAML nesting (sequences and mappings inside each other) jetlike accepts; the
-/// same limit serde_yaml_ng applies, found here without recursion.
+/// same limit `serde_yaml_ng` applies, found here without recursion.
 pub const YAML_DEPTH_LIMIT: usize = 128;
 
 /// The deepest Handlebars nesting jetlike accepts: open blocks (`{{#if}}`, `{{#each}}`, ...)
@@ -76,6 +76,8 @@ fn yaml_error(text: &str, off: usize) -> Result<(), DepthError> {
 /// than the document's depth. In block context a `[` or `{` opens a flow collection only where
 /// a value starts (after indentation, `- `, `? `, `: `, a tag or an anchor); inside one, every
 /// `[`/`{` does. Quoted scalars, comments and block scalars (`|`, `>`) are skipped.
+/// Long on purpose: one single-pass lexer whose states (quotes, comments, block scalars, flow
+/// depth) share one loop; split apart, each piece would pass the whole state around.
 fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
     let b = text.as_bytes();
     let n = b.len();
@@ -163,8 +165,7 @@ fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
                     }
                     None => return Ok(()),
                 },
-                b',' => value_start = true,
-                b':' => value_start = true,
+                b',' | b':' => value_start = true,
                 b' ' | b'\t' | b'\r' => {}
                 _ => value_start = false,
             }
@@ -207,7 +208,7 @@ fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
 /// 1-based line and column (in characters) of byte offset `off` of `text`.
 fn line_col(text: &str, off: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..off];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
     let start = before
         .iter()
         .rposition(|&b| b == b'\n')
@@ -220,6 +221,8 @@ fn line_col(text: &str, off: usize) -> (usize, usize) {
 /// current `{{ }}`. Comments (`{{! }}`, `{{!-- --}}`), raw blocks (`{{{{raw}}}}`), escaped
 /// `\{{` and string literals are skipped as the parser skips them. The count errs on the side
 /// of more depth, never less.
+/// Long on purpose: one single-pass lexer (comments, raw blocks, escapes, literals, block
+/// depth share one loop and its state).
 pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
     let b = text.as_bytes();
     let err = |off: usize| {
@@ -377,9 +380,7 @@ mod tests {
         let e = check_yaml(&deep).unwrap_err();
         // The mapping at line 1 and `b`'s value are 2 levels: the 127th `[` is one too many.
         assert_eq!((e.line, e.column), (2, 6 + n - 2));
-        let block: String = (0..n + 1)
-            .map(|i| format!("{}k:\n", " ".repeat(i)))
-            .collect();
+        let block: String = (0..=n).map(|i| " ".repeat(i) + "k:\n").collect();
         assert!(check_yaml(&block).is_err());
         assert!(
             check_yaml("a: [1, 2\n").is_ok(),

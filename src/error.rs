@@ -229,6 +229,17 @@ fn source_window(line: &str, column: usize) -> (String, usize) {
     (out, if column == 0 { 0 } else { col })
 }
 
+/// Defined here rather than in `input_file.rs` so that the bounded reader, which this file
+/// uses to show source lines, imports nothing from the crate.
+impl crate::input_file::InputError {
+    /// The error as a diagnostic located at the file.
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic::new(self.to_string())
+            .at(Some(Location::new(self.path(), 0, 0)))
+            .help(self.help())
+    }
+}
+
 #[cfg(test)]
 mod window_tests {
     use super::source_window;

@@ -12,13 +12,13 @@
 //! 3. reads at most a limit — [`TEXT_LIMIT`] for text the project writes by hand; a copy
 //!    source may be as large as it is, but only as large as `fstat` said when it was opened.
 //!
-//! Anything else is an [`InputError`], which becomes a located diagnostic (exit 3).
+//! Anything else is an [`InputError`], which becomes a located diagnostic (exit 3) through
+//! `InputError::diagnostic`, defined with the diagnostics in `error.rs`: this file is the
+//! bottom layer and imports nothing from the crate.
 
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-use crate::error::{Diagnostic, Location};
 
 /// The largest playbook, role file, vars file, inventory file, template or env file jetlike
 /// reads: 16 MiB. Hand-written configuration is far smaller; anything larger is refused with an
@@ -78,13 +78,6 @@ impl InputError {
             ),
             InputError::NotUtf8 { .. } => "save the file as UTF-8 text".into(),
         }
-    }
-
-    /// The error as a diagnostic located at the file.
-    pub fn diagnostic(&self) -> Diagnostic {
-        Diagnostic::new(self.to_string())
-            .at(Some(Location::new(self.path(), 0, 0)))
-            .help(self.help())
     }
 }
 
@@ -146,7 +139,8 @@ pub fn read_bytes_limited(path: &Path, limit: u64) -> Result<Vec<u8>, InputError
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    // The capacity is a hint: on a target where the size does not fit, start empty.
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // One byte more than the limit tells a file that grew past it from one that did not.
     file.take(limit + 1)
         .read_to_end(&mut buf)
@@ -173,7 +167,7 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// (a file growing while it is read cannot make jetlike read forever).
 pub fn read_copy_source(path: &Path) -> Result<Vec<u8>, InputError> {
     let (file, size) = open_regular(path)?;
-    let mut buf = Vec::with_capacity(size as usize);
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(size)
         .read_to_end(&mut buf)
         .map_err(|e| io(path, e))?;

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::error::{Diagnostic, Error, Location, Result};
-use crate::playbook::{check_yaml_depth, load_vars_file, merge, yaml_error, Vars};
+use crate::playbook::{check_yaml_depth, load_vars_file, yaml_error};
+use crate::vars::{merge, Vars};
 
 pub const ALL: &str = "all";
 
@@ -259,20 +260,27 @@ impl Inventory {
                 Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
+        inv.link_and_check(dir, &mut errors);
+        Ok((inv, errors))
+    }
+
+    /// Hangs every group without a parent off `all`, then reports a subgroup cycle and
+    /// `host_vars` files naming a host in no group (located at their files under `dir`).
+    fn link_and_check(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) {
         // Every group without a parent hangs off `all`.
-        let children: BTreeSet<String> = inv
+        let children: BTreeSet<String> = self
             .groups
             .values()
             .flat_map(|g| g.subgroups.iter().cloned())
             .collect();
-        let roots: Vec<String> = inv
+        let roots: Vec<String> = self
             .groups
             .keys()
             .filter(|g| *g != ALL && !children.contains(*g))
             .cloned()
             .collect();
-        inv.groups.get_mut(ALL).unwrap().subgroups.extend(roots);
-        if let Some(cycle) = inv.find_cycle() {
+        self.groups.get_mut(ALL).unwrap().subgroups.extend(roots);
+        if let Some(cycle) = self.find_cycle() {
             let first = &cycle[0];
             let file = ["", ".yml", ".yaml"]
                 .iter()
@@ -289,8 +297,8 @@ impl Inventory {
                 .help("remove one of the subgroups: entries forming the cycle"),
             );
         }
-        let all_hosts = inv.all_hosts();
-        for (host, _) in inv.host_vars.iter() {
+        let all_hosts = self.all_hosts();
+        for host in self.host_vars.keys() {
             if !all_hosts.contains(host) {
                 let base = dir.join("host_vars");
                 let file = ["", ".yml", ".yaml"]
@@ -305,7 +313,6 @@ impl Inventory {
                 );
             }
         }
-        Ok((inv, errors))
     }
 
     /// A cycle of subgroups, as the groups along it with the first repeated at the end

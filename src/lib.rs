@@ -31,6 +31,7 @@ pub mod schema;
 pub mod secret;
 pub mod secret_decl;
 pub mod secret_source;
+pub mod secret_spec;
 pub mod show_inventory;
 pub mod signals;
 pub mod source;
@@ -39,6 +40,7 @@ pub mod summary;
 pub mod task_logic;
 pub mod temp_files;
 pub mod template;
+pub mod var_precedence;
 pub mod vars;
 pub mod yaml_spans;
 

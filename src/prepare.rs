@@ -17,7 +17,7 @@ use crate::policy;
 use crate::secret::Secret;
 use crate::source::{resolve_source, SourceError, SourceKind, KERNEL_HELP};
 use crate::template::{Dialect, Engine};
-use crate::vars::task_vars;
+use crate::var_precedence::task_vars;
 
 #[derive(Default)]
 pub struct Prepared {

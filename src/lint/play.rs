@@ -138,7 +138,13 @@ impl<'p> Linter<'p> {
         bases
             .entry((ci, role_key))
             .or_insert_with(|| {
-                let v = crate::vars::task_vars(play, role, &class.vars, &Vars::new(), &self.extra);
+                let v = crate::var_precedence::task_vars(
+                    play,
+                    role,
+                    &class.vars,
+                    &Vars::new(),
+                    &self.extra,
+                );
                 Rc::new(Value::Object(v))
             })
             .clone()

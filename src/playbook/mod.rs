@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 pub mod lenient;
 pub mod load_report;
@@ -28,7 +27,7 @@ pub use crate::modules::shell::{ShellTask, Size};
 pub use crate::modules::{Task, MODULES};
 pub use crate::task_logic::{Items, PostLogic, PreLogic};
 
-pub type Vars = Map<String, Value>;
+pub use crate::vars::{merge, Vars};
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +54,7 @@ pub struct Play {
     /// The secrets this play's template files may use, each with its source (see
     /// `secret_decl`). Without it, template files read `ENV_` variables from `--loadenv`.
     #[serde(default)]
-    pub secrets: Option<crate::secret_decl::Declaration>,
+    pub secrets: Option<crate::secret_spec::Declaration>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -78,18 +77,6 @@ pub struct RoleFile {
     pub tasks: Vec<String>,
     #[serde(default)]
     pub handlers: Vec<String>,
-}
-
-/// Deep merge: mappings merge key by key, anything else is replaced by the higher layer.
-pub fn merge(into: &mut Vars, from: &Vars) {
-    for (k, v) in from {
-        match (into.get_mut(k), v) {
-            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
-            _ => {
-                into.insert(k.clone(), v.clone());
-            }
-        }
-    }
 }
 
 /// A YAML source file kept with its position index.

@@ -13,7 +13,7 @@ use crate::connection::AnyConnection;
 use crate::output::{Failure, Status, TaskEvent};
 use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
 use crate::prepare::items_of;
-use crate::vars::task_vars;
+use crate::var_precedence::task_vars;
 
 const ITEMS_NOT_A_LIST: &str = "`items` must be a list, or the name of a variable holding a list";
 
