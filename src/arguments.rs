@@ -1,5 +1,5 @@
 //! The command line as clap sees it: the argument structs and their help text, nothing else.
-//! Validation into a [`crate::config::RunConfig`] happens in `config`; the help text of every
+//! Validation into a `RunConfig` happens in `config`; the help text of every
 //! flag is the doc comment of its field, so those comments are user-facing text.
 
 use std::path::PathBuf;

@@ -78,6 +78,8 @@ fn yaml_error(text: &str, off: usize) -> Result<(), DepthError> {
 /// `[`/`{` does. Quoted scalars, comments and block scalars (`|`, `>`) are skipped.
 /// Long on purpose: one single-pass lexer whose states (quotes, comments, block scalars, flow
 /// depth) share one loop; split apart, each piece would pass the whole state around.
+// Byte lexer: `b`, `n`, `i`, `q` are the conventional names of its cursor and input.
+#[allow(clippy::many_single_char_names)]
 fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
     let b = text.as_bytes();
     let n = b.len();

@@ -178,6 +178,8 @@ fn calls_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<Hel
 /// literals, comments and `{% raw %}` blocks.
 /// Long on purpose: one lexical pass over the tags, whose quote and `raw` state the filter
 /// and test scans share.
+// Byte lexer: short cursor names (`i`, `j`, `k`, `b`, `q`) as in every tokenizer.
+#[allow(clippy::many_single_char_names)]
 fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usize))> {
     let mut out = vec![];
     let bytes = text.as_bytes();
