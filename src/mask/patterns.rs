@@ -1,0 +1,347 @@
+//! The compiled pattern set: a trie for exact matching and hold-back, and a 4-gram prefilter
+//! that lets only candidate positions reach it; `emit` writes text with masked ranges.
+
+use zeroize::Zeroize;
+
+use super::escapes;
+use super::trie::Trie;
+use super::{Bytes, MASK_TOKEN, MIN_ANYWHERE, MIN_MASKED};
+
+/// One compiled, immutable pattern set.
+pub(super) struct PatternSet {
+    pub(super) generation: u64,
+    /// Every pattern (ASCII-lowercased) with its end marked: exact matching and hold-back.
+    pub(super) trie: Trie,
+    /// 4-grams at offsets 0-4 of patterns of 8+ bytes: probed every 5 bytes.
+    pub(super) long: Grams,
+    /// The same, one bitset per offset: on a hit, which starts are worth checking.
+    pub(super) long_at: [Grams; LONG_STRIDE],
+    /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
+    pub(super) short_word: Option<Grams>,
+    /// 4-grams at offset 0 of other patterns of 4-7 bytes (with a non-word byte): probed at
+    /// each token whose length is the length of such a pattern's leading word run, and after
+    /// two non-word bytes when a pattern starts with one.
+    pub(super) short_other: Option<Grams>,
+    /// Bit `r`: some pattern of `short_other` starts with a run of exactly `r` word bytes.
+    pub(super) other_runs: u8,
+    /// 4-grams at offset 0 of every pattern: which tails may be held back.
+    pub(super) first: Grams,
+    /// The longest pattern.
+    pub(super) max_len: usize,
+}
+
+impl PatternSet {
+    pub(super) fn new(pats: &[Bytes], generation: u64) -> PatternSet {
+        // 2^18 bits: 32 KiB, so probes hit the L1 cache.
+        let mut long = Grams::new(18);
+        let mut long_at: [Grams; LONG_STRIDE] = std::array::from_fn(|_| Grams::new(16));
+        let mut short_word = Grams::new(16);
+        let mut short_other = Grams::new(16);
+        let mut first = Grams::new(18);
+        let (mut has_word, mut has_other) = (false, false);
+        let mut other_runs = 0u8;
+        for p in pats {
+            if p.len() >= MIN_ANYWHERE {
+                for (off, at) in long_at.iter_mut().enumerate() {
+                    long.insert(gram(&p[off..]));
+                    at.insert(gram(&p[off..]));
+                }
+            } else if p.iter().all(|&b| is_word(b)) {
+                has_word = true;
+                short_word.insert(gram(p));
+            } else {
+                has_other = true;
+                short_other.insert(gram(p));
+                other_runs |= 1 << p.iter().take_while(|&&b| is_word(b)).count();
+            }
+            first.insert(gram(p));
+        }
+        PatternSet {
+            generation,
+            trie: Trie::new(pats),
+            long,
+            long_at,
+            short_word: has_word.then_some(short_word),
+            short_other: has_other.then_some(short_other),
+            other_runs,
+            first,
+            max_len: pats.iter().map(|p| p.len()).max().unwrap_or(0),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.max_len == 0
+    }
+
+    /// Finds the valid matches in `view` and unions intersecting ones into sorted, disjoint
+    /// ranges of the original bytes. `prev` is the text byte just before the view (None at
+    /// the start of the stream), `open` the length of a prefix of the view's bytes that
+    /// belongs to a range already emitted as a token, and `eof` whether the stream ends with
+    /// it. Also returns, in text (escape-free) coordinates, the start of the earliest short
+    /// match that ends at the end of the text, whose validity waits for the next byte.
+    pub(super) fn scan(
+        &self,
+        view: &escapes::View<'_>,
+        prev: Option<u8>,
+        open: usize,
+        eof: bool,
+    ) -> (Vec<(usize, usize)>, Option<usize>) {
+        let (found, unsure) = self.find(view.text(), prev, eof);
+        let mut found: Vec<(usize, usize)> = found
+            .into_iter()
+            .map(|(s, e)| (view.orig(s), view.orig(e - 1) + 1))
+            .collect();
+        found.sort_unstable();
+        let mut ranges = Vec::new();
+        let mut cur = (open > 0).then_some((0, open));
+        for (s, e) in found {
+            match &mut cur {
+                Some(c) if s < c.1 => c.1 = c.1.max(e),
+                _ => {
+                    ranges.extend(cur);
+                    cur = Some((s, e));
+                }
+            }
+        }
+        ranges.extend(cur);
+        (ranges, unsure)
+    }
+
+    /// Every valid match in `text` as (start, end), and the `unsure` start (see `scan`).
+    pub(super) fn find(
+        &self,
+        text: &[u8],
+        prev: Option<u8>,
+        eof: bool,
+    ) -> (Vec<(usize, usize)>, Option<usize>) {
+        let n = text.len();
+        let mut found = Vec::new();
+        let mut unsure: Option<usize> = None;
+        if n < MIN_MASKED || self.is_empty() {
+            return (found, unsure);
+        }
+        // Candidate starts, increasing. A pattern of 8+ bytes at `s` covers a probe position
+        // `i` (a multiple of 5) with `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`.
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i + 4 <= n {
+            let g = gram(&text[i..]);
+            if self.long.has(g) {
+                // Offsets 4..=0, so starts stay increasing.
+                for off in (0..LONG_STRIDE).rev() {
+                    if off <= i && self.long_at[off].has(g) {
+                        starts.push(i - off);
+                    }
+                }
+            }
+            i += LONG_STRIDE;
+        }
+        // A pattern of 4-7 bytes starts where the byte before is not a word byte. One made
+        // of word bytes only is then a whole token of its length: only tokens of 4-7 bytes
+        // are probed for those, found 64 bytes at a time from a bit-per-byte word mask.
+        let mut extra = Vec::new();
+        if self.short_word.is_some() || self.short_other.is_some() {
+            let words = word_bits(text);
+            let mut carry = u64::from(prev.is_some_and(is_word));
+            for (j, &w) in words.iter().enumerate() {
+                let next = words.get(j + 1).copied().unwrap_or(0);
+                let ahead = |k: u32| (w >> k) | (next << (64 - k));
+                // `runs[r]`: a word byte starting a run of at least `r + 1` word bytes.
+                let mut runs = [w; 8];
+                for r in 1..8 {
+                    runs[r] = runs[r - 1] & ahead(u32::try_from(r).unwrap_or(7));
+                }
+                let before_non_word = !((w << 1) | carry);
+                carry = w >> 63;
+                let token_start = w & before_non_word;
+                let mut probe = |mut m: u64, bits: &Grams| {
+                    while m != 0 {
+                        let i = 64 * j + m.trailing_zeros() as usize;
+                        if i + MIN_MASKED <= n && bits.has(gram(&text[i..])) {
+                            extra.push(i);
+                        }
+                        m &= m - 1;
+                    }
+                };
+                if let Some(short) = &self.short_word {
+                    // A token of 4-7 bytes.
+                    probe(token_start & runs[3] & !runs[7], short);
+                }
+                if let Some(short) = &self.short_other {
+                    // A token of exactly a first-run length of some pattern, or a non-word
+                    // byte after a non-word byte for patterns that start with one.
+                    let mut m = 0;
+                    for r in 1..7 {
+                        if self.other_runs & (1 << r) != 0 {
+                            m |= token_start & runs[r - 1] & !runs[r];
+                        }
+                    }
+                    if self.other_runs & 1 != 0 {
+                        m |= !w & before_non_word;
+                    }
+                    probe(m, short);
+                }
+            }
+        }
+        if !extra.is_empty() {
+            starts.extend(extra);
+            starts.sort_unstable();
+            starts.dedup();
+        }
+        for s in starts {
+            self.trie.matches_at(&text[s..], |len| {
+                let e = s + len;
+                if len < MIN_ANYWHERE {
+                    let before = if s == 0 { prev } else { Some(text[s - 1]) };
+                    if before.is_some_and(is_word) {
+                        return;
+                    }
+                    if e == n {
+                        if !eof {
+                            unsure = Some(unsure.map_or(s, |u| u.min(s)));
+                            return;
+                        }
+                    } else if is_word(text[e]) {
+                        return;
+                    }
+                }
+                found.push((s, e));
+            });
+        }
+        (found, unsure)
+    }
+
+    /// How many trailing bytes of `text` could still grow into a match: the longest suffix
+    /// that is a proper prefix of some pattern.
+    pub(super) fn hold(&self, text: &[u8]) -> usize {
+        let n = text.len();
+        let from = n.saturating_sub(self.max_len.saturating_sub(1));
+        for j in from..n {
+            let tail = &text[j..];
+            if tail.len() >= 4 && !self.first.has(gram(tail)) {
+                continue;
+            }
+            if self.trie.is_open_prefix(tail) {
+                return n - j;
+            }
+        }
+        0
+    }
+}
+
+pub(super) const LONG_STRIDE: usize = MIN_ANYWHERE - 3;
+
+/// The case-folded hash of the 4 bytes at the start of `b` (at least 4 long). `| 0x20` folds
+/// ASCII letters (and a few other pairs: a filter may over-approximate).
+#[inline]
+pub(super) fn gram(b: &[u8]) -> u32 {
+    let w = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) | 0x2020_2020;
+    w.wrapping_mul(0x9E37_79B1)
+}
+
+/// A bitset of 4-gram hashes.
+pub(super) struct Grams {
+    pub(super) bits: Vec<u64>,
+    pub(super) shift: u32,
+}
+
+impl Grams {
+    pub(super) fn new(log2: u32) -> Grams {
+        Grams {
+            bits: vec![0; 1 << (log2 - 6)],
+            shift: 32 - log2,
+        }
+    }
+
+    pub(super) fn insert(&mut self, h: u32) {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] |= 1 << (i & 63);
+    }
+
+    #[inline]
+    pub(super) fn has(&self, h: u32) -> bool {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] & (1 << (i & 63)) != 0
+    }
+}
+
+impl Drop for Grams {
+    /// The bits say little, but they are derived from secrets.
+    fn drop(&mut self) {
+        self.bits.zeroize();
+    }
+}
+
+/// The high bit of each byte of `w` (8 bytes, little-endian) that is not a word byte: the
+/// SWAR form of `!is_word`. No carry crosses a byte: every sum stays under 0x100.
+#[inline]
+pub(super) fn non_word_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = w & !HIGH;
+    let digit = (x + ONES * (0x80 - u64::from(b'0'))) & !(x + ONES * (0x7f - u64::from(b'9')));
+    let y = x | (ONES * 0x20);
+    let letter = (y + ONES * (0x80 - u64::from(b'a'))) & !(y + ONES * (0x7f - u64::from(b'z')));
+    let z = x ^ (ONES * u64::from(b'_'));
+    let not_underscore = (z + !HIGH) | z;
+    let word = (digit | letter | !not_underscore) & !w & HIGH;
+    !word & HIGH
+}
+
+/// Bit `i % 64` of word `i / 64` is set when `text[i]` is a word byte.
+pub(super) fn word_bits(text: &[u8]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len().div_ceil(64));
+    for block in text.chunks(64) {
+        let mut bits = 0u64;
+        let mut lanes = block.chunks_exact(8);
+        for (k, lane) in lanes.by_ref().enumerate() {
+            let w = u64::from_le_bytes(lane.try_into().expect("8 bytes"));
+            // The high bit of each non-word byte, gathered into 8 bits (byte k -> bit k).
+            let nw = ((non_word_mask(w) >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+            bits |= (!nw & 0xff) << (8 * k);
+        }
+        let done = block.len() - lanes.remainder().len();
+        for (k, &b) in lanes.remainder().iter().enumerate() {
+            bits |= u64::from(is_word(b)) << (done + k);
+        }
+        out.push(bits);
+    }
+    out
+}
+
+/// `[A-Za-z0-9_]`: a short pattern must not touch one of these on either side.
+pub(super) fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Appends `buf[..cut]` to `out` with each range replaced by [`MASK_TOKEN`]. When
+/// `first_open`, the first range was already emitted as a token and is skipped silently.
+/// Returns how far past `cut` a range straddling `cut` reaches: its token is emitted now, and
+/// that many bytes at the start of what remains belong to it.
+pub(super) fn emit(
+    buf: &[u8],
+    ranges: &[(usize, usize)],
+    first_open: bool,
+    cut: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut pos = 0;
+    for (i, &(s, e)) in ranges.iter().enumerate() {
+        let emitted = first_open && i == 0;
+        if s >= cut && !emitted {
+            break;
+        }
+        if !emitted {
+            out.extend_from_slice(&buf[pos..s]);
+            out.extend_from_slice(MASK_TOKEN);
+        }
+        if e > cut {
+            return e - cut;
+        }
+        pos = e;
+    }
+    if pos < cut {
+        out.extend_from_slice(&buf[pos..cut]);
+    }
+    0
+}
