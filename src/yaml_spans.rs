@@ -382,9 +382,8 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
-/// Index positions of the first document in `text`; `None` if it does not parse (the typed
-/// parse reports that error with its own location).
-pub fn index(text: &str) -> Option<Node> {
+/// Parses `text` into the position tree (the first document), or yaml-rust2's scan error.
+fn parse(text: &str) -> Result<Option<Node>, yaml_rust2::ScanError> {
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
     let mut b = Builder {
@@ -393,9 +392,14 @@ pub fn index(text: &str) -> Option<Node> {
         doc: Doc(Arc::from(text)),
         line_starts,
     };
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, false).ok()?;
-    b.root
+    Parser::new_from_str(text).load(&mut b, false)?;
+    Ok(b.root)
+}
+
+/// Index positions of the first document in `text`; `None` if it does not parse (the typed
+/// parse reports that error with its own location).
+pub fn index(text: &str) -> Option<Node> {
+    parse(text).ok().flatten()
 }
 
 /// Problems of a YAML text that serde reports badly or not at all: a key repeated in one
@@ -403,21 +407,15 @@ pub fn index(text: &str) -> Option<Node> {
 /// errors at yaml-rust2's position (an unclosed quote where it opens, not at end of file).
 /// `(message, line, column)`, 1-based.
 pub fn problems(text: &str) -> Vec<(String, usize, usize)> {
-    let mut line_starts = vec![0];
-    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    let mut b = Builder {
-        stack: vec![],
-        root: None,
-        doc: Doc(Arc::from(text)),
-        line_starts,
+    let root = match parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let m = e.marker();
+            return vec![(e.info().to_string(), m.line(), m.col() + 1)];
+        }
     };
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut b, false) {
-        let m = e.marker();
-        return vec![(e.info().to_string(), m.line(), m.col() + 1)];
-    }
     let mut out = vec![];
-    if let Some(root) = &b.root {
+    if let Some(root) = &root {
         duplicates(root, &mut out);
     }
     out
