@@ -2,6 +2,8 @@
 //! and parsed; variables they (and every templated field) use are known for every host; the
 //! `ENV_` variables templates use make up the secret set.
 
+mod sources;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use crate::modules::file::LoadedTemplate;
 use crate::playbook::{FieldStep, Items, LoadedPlay, LoadedTask, Task, Vars};
 use crate::policy;
 use crate::secret::Secret;
-use crate::source::{resolve_source, SourceError, SourceKind, KERNEL_HELP};
+use crate::source::SourceKind;
 use crate::template::{Dialect, Engine};
 use crate::var_precedence::task_vars;
 
@@ -420,8 +422,7 @@ impl Checker<'_> {
     }
 
     /// One task on one host: its items, undefined variables in its fields, and its source
-    /// (copied file read, template loaded and checked). Still over 80 lines: not split in
-    /// this step (the architecture issue's one source resolver will replace its source part).
+    /// (copied file read, template loaded and checked).
     fn check_task(
         &mut self,
         play: &LoadedPlay,
@@ -430,7 +431,6 @@ impl Checker<'_> {
         base: &Vars,
         saved: &BTreeSet<String>,
     ) {
-        let role = task.origin.role.as_deref();
         let Some(items) = items_of(&task.task, base) else {
             return;
         };
@@ -478,52 +478,11 @@ impl Checker<'_> {
             let Ok(src) = self.engine.render(src, &ctx) else {
                 continue;
             };
-            let path = match resolve_source(kind, play, role, &src).into_result(kind, &src) {
-                Ok(p) => p,
-                Err(e @ SourceError::Kernel { .. }) => {
-                    self.once(
-                        format!("kernel {kind:?} {src}"),
-                        src_diagnostic(play, task, e.to_string()).help(KERNEL_HELP),
-                    );
-                    continue;
-                }
-                Err(SourceError::Missing { tried, .. }) => {
-                    self.once(
-                        format!("missing {kind:?} {src} {:?}", role.map(|r| &r.name)),
-                        src_diagnostic(
-                            play,
-                            task,
-                            format!("{} source {src:?} not found", task.task.module()),
-                        )
-                        .help(format!(
-                            "searched: {}",
-                            tried
-                                .iter()
-                                .map(|p| p.display().to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    );
-                    continue;
-                }
+            let Some(path) = self.resolve_src(play, task, kind, &src) else {
+                continue;
             };
             if kind == SourceKind::Files {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    self.prepared.files.entry(path.clone())
-                {
-                    match crate::input_file::read_copy_source(&path) {
-                        Ok(b) => {
-                            slot.insert(Arc::new(b));
-                        }
-                        Err(e) => self.once(
-                            format!("read {}", path.display()),
-                            Diagnostic::new(format!("cannot read copy source: {e}"))
-                                .code(DiagnosticCode::MissingFile)
-                                .at(Some(task.field_location(&[FieldStep::Key("src")], None)))
-                                .help(e.help()),
-                        ),
-                    }
-                }
+                self.read_copy_source(task, path);
                 continue;
             }
             if let Some(t) = self.load_template(play, task, &path) {
