@@ -10,12 +10,11 @@ use std::process::Stdio;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::error::{put_error, ConnError, WriteStep};
 use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
 use super::privilege::{wrap, Privilege};
-use super::transport::{pump, OutputSink, RunOutput, Transport};
+use super::transport::{feed, pump, OutputSink, RunOutput, Transport};
 use super::users::{gid_of, group_name, uid_of, user_name};
 use super::{file_ops, scripts, Connection};
 
@@ -97,17 +96,7 @@ pub async fn run_local(
 ) -> Result<i32, ConnError> {
     let mut child = spawn_sh(&wrap(&scripts::bootstrap(script.len()), privilege))?;
     let mut guard = SessionGuard::new(child.id().and_then(|p| i32::try_from(p).ok()));
-    let stdin = child.stdin.take();
-    let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
-    feed.extend_from_slice(script.as_bytes());
-    feed.extend_from_slice(input);
-    let writer = async move {
-        if let Some(mut si) = stdin {
-            // The child may exit without reading everything: that is its business.
-            let _ = si.write_all(&feed).await;
-            let _ = si.shutdown().await;
-        }
-    };
+    let writer = feed(child.stdin.take(), script, input);
     let (so, se) = (child.stdout.take(), child.stderr.take());
     if let Some(o) = &so {
         // A larger pipe lets a fast writer get ahead: fewer, larger reads. Best effort.

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::error::ConnError;
 use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
 use super::privilege::{wrap, Privilege};
-use super::transport::{pump, OutputSink, Transport, CHUNK};
+use super::transport::{feed, pump, OutputSink, Transport, CHUNK};
 use super::{file_ops, scripts, Connection};
 
 /// How long (seconds) a `ControlMaster` with no channel open stays up.
@@ -287,16 +287,7 @@ impl SshConnection {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().await.map_err(lost)?;
-        let writer = child.stdin().take();
-        let mut feed = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + stdin.len()));
-        feed.extend_from_slice(script.as_bytes());
-        feed.extend_from_slice(stdin);
-        let feed = async move {
-            if let Some(mut w) = writer {
-                let _ = w.write_all(&feed).await;
-                let _ = w.shutdown().await;
-            }
-        };
+        let feed = feed(child.stdin().take(), script, stdin);
         let reader = pump(child.stdout().take(), child.stderr().take(), sink, None);
         tokio::join!(feed, reader);
         let status = child.wait().await.map_err(lost)?;

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::ConnError;
 use super::privilege::Privilege;
@@ -65,6 +65,19 @@ pub trait Transport: Sync {
             let rc = self.exec(script, input, privilege, &mut out).await?;
             Ok(RunOutput { rc, out })
         }
+    }
+}
+
+/// Writes a script and then its input to a child's stdin and closes it. The copy that joins
+/// them may hold secret content (a rendered file): it is wiped when written. A child may exit
+/// without reading everything: that is its business, so write errors are not errors here.
+pub async fn feed<W: AsyncWrite + Unpin>(stdin: Option<W>, script: &str, input: &[u8]) {
+    let mut all = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
+    all.extend_from_slice(script.as_bytes());
+    all.extend_from_slice(input);
+    if let Some(mut w) = stdin {
+        let _ = w.write_all(&all).await;
+        let _ = w.shutdown().await;
     }
 }
 
