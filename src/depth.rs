@@ -131,7 +131,7 @@ fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
             indent = j - i;
             i = j;
             value_start = true;
-            if text[i..].starts_with("---") && blank(i + 3) {
+            if b[i..].starts_with(b"---") && blank(i + 3) {
                 i += 3;
             }
             continue;
@@ -308,10 +308,10 @@ pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
                     }
                 }
                 b')' | b']' => brackets = brackets.saturating_sub(1),
-                b'}' if brackets > 0 && !text[j..].starts_with("}}") => {
+                b'}' if brackets > 0 && !b[j..].starts_with(b"}}") => {
                     brackets -= 1;
                 }
-                b'}' if text[j..].starts_with("}}") => {
+                b'}' if b[j..].starts_with(b"}}") => {
                     if brackets > 0 {
                         brackets -= 1;
                     } else {

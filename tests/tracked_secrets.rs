@@ -222,6 +222,23 @@ fn a_secret_split_by_terminal_escape_sequences_is_masked() {
 }
 
 #[test]
+fn a_secret_inside_an_escape_sequence_is_masked() {
+    // A terminal title, a hyperlink target and a run of intermediate bytes are not text to
+    // a terminal, but they are to a log file, a pipe or a JSON reader.
+    let secret = canary();
+    let cmd = r#"'S=$(tr -d "\n" < @OUT@/s.txt); printf "t\033]0;%s\007 l\033]8;;https://h/?k=%s\033\\\\link\033]8;;\033\\\\ i\033 %s\n" "$S" "$S" "$S"'"#;
+    let p = printing_project(cmd);
+    for extra in [&["-vvv"][..], &["--output", "json", "-vvv"][..]] {
+        let mut args = vec!["local", "-p", "playbooks/pb.yml", "--loadenv"];
+        args.extend_from_slice(extra);
+        let r = p.run_env(&args, &[("S", &secret)]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(r.stdout.contains("***"), "{}", r.stdout);
+        assert_no_leak("inside escape sequences", &r, &secret);
+    }
+}
+
+#[test]
 fn unicode_normalisation_forms_are_masked() {
     // The value as loaded is NFC (é as one code point); a tool prints it NFD (e + accent).
     let base = canary();

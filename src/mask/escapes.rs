@@ -1,6 +1,8 @@
 //! Terminal escape sequences are transparent to matching: the text a secret is looked for in
 //! is the output without them, and a masked range runs from the first to the last text byte
-//! of the match, swallowing the sequences inside it (those before and after stay).
+//! of the match, swallowing the sequences inside it (those before and after stay). The raw
+//! bytes are searched too, for what the view cannot see: a value inside a sequence (a
+//! terminal title, a hyperlink's target) is no text to a terminal but is to a log or a pipe.
 //!
 //! Recognised (ECMA-48, byte by byte, so the same bytes split the same way whatever the
 //! chunking): CSI `ESC [` parameters/intermediates (0x20-0x3F) then a final byte
@@ -24,6 +26,8 @@ pub(super) struct View<'a> {
     runs: Vec<(usize, usize)>,
     /// Start of a sequence still open at the end.
     incomplete: Option<usize>,
+    /// (start, end) of each complete sequence, in original positions.
+    sequences: Vec<(usize, usize)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,6 +89,7 @@ impl<'a> View<'a> {
                 text: Cow::Borrowed(buf),
                 runs: Vec::new(),
                 incomplete: None,
+                sequences: Vec::new(),
             };
         };
         let mut text = Vec::with_capacity(buf.len());
@@ -92,8 +97,10 @@ impl<'a> View<'a> {
         text.extend_from_slice(&buf[..first]);
         let mut i = first;
         let mut incomplete = None;
+        let mut sequences = Vec::new();
         while i < buf.len() {
             if let Ok(end) = sequence_end(buf, i) {
+                sequences.push((i, end));
                 i = end;
             } else {
                 incomplete = Some(i);
@@ -110,6 +117,7 @@ impl<'a> View<'a> {
             text: Cow::Owned(text),
             runs,
             incomplete,
+            sequences,
         }
     }
 
@@ -127,9 +135,48 @@ impl<'a> View<'a> {
         o + (k - t)
     }
 
+    /// Whether any escape sequence (or the start of one) was set aside.
+    pub(super) fn has_escapes(&self) -> bool {
+        !self.runs.is_empty()
+    }
+
+    /// `at`, or the start of the escape sequence `at` falls inside: a place where the bytes
+    /// can be cut so that what follows parses as it did.
+    pub(super) fn boundary_at_or_before(&self, at: usize) -> usize {
+        let i = self.sequences.partition_point(|&(start, _)| start <= at);
+        match i.checked_sub(1).map(|i| self.sequences[i]) {
+            Some((start, end)) if at < end => start,
+            _ => self.incomplete.map_or(at, |inc| at.min(inc)),
+        }
+    }
+
+    /// How many text bytes come before original position `at`.
+    pub(super) fn text_len_before(&self, at: usize) -> usize {
+        if self.runs.is_empty() {
+            return at.min(self.text.len());
+        }
+        let r = self.runs.partition_point(|&(_, o)| o <= at).max(1) - 1;
+        let (t, o) = self.runs[r];
+        let run_end = self
+            .runs
+            .get(r + 1)
+            .map_or(self.text.len(), |&(next, _)| next);
+        (t + at.saturating_sub(o)).min(run_end)
+    }
+
     pub(super) fn incomplete(&self) -> Option<usize> {
         self.incomplete
     }
+}
+
+/// A value as matching finds it in the view of an output: without its escape sequences
+/// (`ESC` and what follows, parsed as in output; a sequence it ends inside is dropped). `None`
+/// when the value has no `ESC`. Such a value is looked for in this form (printed with other
+/// escapes around and inside it) and as it is (printed raw, where the raw search finds it).
+pub(super) fn visible(pattern: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    memchr::memchr(ESC, pattern)?;
+    // The text stops where a sequence still open at the end begins.
+    Some(zeroize::Zeroizing::new(View::new(pattern).text().to_vec()))
 }
 
 impl Drop for View<'_> {

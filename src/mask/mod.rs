@@ -141,7 +141,8 @@ impl Masker {
                 reg.unwarned.push(name.clone());
             }
         }
-        for mut p in pats {
+        let visible: Vec<Bytes> = pats.iter().filter_map(|p| escapes::visible(p)).collect();
+        for mut p in pats.into_iter().chain(visible) {
             if p.len() < MIN_MASKED {
                 continue;
             }
@@ -182,7 +183,7 @@ impl Masker {
             return input.to_vec();
         }
         let view = escapes::View::new(input);
-        let (ranges, _) = set.scan(&view, None, 0, true);
+        let (ranges, _) = set.scan(input, &view, patterns::Before::default(), 0, true);
         let mut out = Vec::with_capacity(input.len());
         emit(input, &ranges, false, input.len(), &mut out);
         out
@@ -228,7 +229,7 @@ impl Masker {
             set: self.set(),
             pending: Vec::new(),
             open: 0,
-            prev: None,
+            before: patterns::Before::default(),
         }
     }
 }
@@ -642,6 +643,71 @@ mod tests {
             for j in i..=text.len() {
                 streamed(&mk, text, &[i, j]);
             }
+        }
+    }
+
+    #[test]
+    fn a_value_holding_an_escape_sequence_is_masked_as_printed() {
+        // Found by the masker fuzz target: matching looks through escapes, so a pattern
+        // holding one could never match and the value was printed whole.
+        let mk = masker(&[
+            b"subgro\x1bps: [b",
+            b"\n\n[api]\n# from t\x1b",
+            b"ab\x1b[1mcdefgh",
+        ]);
+        for text in [
+            &b"x subgro\x1bps: [b, c]"[..],
+            b"port\n\n[api]\n# from t\x1be env",
+            b"<ab\x1b[1mcdefgh>",
+            b"<ab\x1b[0mcdefgh>",
+        ] {
+            let out = mk.mask(text);
+            assert!(out.windows(3).any(|w| w == MASK_TOKEN), "{out:?}");
+            for secret in [&b"subgro"[..], b"[api]", b"cdefgh"] {
+                assert!(!out.windows(secret.len()).any(|w| w == secret), "{out:?}");
+            }
+            streamed(&mk, text, &[1, 5, 9]);
+        }
+        // Printed raw, a value is masked whole, escape sequences at its ends included.
+        let ends = masker(&[b"\x1b]0;title-secret", b"\x1b[31m\x1b[0m\x1b[1m"]);
+        assert_eq!(
+            ends.mask(b"a \x1b]0;title-secret\x07 \x1b[31m\x1b[0m\x1b[1m!"),
+            b"a ***\x07 ***!"
+        );
+    }
+
+    #[test]
+    fn a_value_inside_an_escape_sequence_is_masked() {
+        // Found by the masker fuzz target: an OSC string (a terminal title) or a run of
+        // intermediate bytes is no text to a terminal, but it is to a log or a pipe.
+        let mk = masker(&[b"title-secret", b"./../../../"]);
+        for (text, want) in [
+            (
+                &b"\x1b]0;title-secret\x07 ok"[..],
+                &b"\x1b]0;***\x07 ok"[..],
+            ),
+            (
+                b"\x1b]8;;https://h/?t=title-secret\x1b\\x",
+                b"\x1b]8;;https://h/?t=***\x1b\\x",
+            ),
+            (b"\x1b./../../../../../n", b"\x1b***n"),
+        ] {
+            assert_eq!(
+                String::from_utf8_lossy(&mk.mask(text)),
+                String::from_utf8_lossy(want)
+            );
+            for i in 0..text.len() {
+                for j in i..text.len() {
+                    streamed(&mk, text, &[i, j]);
+                }
+            }
+        }
+        // A short value inside a sequence is judged by its raw neighbours.
+        let pin = masker(&[b"4711"]);
+        let text = b"x\x1b]0;4711\x074711y";
+        assert_eq!(pin.mask(text), b"x\x1b]0;***\x074711y");
+        for i in 0..text.len() {
+            streamed(&pin, text, &[i]);
         }
     }
 

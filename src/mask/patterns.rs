@@ -74,23 +74,42 @@ impl PatternSet {
     }
 
     /// Finds the valid matches in `view` and unions intersecting ones into sorted, disjoint
-    /// ranges of the original bytes. `prev` is the text byte just before the view (None at
-    /// the start of the stream), `open` the length of a prefix of the view's bytes that
-    /// belongs to a range already emitted as a token, and `eof` whether the stream ends with
-    /// it. Also returns, in text (escape-free) coordinates, the start of the earliest short
-    /// match that ends at the end of the text, whose validity waits for the next byte.
+    /// ranges of the original bytes `raw`. `before` holds the bytes just before them (None at
+    /// the start of the stream), `open` the length of a prefix of `raw` that belongs to a
+    /// range already emitted as a token, and `eof` whether the stream ends with it. Also
+    /// returns, in original coordinates, the start of the earliest short match that ends at
+    /// the end, whose validity waits for the next byte.
+    ///
+    /// The raw bytes are searched as well when there are escape sequences: a value printed
+    /// inside one (a terminal title, a hyperlink) is not text to a terminal, but it is to a
+    /// log file or a pipe. A raw match made of text bytes only is the view's to judge.
     pub(super) fn scan(
         &self,
+        raw: &[u8],
         view: &escapes::View<'_>,
-        prev: Option<u8>,
+        before: Before,
         open: usize,
         eof: bool,
     ) -> (Vec<(usize, usize)>, Option<usize>) {
-        let (found, unsure) = self.find(view.text(), prev, eof);
+        let (found, unsure) = self.find(view.text(), before.text, eof);
         let mut found: Vec<(usize, usize)> = found
             .into_iter()
             .map(|(s, e)| (view.orig(s), view.orig(e - 1) + 1))
             .collect();
+        let mut unsure = unsure.map(|u| view.orig(u));
+        if view.has_escapes() {
+            // Only what the view could not see: a match with a byte that is not text.
+            let (raw_found, raw_unsure) = self.find(raw, before.raw, eof);
+            found.extend(
+                raw_found
+                    .into_iter()
+                    .filter(|&(s, e)| view.text_len_before(e) - view.text_len_before(s) < e - s),
+            );
+            unsure = match (unsure, raw_unsure) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         found.sort_unstable();
         let mut ranges = Vec::new();
         let mut cur = (open > 0).then_some((0, open));
@@ -227,6 +246,13 @@ impl PatternSet {
         }
         0
     }
+}
+
+/// The byte before a buffer, as text (outside escape sequences) and raw.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Before {
+    pub(super) text: Option<u8>,
+    pub(super) raw: Option<u8>,
 }
 
 pub(super) const LONG_STRIDE: usize = MIN_ANYWHERE - 3;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use zeroize::Zeroize;
 
 use super::escapes;
-use super::patterns::{emit, PatternSet};
+use super::patterns::{emit, Before, PatternSet};
 use super::{Masker, MASK_TOKEN};
 
 /// Masks one output stream as it is written. Concatenating every `push` result and the
@@ -29,8 +29,9 @@ pub struct MaskStream {
     pub(super) pending: Vec<u8>,
     /// Leading bytes of `pending` that belong to a range whose token was already emitted.
     pub(super) open: usize,
-    /// The last text byte (outside escape sequences) before `pending`, None at stream start.
-    pub(super) prev: Option<u8>,
+    /// The last byte before `pending`, as text (outside escape sequences) and raw; None at
+    /// stream start.
+    pub(super) before: Before,
 }
 
 impl MaskStream {
@@ -50,32 +51,44 @@ impl MaskStream {
         let set = &*self.set;
         let view = escapes::View::new(&self.pending);
         let text = view.text();
-        let hold = set.hold(text);
-        let (ranges, unsure) = set.scan(&view, self.prev, self.open, false);
-        // Every match not yet complete starts inside the held tail, and so does every short
-        // match still waiting for its right boundary: nothing before `cut` can change.
-        let mut keep = text.len() - hold;
-        if let Some(u) = unsure {
-            keep = keep.min(u);
-        }
+        let (ranges, unsure) = set.scan(&self.pending, &view, self.before, self.open, false);
+        // Every match not yet complete starts inside a held tail (of the text, and of the raw
+        // bytes when they are searched too), and so does every short match still waiting for
+        // its right boundary: nothing before `cut` can change.
+        let keep = text.len() - set.hold(text);
         let mut cut = if keep < text.len() {
             view.orig(keep)
         } else {
             self.pending.len()
         };
+        if view.has_escapes() {
+            let raw_keep = self.pending.len() - set.hold(&self.pending);
+            cut = cut.min(view.boundary_at_or_before(raw_keep));
+        }
+        if let Some(u) = unsure {
+            cut = cut.min(view.boundary_at_or_before(u));
+        }
         if let Some(inc) = view.incomplete() {
             cut = cut.min(inc);
         }
-        let prev = if keep > 0 {
-            Some(text[keep - 1])
-        } else {
-            self.prev
+        let kept_text = view.text_len_before(cut);
+        let before = Before {
+            text: if kept_text > 0 {
+                Some(text[kept_text - 1])
+            } else {
+                self.before.text
+            },
+            raw: if cut > 0 {
+                Some(self.pending[cut - 1])
+            } else {
+                self.before.raw
+            },
         };
         drop(view);
         let mut out = Vec::with_capacity(cut + MASK_TOKEN.len());
         self.open = emit(&self.pending, &ranges, self.open > 0, cut, &mut out);
         if cut > 0 {
-            self.prev = prev;
+            self.before = before;
             consume_wiping(&mut self.pending, cut);
         }
         out
@@ -86,7 +99,9 @@ impl MaskStream {
     pub fn finish(&mut self) -> Vec<u8> {
         self.refresh();
         let view = escapes::View::new(&self.pending);
-        let (ranges, _) = self.set.scan(&view, self.prev, self.open, true);
+        let (ranges, _) = self
+            .set
+            .scan(&self.pending, &view, self.before, self.open, true);
         drop(view);
         let mut out = Vec::with_capacity(self.pending.len());
         emit(
@@ -98,7 +113,7 @@ impl MaskStream {
         );
         self.pending.zeroize();
         self.open = 0;
-        self.prev = None;
+        self.before = Before::default();
         out
     }
 }

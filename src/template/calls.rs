@@ -217,7 +217,7 @@ fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usi
                 Some(_) if b == b'\\' => j += 1,
                 Some(q) if b == q => quote = None,
                 None if b == b'"' || b == b'\'' => quote = Some(b),
-                None if text[j..].starts_with(close) => break,
+                None if bytes[j..].starts_with(close.as_bytes()) => break,
                 Some(_) | None => {}
             }
             j += 1;

@@ -232,6 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn scanning_a_jinja_tag_with_multibyte_text_does_not_panic() {
+        // Found by the fuzz harness: the tag scanner sliced the text in the middle of a
+        // character after an escaped byte inside a string literal.
+        let engine = Engine::new();
+        for t in [
+            "{{ \"\\é\" }}",
+            "{{ 'a\\ü' | upper }}",
+            "{% if x == \"ß\\€\" %}y{% endif %}",
+            "{{ \"é",
+            "{{ é }}",
+            "{% set ü = 1 %}{{ ü | string }}",
+        ] {
+            let _ = engine.unknown_names(Dialect::Jinja, t);
+        }
+    }
+
+    #[test]
     fn finds_env_references_in_every_handlebars_form() {
         for t in [
             "{{ENV_X}}",
