@@ -97,7 +97,12 @@ mod tests {
     fn every_module_tag_is_described_and_documented() {
         let s = schema(SchemaKind::Tasks);
         let task = &s["definitions"]["Task"];
-        assert_eq!(task["anyOf"].as_array().unwrap().len(), 2, "{task}");
+        // One body per module struct (copy and template share theirs).
+        assert_eq!(
+            task["anyOf"].as_array().unwrap().len(),
+            crate::playbook::MODULES.len() - 1,
+            "{task}"
+        );
         let readme = include_str!("../README.md");
         for m in crate::playbook::MODULES {
             let tag = format!("!{m}");

@@ -33,7 +33,7 @@ use std::rc::Rc;
 
 use crate::error::{Diagnostic, DiagnosticCode};
 use crate::inventory::Inventory;
-use crate::playbook::{Task, Vars};
+use crate::playbook::Vars;
 use crate::template::Engine;
 
 pub use crate::credentials::ALLOW_COMMENT;
@@ -130,10 +130,7 @@ pub fn lint(opts: &Options) -> Report {
     let saved = plays
         .iter()
         .flat_map(|p| p.tasks.iter().chain(p.handlers.iter()))
-        .filter_map(|t| match &t.task {
-            Task::Shell(s) => s.save.clone(),
-            _ => None,
-        })
+        .flat_map(|t| t.task.fields().saved_names())
         .collect::<BTreeSet<String>>();
     let mut l = Linter {
         engine: Engine::new(),

@@ -5,6 +5,7 @@
 //! Adding a module is one new file and one table line. Modules never spawn processes: they go
 //! through the host's `Connection`.
 
+pub mod echo;
 pub mod file;
 pub mod registry;
 pub mod shell;
@@ -48,6 +49,17 @@ pub enum Plan {
     Run {
         cmd: String,
     },
+    /// Make the change by running `script` on the target (one round trip): the plan of
+    /// modules that query the host, then act (a package, a user, a service). `changes` names
+    /// what would change, for check mode and the event.
+    Converge {
+        created: bool,
+        changes: Vec<String>,
+        script: String,
+    },
+    /// A module that changes nothing on the target (`!echo`, `!set`, `!facts`, `!assert`): its
+    /// outcome is known when planning, and is the same in check mode.
+    Control(Box<Applied>),
     Put {
         dest: String,
         content: Zeroizing<Vec<u8>>,
@@ -59,18 +71,29 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// What the plan would change, by kind (`content`, `mode`, `installed`…).
+    pub fn changes(&self) -> Vec<String> {
+        match self {
+            Plan::Put { changes, .. } | Plan::Converge { changes, .. } => changes.clone(),
+            _ => vec![],
+        }
+    }
+
     pub fn check_status(&self) -> Status {
         match self {
             Plan::Unchanged => Status::Matched,
             Plan::Run { .. } => Status::WouldRun,
-            Plan::Put { created: true, .. } => Status::WouldCreate,
-            Plan::Put { .. } => Status::WouldModify,
+            Plan::Control(applied) => applied.status.clone().unwrap_or(Status::Matched),
+            Plan::Put { created: true, .. } | Plan::Converge { created: true, .. } => {
+                Status::WouldCreate
+            }
+            Plan::Put { .. } | Plan::Converge { .. } => Status::WouldModify,
         }
     }
 }
 
 /// The result of applying a plan.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Applied {
     pub status: Option<Status>,
     pub changed: bool,
@@ -78,8 +101,10 @@ pub struct Applied {
     /// How many lines of output the command printed (shown as a count for sensitive tasks).
     pub out_lines: Option<usize>,
     pub cmd: Option<String>,
-    /// Facts to store for the host (`save:`).
-    pub save: Option<(String, Value)>,
+    /// Host variables to store (`save:`, `!set`, `!facts`).
+    pub saves: Vec<(String, Value)>,
+    /// A message for the person running (`!echo`, `!debug`): shown under the task, masked.
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,10 +166,7 @@ pub trait TaskModule: Sync {
     ) -> impl std::future::Future<Output = Result<(Applied, Vec<String>), TaskError>> + Send {
         async move {
             let plan = self.plan(ctx).await?;
-            let changes = match &plan {
-                Plan::Put { changes, .. } => changes.clone(),
-                _ => vec![],
-            };
+            let changes = plan.changes();
             Ok((self.apply(ctx, plan).await?, changes))
         }
     }
@@ -154,4 +176,79 @@ pub trait TaskModule: Sync {
         ctx: &TaskCtx<'_>,
         plan: Plan,
     ) -> impl std::future::Future<Output = Result<Applied, TaskError>> + Send;
+}
+
+/// Runs a module's command on the target with its output captured (bounded, masked; live at
+/// `-vvv` unless the task is sensitive) and returns its exit code and the kept output.
+/// A non-zero exit is the caller's to judge.
+pub async fn run_captured(
+    ctx: &TaskCtx<'_>,
+    cmd: &str,
+) -> Result<(i32, crate::capture::Captured), TaskError> {
+    use crate::connection::Connection;
+    let live = ctx
+        .stream
+        .filter(|st| st.live)
+        .map(|st| (st.output.clone(), st.head.clone()));
+    let mut cap = crate::capture::Capture::new(live, true, crate::capture::DEFAULT_SAVE_LIMIT);
+    let rc = ctx.conn.run(cmd, ctx.privilege, &mut cap).await?;
+    Ok((rc, cap.finish()))
+}
+
+/// Runs a read-only query (what a module plans from) and returns its output as text; a
+/// non-zero exit fails the task with the output's last lines.
+pub async fn query(ctx: &TaskCtx<'_>, what: &str, cmd: &str) -> Result<String, TaskError> {
+    let (rc, captured) = run_captured(ctx, cmd).await?;
+    if rc != 0 {
+        return Err(script_failure(what, cmd, rc, &captured));
+    }
+    Ok(captured
+        .kept
+        .as_deref()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_default())
+}
+
+/// Carries out a [`Plan::Converge`]: runs its script, fails on a non-zero exit.
+pub async fn apply_script(
+    ctx: &TaskCtx<'_>,
+    what: &str,
+    script: &str,
+    created: bool,
+) -> Result<Applied, TaskError> {
+    let (rc, captured) = run_captured(ctx, script).await?;
+    if rc != 0 {
+        return Err(script_failure(what, script, rc, &captured));
+    }
+    Ok(Applied {
+        status: Some(if created {
+            Status::Created
+        } else {
+            Status::Modified
+        }),
+        changed: true,
+        rc: Some(rc),
+        out_lines: Some(captured.lines),
+        ..Applied::default()
+    })
+}
+
+/// The failure of a module's command: what it was doing, the command, rc, the output's tail.
+pub fn script_failure(
+    what: &str,
+    cmd: &str,
+    rc: i32,
+    captured: &crate::capture::Captured,
+) -> TaskError {
+    let masker = crate::output::current_masker();
+    let (tail, omitted) = captured.tail(&masker);
+    TaskError {
+        message: format!("{what} failed (rc {rc})"),
+        cmd: Some(cmd.to_string()),
+        rc: Some(rc),
+        out: (captured.lines > 0).then_some(tail),
+        out_lines_omitted: (omitted > 0).then_some(omitted),
+        out_lines: Some(captured.lines),
+        connection_lost: false,
+    }
 }

@@ -31,6 +31,12 @@ pub trait ModuleFields: CommonFields {
     /// [`Task::templated_fields`]: the ENV_ policy and lint walk exactly that list.
     fn templated_fields<'a>(&'a self, out: &mut Vec<TemplatedField<'a>>);
 
+    /// Host variables this task defines when it runs (`save:`, `!set`'s keys, `!facts`'
+    /// names): known to later tasks whatever the order, for lint and the pre-run checks.
+    fn saved_names(&self) -> Vec<String> {
+        vec![]
+    }
+
     /// Load-time checks serde cannot express. `written` gives the source text of the unquoted
     /// scalar at a field path (relative to the task), when it is known.
     fn check_fields(&self, written: &dyn Fn(&[FieldStep]) -> Option<String>) -> Vec<FieldProblem> {
@@ -110,6 +116,7 @@ modules! {
     Shell(super::shell::ShellTask) = "shell",
     Copy(super::file::FileTask) = "copy",
     Template(super::file::FileTask) = "template",
+    Echo(super::echo::EchoTask) = "echo",
 }
 
 impl Task {

@@ -82,6 +82,10 @@ impl ModuleFields for ShellTask {
         );
     }
 
+    fn saved_names(&self) -> Vec<String> {
+        self.save.iter().cloned().collect()
+    }
+
     /// `save_limit:` must be a size; `save:` must name a usable, non-ENV_ variable.
     fn check_fields(&self, _written: &dyn Fn(&[FieldStep]) -> Option<String>) -> Vec<FieldProblem> {
         use FieldStep::Key as K;
@@ -205,12 +209,14 @@ impl TaskModule for Shell<'_> {
             status: Some(Status::Complete),
             changed,
             rc: Some(rc),
-            save: t
+            saves: t
                 .save
-                .as_ref()
-                .map(|name| (name.clone(), json!({"rc": rc, "out": text}))),
+                .iter()
+                .map(|name| (name.clone(), json!({"rc": rc, "out": text})))
+                .collect(),
             out_lines: Some(captured.lines),
             cmd: Some(cmd),
+            message: None,
         })
     }
 }

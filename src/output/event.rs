@@ -52,6 +52,9 @@ pub struct TaskEvent {
     pub diff: Option<Box<crate::diff::FileDiff>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// What `!echo` or `!debug` says (masked like everything else; never for a sensitive task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
     pub ignored: bool,
 }
 

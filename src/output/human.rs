@@ -108,6 +108,11 @@ impl Human {
         if let Some(cmd) = &t.cmd {
             let _ = writeln!(s, "    cmd: {cmd}");
         }
+        if let Some(msg) = &t.msg {
+            for line in msg.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
         if let Some(f) = &t.failure {
             failure(&mut s, f, t.cmd.is_none());
         } else if let (Some(rc), true) = (t.rc, self.verbosity >= 3) {

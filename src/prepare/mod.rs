@@ -470,7 +470,7 @@ impl Checker<'_> {
             let (kind, src) = match &task.task {
                 Task::Template(t) => (SourceKind::Templates, &t.src),
                 Task::Copy(t) => (SourceKind::Files, &t.src),
-                Task::Shell(_) => continue,
+                _ => continue,
             };
             let ctx = Value::Object(vars.clone());
             // A src that needs a runtime value (a `save:`) is resolved, by the same rules,
@@ -520,10 +520,7 @@ pub fn prepare(
     let saved: BTreeSet<String> = plays
         .iter()
         .flat_map(|(p, _)| p.tasks.iter().chain(p.handlers.iter()))
-        .filter_map(|t| match &t.task {
-            Task::Shell(s) => s.save.clone(),
-            _ => None,
-        })
+        .flat_map(|t| t.task.fields().saved_names())
         .collect();
     for (play, hosts) in plays {
         for host in hosts {

@@ -147,7 +147,7 @@ impl<'r> HostRun<'r> {
         done: Attempted,
     ) {
         let (ev, applied) = self.recorder().applied(ev, task, done);
-        if let Some((name, v)) = applied.save {
+        for (name, v) in applied.saves {
             if task.task.sensitive() {
                 self.recorder().register_saved(&name, &v);
             }

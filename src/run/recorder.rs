@@ -151,6 +151,7 @@ impl Recorder {
             cmd: None,
             diff: None,
             failure: None,
+            msg: None,
             ignored: false,
         }
     }
@@ -190,6 +191,9 @@ impl Recorder {
             ev.cmd.clone_from(&applied.cmd);
         }
         attach_out(&mut ev, task, applied.out_lines);
+        if !task.task.sensitive() {
+            ev.msg.clone_from(&applied.message);
+        }
         (ev, applied)
     }
 

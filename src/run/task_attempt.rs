@@ -98,6 +98,7 @@ impl HostRun<'_> {
     ) -> Result<Attempted, TaskError> {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
+            Task::Echo(t) => self.drive(t, ctx).await,
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await
@@ -239,15 +240,28 @@ impl HostRun<'_> {
             });
         }
         let plan = module.plan(ctx).await?;
-        let (changes, diff) = match &plan {
-            Plan::Put { changes, diff, .. } => (changes.clone(), diff.clone()),
-            _ => (vec![], None),
+        if let Plan::Control(applied) = plan {
+            // Nothing to change on the target: the same outcome in check mode.
+            return Ok(Attempted {
+                applied: *applied,
+                changes: vec![],
+                diff: None,
+            });
+        }
+        let changes = plan.changes();
+        let diff = match &plan {
+            Plan::Put { diff, .. } => diff.clone(),
+            _ => None,
         };
         if opts.check {
             let status = plan.check_status();
             let changed = status != Status::Matched;
             let cmd = match &plan {
-                Plan::Run { cmd } if self.runner.output.verbosity >= 1 => Some(cmd.clone()),
+                Plan::Run { cmd } | Plan::Converge { script: cmd, .. }
+                    if self.runner.output.verbosity >= 1 =>
+                {
+                    Some(cmd.clone())
+                }
                 _ => None,
             };
             let applied = Applied {
