@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Only hosts in these groups (':' or ',' separated); unknown names are errors.
     #[arg(long = "limit-groups", value_name = "GROUPS")]
     pub limit_groups: Vec<String>,
+    /// Only shard K of N (e.g. 2/8): hosts are assigned to shards by a hash of their name,
+    /// so N runs with K = 1..N (a CI job matrix) cover the fleet exactly once.
+    #[arg(long, value_name = "K/N", value_parser = crate::shard::Shard::parse)]
+    pub shard: Option<crate::shard::Shard>,
     /// Hosts in flight at once (1 to 10000).
     #[arg(short = 't', long, default_value_t = 20, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]

@@ -123,6 +123,8 @@ impl ExtraVars {
 pub struct HostLimits {
     pub hosts: Vec<String>,
     pub groups: Vec<String>,
+    /// `--shard K/N`: applied after the host and group limits.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl HostLimits {
@@ -130,6 +132,7 @@ impl HostLimits {
         HostLimits {
             hosts: split_list(hosts),
             groups: split_list(groups),
+            shard: None,
         }
     }
 
@@ -150,6 +153,9 @@ impl HostLimits {
             let allowed: BTreeSet<String> =
                 self.groups.iter().flat_map(|g| inv.hosts_of(g)).collect();
             hosts.retain(|h| allowed.contains(h));
+        }
+        if let Some(shard) = self.shard {
+            hosts.retain(|h| shard.holds(h));
         }
         Ok(hosts)
     }
@@ -244,7 +250,10 @@ impl RunConfig {
             inventory,
             playbooks: playbook_paths(&args.playbooks),
             extra_vars,
-            limits: HostLimits::from_args(&args.limit_hosts, &args.limit_groups),
+            limits: HostLimits {
+                shard: args.shard,
+                ..HostLimits::from_args(&args.limit_hosts, &args.limit_groups)
+            },
             tags: split_list(&args.tags),
             threads: args.threads,
             batch_size: args.batch_size,

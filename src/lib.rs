@@ -32,6 +32,7 @@ pub mod secret;
 pub mod secret_decl;
 pub mod secret_source;
 pub mod secret_spec;
+pub mod shard;
 pub mod show_inventory;
 pub mod signals;
 pub mod source;
