@@ -87,3 +87,72 @@ fn a_bad_shard_is_a_usage_error() {
         assert!(r.stderr.contains("K/N"), "{}", r.stderr);
     }
 }
+
+/// The `ssh` master processes serving `fleet` now (their command line names its `ssh_config`).
+fn masters(fleet: &Fleet) -> usize {
+    let config = fleet.ssh_config.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| {
+            let args: Vec<String> = cmd
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.first().is_some_and(|a| a.ends_with("ssh"))
+                && args.iter().any(|a| a == "-M")
+                && args.iter().any(|a| a.contains(&config))
+        })
+        .count()
+}
+
+#[test]
+fn open_connections_are_bounded_by_threads_not_by_the_fleet() {
+    const MANY: usize = 100;
+    const THREADS: usize = 4;
+    let sshd = Sshd::start_on(&ADDRS);
+    let mut f = Fleet::new();
+    for i in 0..MANY {
+        f.host(&format!("n{i:03}"), &sshd, ADDRS[i % ADDRS.len()]);
+    }
+    f.trust(&sshd);
+    // Two plays: hosts stay selected across them, then each is closed after its last.
+    f.playbook(
+        "- name: one\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: echo one > {{root_dir}}/one\n- name: two\n  groups: [web]\n  tasks:\n    - !shell\n      cmd: echo two > {{root_dir}}/two\n",
+    );
+    let mut child = f
+        .command("ssh", &["--threads", &THREADS.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let started = std::time::Instant::now();
+    let status = loop {
+        peak = peak.max(masters(&f));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed().as_secs() < 600, "the run did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    for i in [0, MANY / 2, MANY - 1] {
+        let h = format!("n{i:03}");
+        assert_eq!(f.read(&h, "two"), "two\n");
+    }
+    // In use: at most one per host in flight; idle: at most --threads; plus masters being
+    // opened or still exiting at this instant (a loaded machine is slow to reap them).
+    eprintln!("peak {peak} masters for {MANY} hosts at --threads {THREADS}");
+    assert!(
+        peak > 0,
+        "no master was ever seen: the count is not measuring anything"
+    );
+    assert!(
+        peak <= 3 * THREADS,
+        "{peak} masters for {MANY} hosts at --threads {THREADS}"
+    );
+    assert_eq!(masters(&f), 0, "masters left after the run");
+}

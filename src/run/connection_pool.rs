@@ -1,6 +1,7 @@
-//! The connection pool: one connection per host for the whole run, opened on first use, the
-//! SSH target of a host worked out from its precedence rules, and the `ControlMaster`s closed
-//! at the end.
+//! The connection pool: one connection per host, opened on first use, the SSH target of a
+//! host worked out from its precedence rules. Open masters are bounded by `--threads`, not
+//! by the fleet: past the cap the least recently used idle ones are closed, a host no later
+//! play selects is closed after its last play, and the rest at the end.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,13 +29,17 @@ fn str_var(vars: &Vars, key: &str) -> Option<String> {
 /// The connections of a run (`ssh: None`: local mode, every host is this machine).
 pub(super) struct ConnectionPool {
     ssh: Option<SshOptions>,
-    conns: tokio::sync::Mutex<HashMap<String, ConnCell>>,
+    /// Per connection key: the cell and when it was last handed out (a use counter).
+    conns: tokio::sync::Mutex<HashMap<String, (ConnCell, u64)>>,
+    uses: std::sync::atomic::AtomicU64,
+    /// Open connections kept beyond those in use (idle ones past it are closed, oldest first).
+    cap: usize,
     /// Where the `ControlMaster` sockets live (SSH mode), removed with the pool.
     control_dir: Option<tempfile::TempDir>,
 }
 
 impl ConnectionPool {
-    pub(super) fn new(ssh: Option<SshOptions>) -> std::io::Result<Self> {
+    pub(super) fn new(ssh: Option<SshOptions>, cap: usize) -> std::io::Result<Self> {
         let control_dir = match &ssh {
             Some(_) => Some(tempfile::Builder::new().prefix("jetlike-ssh.").tempdir()?),
             None => None,
@@ -42,6 +47,8 @@ impl ConnectionPool {
         Ok(ConnectionPool {
             ssh,
             conns: tokio::sync::Mutex::default(),
+            uses: std::sync::atomic::AtomicU64::new(0),
+            cap: cap.max(1),
             control_dir,
         })
     }
@@ -100,28 +107,98 @@ impl ConnectionPool {
             "{host}\0{}\0{:?}\0{:?}\0{:?}",
             target.hostname, target.port, target.user, target.key_file
         );
-        let cell = self.conns.lock().await.entry(key).or_default().clone();
-        cell.get_or_init(|| async {
-            SshConnection::connect(&target)
-                .await
-                .map(|c| Arc::new(AnyConnection::Ssh(Box::new(c))))
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .clone()
+        let now = self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cell = {
+            let mut conns = self.conns.lock().await;
+            let entry = conns.entry(key).or_default();
+            entry.1 = now;
+            entry.0.clone()
+        };
+        if !cell.initialized() {
+            // Make room first, so a new master is not started beside a full pool.
+            self.evict_idle(self.cap.saturating_sub(1)).await;
+        }
+        let conn = cell
+            .get_or_init(|| async {
+                SshConnection::connect(&target)
+                    .await
+                    .map(|c| Arc::new(AnyConnection::Ssh(Box::new(c))))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone();
+        self.evict_idle(self.cap).await;
+        conn
+    }
+
+    /// Closes idle connections, least recently used first, until at most `keep` are open.
+    /// A connection in use (its `Arc` held by a host worker) is never closed.
+    async fn evict_idle(&self, keep: usize) {
+        let closing: Vec<ConnCell> = {
+            let mut conns = self.conns.lock().await;
+            let open = conns.values().filter(|(c, _)| c.initialized()).count();
+            if open <= keep {
+                return;
+            }
+            let mut idle: Vec<(u64, String)> = conns
+                .iter()
+                .filter(|(_, (c, _))| is_idle(c))
+                .map(|(k, (_, used))| (*used, k.clone()))
+                .collect();
+            idle.sort_unstable();
+            idle.into_iter()
+                .take(open - keep)
+                .filter_map(|(_, k)| conns.remove(&k).map(|(c, _)| c))
+                .collect()
+        };
+        close_all(closing).await;
+    }
+
+    /// Closes `host`'s connections: no later play selects it.
+    pub(super) async fn release(&self, host: &str) {
+        let prefix = format!("{host}\0");
+        let closing: Vec<ConnCell> = {
+            let mut conns = self.conns.lock().await;
+            let keys: Vec<String> = conns
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|k| conns.remove(k).map(|(c, _)| c))
+                .collect()
+        };
+        close_all(closing).await;
     }
 
     /// Closes every `ControlMaster`.
     pub(super) async fn shutdown(&self) {
-        let cells: Vec<_> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
-        for cell in cells {
-            if let Some(Ok(conn)) = Arc::try_unwrap(cell)
-                .ok()
-                .and_then(tokio::sync::OnceCell::into_inner)
-            {
-                if let Ok(AnyConnection::Ssh(s)) = Arc::try_unwrap(conn) {
-                    s.close().await;
-                }
+        let cells: Vec<_> = self
+            .conns
+            .lock()
+            .await
+            .drain()
+            .map(|(_, (c, _))| c)
+            .collect();
+        close_all(cells).await;
+    }
+}
+
+/// Open, and held by nobody but the pool.
+fn is_idle(cell: &ConnCell) -> bool {
+    Arc::strong_count(cell) == 1
+        && matches!(cell.get(), Some(Ok(conn)) if Arc::strong_count(conn) == 1)
+}
+
+/// Closes the masters of `cells`; one still in use elsewhere is left to close when dropped.
+async fn close_all(cells: Vec<ConnCell>) {
+    for cell in cells {
+        if let Some(Ok(conn)) = Arc::try_unwrap(cell)
+            .ok()
+            .and_then(tokio::sync::OnceCell::into_inner)
+        {
+            if let Ok(AnyConnection::Ssh(s)) = Arc::try_unwrap(conn) {
+                s.close().await;
             }
         }
     }

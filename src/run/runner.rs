@@ -81,7 +81,7 @@ impl Runner {
         prepared: Arc<Prepared>,
         env: Arc<BTreeMap<String, Secret>>,
     ) -> std::io::Result<Self> {
-        let pool = ConnectionPool::new(opts.ssh.clone())?;
+        let pool = ConnectionPool::new(opts.ssh.clone(), opts.threads)?;
         let recorder = Recorder::new(output.clone(), opts.masker.clone());
         Ok(Runner {
             engine,
@@ -157,11 +157,20 @@ impl Runner {
             self.output
                 .start_progress(plays.iter().map(|(_, h)| h.len()).sum());
         }
-        for (play, hosts) in plays {
+        // Per play, the hosts of the plays after it: a host none of them selects is closed
+        // as soon as its last play ends.
+        let mut later: Vec<std::collections::HashSet<String>> =
+            vec![std::collections::HashSet::default(); plays.len()];
+        for i in (0..plays.len().saturating_sub(1)).rev() {
+            let mut next = later[i + 1].clone();
+            next.extend(plays[i + 1].1.iter().cloned());
+            later[i] = next;
+        }
+        for ((play, hosts), later) in plays.into_iter().zip(later) {
             if self.is_cancelled() {
                 break;
             }
-            self.run_play(&play, hosts).await;
+            self.run_play(&play, hosts, Arc::new(later)).await;
         }
         self.output.stop_progress();
         if self.opts.check || self.opts.diff {
@@ -175,7 +184,14 @@ impl Runner {
     }
 
     /// One play on the hosts still in the run, in batches, at most `--threads` at a time.
-    async fn run_play(self: &Arc<Self>, play: &Arc<LoadedPlay>, hosts: Vec<String>) {
+    /// A host not in `later` (no later play selects it) has its connection closed as soon as
+    /// it is done.
+    async fn run_play(
+        self: &Arc<Self>,
+        play: &Arc<LoadedPlay>,
+        hosts: Vec<String>,
+        later: Arc<std::collections::HashSet<String>>,
+    ) {
         let hosts = self.recorder.alive(hosts);
         self.output.emit(&Event::Play {
             play: play.play.name.clone(),
@@ -193,6 +209,7 @@ impl Runner {
             let mut set = tokio::task::JoinSet::new();
             for host in chunk {
                 let (me, play, host, sem) = (self.clone(), play.clone(), host.clone(), sem.clone());
+                let later = later.clone();
                 set.spawn(async move {
                     let _permit = sem.acquire_owned().await;
                     if me.is_cancelled() {
@@ -200,6 +217,9 @@ impl Runner {
                     }
                     me.output.update_progress(|p| p.in_flight += 1);
                     HostRun::start(&me, &play, &host).await;
+                    if !later.contains(&host) {
+                        me.pool.release(&host).await;
+                    }
                     let failed = me.recorder.is_dead(&host);
                     me.output.update_progress(|p| {
                         p.in_flight -= 1;
