@@ -232,6 +232,31 @@ mod tests {
     }
 
     #[test]
+    fn every_handlebars_compile_error_says_where() {
+        // Found by the fuzz harness: an invalid parameter the parser reports without a
+        // position, inside text where no single expression fails alone.
+        let engine = Engine::new();
+        for t in [
+            &"{{x '\u{0}'}}".to_string(),
+            &"a\n{{#if a}}{{x '\u{0}'}}{{/if}}".to_string(),
+            &"{{#each xs}}\n  {{lookup . '\u{0}'}}{{/each}}".to_string(),
+            // An escaped `\{{` before it hid the failing expression from the search.
+            &format!(
+                "port = {{{{p}}}}\n\\{{{{\n[api]\ntoken = {{{{EN'\u{0}{}V_X}}}}\n",
+                "'".repeat(147)
+            ),
+        ] {
+            if let Err(e) = engine.references(Dialect::Handlebars, t) {
+                assert!(e.contains("line"), "{t:?}: {e}");
+            }
+        }
+        let last = format!("p\n\\{{{{\nt = {{{{EN'\u{0}{}V_X}}}}\n", "'".repeat(147));
+        let e = engine.references(Dialect::Handlebars, &last).unwrap_err();
+        assert!(e.contains("(line 3, column 5)"), "{e}");
+        {}
+    }
+
+    #[test]
     fn scanning_a_jinja_tag_with_multibyte_text_does_not_panic() {
         // Found by the fuzz harness: the tag scanner sliced the text in the middle of a
         // character after an escaped byte inside a string literal.

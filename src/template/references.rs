@@ -210,9 +210,19 @@ pub(super) fn handlebars_references(text: &str) -> Result<Vec<Reference>, String
     hb_depth(text)?;
     let tpl = Template::compile(text).map_err(|e| {
         let mut s = e.reason().to_string();
-        if let Some((l, c)) = e.pos().or_else(|| failing_expression(text)) {
-            s.push_str(&format!(" (line {l}, column {c})"));
-        }
+        // The parser's position, else the expression that fails alone, else where the invalid
+        // parameter is written, else the start: an error always says where to look.
+        let (l, c) = e
+            .pos()
+            .or_else(|| failing_expression(text))
+            .or_else(|| match e.reason() {
+                handlebars::TemplateErrorReason::InvalidParam(p) => {
+                    text.find(p.as_str()).map(|at| line_col(text, at))
+                }
+                _ => None,
+            })
+            .unwrap_or((1, 1));
+        s.push_str(&format!(" (line {l}, column {c})"));
         s
     })?;
     let mut out = vec![];
@@ -227,6 +237,11 @@ fn failing_expression(text: &str) -> Option<(usize, usize)> {
     let mut i = 0;
     while let Some(rel) = text[i..].find("{{") {
         let start = i + rel;
+        if start > 0 && text.as_bytes()[start - 1] == b'\\' {
+            // `\{{` is literal text: the next expression may start right after it.
+            i = start + 2;
+            continue;
+        }
         let end = start + 2 + text[start + 2..].find("}}")? + 2;
         let expr = &text[start..end];
         let inner = expr[2..expr.len() - 2].trim_start_matches(['{', '~', ' ']);
@@ -244,8 +259,7 @@ fn failing_expression(text: &str) -> Option<(usize, usize)> {
         } else {
             Some(expr.to_string())
         };
-        let escaped = start > 0 && text.as_bytes()[start - 1] == b'\\';
-        if !escaped && alone.is_some_and(|t| Template::compile(&t).is_err()) {
+        if alone.is_some_and(|t| Template::compile(&t).is_err()) {
             return Some(line_col(text, start));
         }
         i = end;
