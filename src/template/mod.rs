@@ -52,7 +52,7 @@ impl std::fmt::Display for UnknownName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Handlebars,
     Jinja,
@@ -83,7 +83,15 @@ const SHELL_META: &[char] = &[
     '!', '\'', '"', '#', '~',
 ];
 
+type ReferencesResult = std::sync::Arc<Result<Vec<Reference>, String>>;
+
 pub struct Engine {
+    /// Compiled Handlebars templates by source text: a field is parsed once per run, not
+    /// once per host and item (parsing was most of the engine's time per host-task).
+    compiled:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<handlebars::Template>>>,
+    /// [`Engine::references`] by dialect and text: the pre-run checks ask once per host.
+    references: std::sync::Mutex<std::collections::HashMap<(Dialect, String), ReferencesResult>>,
     hb: Handlebars<'static>,
     /// Same helpers, but `{{x}}` substitutions are screened for shell metacharacters.
     hb_screen: Handlebars<'static>,
@@ -112,10 +120,54 @@ impl Engine {
         jinja.set_keep_trailing_newline(true);
         jinja_globals::register(&mut jinja);
         Engine {
+            compiled: std::sync::Mutex::default(),
+            references: std::sync::Mutex::default(),
             hb,
             hb_screen,
             jinja,
         }
+    }
+
+    /// Renders `text` with `hb`, compiling it once.
+    fn hb_render(
+        &self,
+        hb: &Handlebars<'static>,
+        text: &str,
+        ctx: &Value,
+    ) -> Result<String, String> {
+        use handlebars::{Context, RenderContext, RenderError, Renderable, StringOutput, Template};
+        /// Distinct texts kept; a run past it (generated fields) starts the cache afresh.
+        const MAX_COMPILED: usize = 20_000;
+        let cached = self
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(text)
+            .cloned();
+        let template = if let Some(t) = cached {
+            t
+        } else {
+            let t = std::sync::Arc::new(
+                Template::compile(text).map_err(|e| hb_error(&RenderError::from(e)))?,
+            );
+            let mut cache = self
+                .compiled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= MAX_COMPILED {
+                cache.clear();
+            }
+            cache.insert(text.to_string(), t.clone());
+            t
+        };
+        let ctx = Context::wraps(ctx).map_err(|e| hb_error(&e))?;
+        let mut rc = RenderContext::new(None);
+        let mut out = StringOutput::new();
+        template
+            .render(hb, &ctx, &mut rc, &mut out)
+            .map_err(|e| hb_error(&e))?;
+        out.into_string()
+            .map_err(|e| hb_error(&RenderError::from(e)))
     }
 
     /// Renders a templated field (Handlebars). Strings without `{{` skip the engine.
@@ -124,7 +176,7 @@ impl Engine {
             return Ok(text.to_string());
         }
         hb_depth(text)?;
-        self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
+        self.hb_render(&self.hb, text, ctx)
     }
 
     /// Renders a shell command, refusing substituted values with shell metacharacters unless
@@ -140,10 +192,7 @@ impl Engine {
         }
         hb_depth(text)?;
         SCREEN_HIT.with(|c| c.set(false));
-        let out = self
-            .hb_screen
-            .render_template(text, ctx)
-            .map_err(|e| hb_error(&e))?;
+        let out = self.hb_render(&self.hb_screen, text, ctx)?;
         if SCREEN_HIT.with(|c| c.replace(false)) {
             return Err("a variable substituted into this command contains shell metacharacters \
                         (; | & $ ` quotes, ...); quote-proof the value or set `unsafe: true` on the task"
@@ -161,13 +210,11 @@ impl Engine {
             .unwrap_or(e)
             .trim();
         hb_depth(e)?;
-        let out = self
-            .hb
-            .render_template(
-                &format!("{{{{#if {e}}}}}true{{{{else}}}}false{{{{/if}}}}"),
-                ctx,
-            )
-            .map_err(|err| hb_error(&err))?;
+        let out = self.hb_render(
+            &self.hb,
+            &format!("{{{{#if {e}}}}}true{{{{else}}}}false{{{{/if}}}}"),
+            ctx,
+        )?;
         Ok(out == "true")
     }
 

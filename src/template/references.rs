@@ -12,10 +12,31 @@ use super::{hb_depth, jinja_error, line_col, position_of, Dialect, Engine, Refer
 impl Engine {
     /// Every variable `text` references, found with the engine's parser.
     pub fn references(&self, dialect: Dialect, text: &str) -> Result<Vec<Reference>, String> {
-        match dialect {
+        /// Distinct texts kept; past it the memo starts afresh.
+        const MAX_MEMO: usize = 20_000;
+        let key = (dialect, text.to_string());
+        let memo = self
+            .references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(found) = memo {
+            return (*found).clone();
+        }
+        let found = match dialect {
             Dialect::Handlebars => handlebars_references(text),
             Dialect::Jinja => self.jinja_references(text),
+        };
+        let mut memo = self
+            .references
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if memo.len() >= MAX_MEMO {
+            memo.clear();
         }
+        memo.insert(key, std::sync::Arc::new(found.clone()));
+        found
     }
 
     /// Uses of other template files — Jinja `{% include %}`, `{% extends %}`, `{% import %}`,

@@ -1,0 +1,95 @@
+//! Engine overhead per host-task (`cargo bench --bench engine`): everything jetlike does
+//! for a task on a host except the I/O to the host — loading, variable precedence,
+//! templating, conditions, planning, events and output. A check run over an inventory whose
+//! hosts all resolve to this machine (`jet_ssh_hostname: localhost`, so no SSH and, in check
+//! mode, no command runs) is timed at two fleet sizes; the difference divided by the extra
+//! host-tasks removes process start and loading. Jet's simulate mode does the same job in
+//! about 18 µs per host-task. Prints figures; no timing is asserted anywhere.
+#![allow(clippy::cast_precision_loss)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const TASKS: usize = 20;
+
+fn project(dir: &Path, hosts: usize) {
+    let w = |rel: &str, text: &str| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let names: Vec<String> = (0..hosts).map(|i| format!("h{i:05}")).collect();
+    w(
+        "inv/groups/web",
+        &format!("hosts: [{}]\n", names.join(", ")),
+    );
+    w(
+        "inv/group_vars/web",
+        "jet_ssh_hostname: localhost\nport: 8080\nusers: [a, b, c]\n",
+    );
+    for n in &names {
+        w(&format!("inv/host_vars/{n}"), &format!("label: {n}\n"));
+    }
+    // Workload W's shape without its I/O: 10 commands, 5 messages, 5 variables set, each
+    // templated from host, group and play variables.
+    let mut tasks = String::new();
+    for i in 0..TASKS / 2 {
+        tasks.push_str(&format!(
+            "    - !shell\n      name: cmd {i}\n      cmd: echo {{{{label}}}} {{{{port}}}} {i}\n"
+        ));
+    }
+    for i in 0..TASKS / 4 {
+        tasks.push_str(&format!(
+            "    - !echo\n      name: say {i}\n      msg: \"{{{{label}}}} listens on {{{{port}}}}\"\n      with:\n        condition: (eq port 8080)\n"
+        ));
+    }
+    for i in 0..TASKS / 4 {
+        tasks.push_str(&format!(
+            "    - !echo\n      name: tell {i}\n      msg: \"{{{{app}}}}-{{{{label}}}}-{i}\"\n"
+        ));
+    }
+    w(
+        "pb.yml",
+        &format!("- name: w\n  groups: [web]\n  vars:\n    app: demo\n  tasks:\n{tasks}"),
+    );
+}
+
+/// Seconds for one check run over `hosts` hosts (best of `reps`).
+fn time(hosts: usize, reps: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), hosts);
+    let mut best = f64::MAX;
+    for _ in 0..reps {
+        let start = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_jetlike"))
+            .current_dir(dir.path())
+            .args(["check-ssh", "-p", "pb.yml", "-i", "inv", "--output", "json"])
+            .args(["--threads", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the bench run failed");
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn main() {
+    let small = 10;
+    let reps = 5;
+    let base = time(small, reps);
+    println!(
+        "engine: {small} hosts x {TASKS} tasks: {:.3} s (start, load, run)",
+        base
+    );
+    for hosts in [500, 2000] {
+        let t = time(hosts, reps);
+        let extra = ((hosts - small) * TASKS) as f64;
+        println!(
+            "engine: {hosts} hosts x {TASKS} tasks: {t:.3} s -> {:.1} µs per host-task (Jet simulate: 18)",
+            (t - base) / extra * 1e6
+        );
+    }
+}
