@@ -80,10 +80,7 @@ fn main() {
     let small = 10;
     let reps = 5;
     let base = time(small, reps);
-    println!(
-        "engine: {small} hosts x {TASKS} tasks: {:.3} s (start, load, run)",
-        base
-    );
+    println!("engine: {small} hosts x {TASKS} tasks: {base:.3} s (start, load, run)");
     for hosts in [500, 2000] {
         let t = time(hosts, reps);
         let extra = ((hosts - small) * TASKS) as f64;
