@@ -117,6 +117,12 @@ modules! {
     Copy(super::file::FileTask) = "copy",
     Template(super::file::FileTask) = "template",
     Echo(super::echo::EchoTask) = "echo",
+    Debug(super::debug::DebugTask) = "debug",
+    Fail(super::fail::FailTask) = "fail",
+    Assert(super::assert::AssertTask) = "assert",
+    Set(super::set::SetTask) = "set",
+    Facts(super::facts::FactsTask) = "facts",
+    External(super::external::ExternalTask) = "external",
 }
 
 impl Task {
