@@ -208,7 +208,12 @@ fn env_names_where_output_could_show_them_are_refused_before_running() {
         );
     }
     let r = refused("refuse_debug_env.yml", true);
-    assert!(r.stderr.contains("pb.yml:7:"), "{}", r.stderr);
+    assert!(r.stderr.contains("pb.yml:7:21"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("task \"debug: shown, ENV_"),
+        "{}",
+        r.stderr
+    );
     let r = refused("refuse_set_env.yml", true);
     assert!(r.stderr.contains("ENV_JETLIKE_TEST_TOKEN"), "{}", r.stderr);
 }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::registry::{common_fields, FieldProblem, ModuleFields};
+use super::registry::{common_fields, task_label, FieldProblem, ModuleFields};
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::env_name::ENV_PREFIX;
 use crate::field_path::{FieldStep, TemplatedField};
@@ -51,8 +51,9 @@ impl ModuleFields for DebugTask {
                 code: "env-outside-template",
                 field: vec![FieldStep::Key("vars"), FieldStep::Index(i)],
                 message: format!(
-                    "ENV_ variable `{}` is named in !debug's vars: it would be shown",
-                    name.trim()
+                    "ENV_ variable `{}` is named in the vars of task {:?}: !debug would show it",
+                    name.trim(),
+                    task_label(self, "debug")
                 ),
                 help: "ENV_ variables reach the template module's file only; remove it from vars"
                     .into(),

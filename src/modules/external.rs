@@ -6,22 +6,23 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::registry::{common_fields, FieldProblem, ModuleFields};
+use super::registry::{common_fields, task_label, FieldProblem, ModuleFields};
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::field_path::{FieldStep, TemplatedField};
 use crate::task_logic::{PostLogic, PreLogic};
 
-/// Jet's fields, read as they are: the task is refused whatever they hold.
+/// Jet's fields, read as they are (boxed: they are never used): the task is refused whatever
+/// they hold.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalTask {
     pub name: Option<String>,
     #[serde(rename = "use")]
-    pub use_module: Option<Value>,
-    pub params: Option<Value>,
-    pub save: Option<Value>,
-    pub failed_when: Option<Value>,
-    pub changed_when: Option<Value>,
+    pub use_module: Option<Box<Value>>,
+    pub params: Option<Box<Value>>,
+    pub save: Option<Box<Value>>,
+    pub failed_when: Option<Box<Value>>,
+    pub changed_when: Option<Box<Value>>,
     #[serde(default)]
     pub sensitive: bool,
     #[serde(default)]
@@ -35,7 +36,7 @@ common_fields!(ExternalTask);
 impl ModuleFields for ExternalTask {
     fn summary(&self) -> String {
         self.use_module
-            .as_ref()
+            .as_deref()
             .and_then(Value::as_str)
             .unwrap_or("(no use:)")
             .to_string()
@@ -47,8 +48,10 @@ impl ModuleFields for ExternalTask {
         vec![FieldProblem {
             code: "invalid-playbook",
             field: vec![],
-            message: "!external is not supported: jetlike does not run external module programs"
-                .into(),
+            message: format!(
+                "!external is not supported (task {:?}): jetlike does not run external module programs",
+                task_label(self, "external")
+            ),
             help: "run the program with !shell (cmd: ./module --params '...'), with save: to keep its output".into(),
         }]
     }

@@ -16,7 +16,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::registry::{common_fields, FieldProblem, ModuleFields};
+use super::registry::{common_fields, task_label, FieldProblem, ModuleFields};
 use super::{query, Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::field_path::{FieldStep, TemplatedField};
 use crate::output::Status;
@@ -108,7 +108,10 @@ impl ModuleFields for FactsTask {
             .map(|key| FieldProblem {
                 code: "invalid-playbook",
                 field: vec![FieldStep::Key(key)],
-                message: format!("`{key}:` of !facts is not supported"),
+                message: format!(
+                    "`{key}:` of !facts is not supported (task {:?})",
+                    task_label(self, "facts")
+                ),
                 help: format!(
                     "run the tool with !shell and keep its output: !shell {{cmd: \"{}\", save: {key}}}",
                     if key == "facter" { "facter --json" } else { "ohai" }

@@ -45,6 +45,14 @@ pub trait ModuleFields: CommonFields {
     }
 }
 
+/// How a task is named in a load-time message: its `name`, or `module: summary` (as
+/// [`Task::display_name`] does, for modules that only have their fields).
+pub fn task_label(fields: &dyn ModuleFields, module: &str) -> String {
+    fields
+        .name()
+        .map_or_else(|| format!("{module}: {}", fields.summary()), str::to_owned)
+}
+
 /// A problem found by [`ModuleFields::check_fields`], located at a field of the task.
 #[derive(Debug, Clone)]
 pub struct FieldProblem {

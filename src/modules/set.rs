@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::registry::{common_fields, FieldProblem, ModuleFields};
+use super::registry::{common_fields, task_label, FieldProblem, ModuleFields};
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
 use crate::env_name::ENV_PREFIX;
 use crate::field_path::{collect_strings, FieldStep, TemplatedField};
@@ -60,7 +60,8 @@ impl ModuleFields for SetTask {
                     code: "env-reserved-name",
                     field,
                     message: format!(
-                        "`!set` would create a variable named like an ENV_ variable: `{}`",
+                        "task {:?} (!set) would create a variable named like an ENV_ variable: `{}`",
+                        task_label(self, "set"),
                         name.trim()
                     ),
                     help: "ENV_ names are reserved for environment values loaded with --loadenv; set another name".into(),
@@ -69,7 +70,10 @@ impl ModuleFields for SetTask {
                 problems.push(FieldProblem {
                     code: "invalid-playbook",
                     field,
-                    message: "`!set` with an empty variable name".into(),
+                    message: format!(
+                        "task {:?} (!set) sets a variable with an empty name",
+                        task_label(self, "set")
+                    ),
                     help: "name each variable with letters, digits and `_`".into(),
                 });
             }
