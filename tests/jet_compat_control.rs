@@ -79,6 +79,22 @@ fn set_stores_templated_variables_for_later_tasks() {
 }
 
 #[test]
+fn bare_tags_and_an_ignored_fail() {
+    let p = project("bare_tags.yml");
+    let r = p.json("local", &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p.out().join("after-ignored").exists());
+    let msgs = messages(&r);
+    assert_eq!(msgs.len(), 1, "{}", r.all());
+    assert!(msgs[0].contains("jet_os_type: Linux"), "{}", msgs[0]);
+    assert!(
+        msgs[0].contains(&format!("jet_arch: {}", uname_m())),
+        "{}",
+        msgs[0]
+    );
+}
+
+#[test]
 fn a_role_starting_with_facts_branches_on_the_flavor() {
     let p = project("facts_role.yml");
     let r = p.local(&[]);
