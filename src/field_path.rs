@@ -69,7 +69,8 @@ pub fn collect_strings<'a>(
 }
 
 /// How a templated field is written: most are Handlebars text; conditions are bare
-/// sub-expressions (`(eq a "b")`); `items:` may name a variable.
+/// sub-expressions (`(eq a "b")`: `condition`, `failed_when`, `changed_when`, `!assert`'s
+/// `true`, `false`, `all_true`, `all_false`, `some_true`); `items:` may name a variable.
 pub fn field_as_template<'a>(field: &[FieldStep], text: &'a str) -> Cow<'a, str> {
     let last = field.iter().rev().find_map(|s| match s {
         FieldStep::Key(k) => Some(*k),
@@ -77,9 +78,10 @@ pub fn field_as_template<'a>(field: &[FieldStep], text: &'a str) -> Cow<'a, str>
     });
     let is_items_var = field.len() == 2 && last == Some("items");
     match last {
-        Some("condition" | "failed_when" | "changed_when") if !text.contains("{{") => {
-            format!("{{{{#if {text}}}}}{{{{/if}}}}").into()
-        }
+        Some(
+            "condition" | "failed_when" | "changed_when" | "true" | "false" | "all_true"
+            | "all_false" | "some_true",
+        ) if !text.contains("{{") => format!("{{{{#if {text}}}}}{{{{/if}}}}").into(),
         _ if is_items_var && !text.contains("{{") => format!("{{{{{}}}}}", text.trim()).into(),
         _ => text.into(),
     }

@@ -5,9 +5,15 @@
 //! Adding a module is one new file and one table line. Modules never spawn processes: they go
 //! through the host's `Connection`.
 
+pub mod assert;
+pub mod debug;
 pub mod echo;
+pub mod external;
+pub mod facts;
+pub mod fail;
 pub mod file;
 pub mod registry;
+pub mod set;
 pub mod shell;
 
 pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};

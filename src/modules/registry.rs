@@ -45,6 +45,14 @@ pub trait ModuleFields: CommonFields {
     }
 }
 
+/// How a task is named in a load-time message: its `name`, or `module: summary` (as
+/// [`Task::display_name`] does, for modules that only have their fields).
+pub fn task_label(fields: &dyn ModuleFields, module: &str) -> String {
+    fields
+        .name()
+        .map_or_else(|| format!("{module}: {}", fields.summary()), str::to_owned)
+}
+
 /// A problem found by [`ModuleFields::check_fields`], located at a field of the task.
 #[derive(Debug, Clone)]
 pub struct FieldProblem {
@@ -117,6 +125,12 @@ modules! {
     Copy(super::file::FileTask) = "copy",
     Template(super::file::FileTask) = "template",
     Echo(super::echo::EchoTask) = "echo",
+    Debug(super::debug::DebugTask) = "debug",
+    Fail(super::fail::FailTask) = "fail",
+    Assert(super::assert::AssertTask) = "assert",
+    Set(super::set::SetTask) = "set",
+    Facts(super::facts::FactsTask) = "facts",
+    External(super::external::ExternalTask) = "external",
 }
 
 impl Task {

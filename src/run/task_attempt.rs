@@ -99,6 +99,12 @@ impl HostRun<'_> {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
             Task::Echo(t) => self.drive(t, ctx).await,
+            Task::Debug(t) => self.drive(t, ctx).await,
+            Task::Fail(t) => self.drive(t, ctx).await,
+            Task::Assert(t) => self.drive(t, ctx).await,
+            Task::Set(t) => self.drive(t, ctx).await,
+            Task::Facts(t) => self.drive(t, ctx).await,
+            Task::External(t) => self.drive(t, ctx).await,
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await

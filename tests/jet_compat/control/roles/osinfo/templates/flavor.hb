@@ -1,0 +1,1 @@
+{{jet_os_flavor}} {{jet_os_release_id}}

@@ -1,0 +1,1 @@
+type={{jet_os_type}} flavor={{jet_os_flavor}}

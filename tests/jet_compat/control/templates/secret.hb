@@ -1,0 +1,1 @@
+token={{ENV_JETLIKE_TEST_TOKEN}}
