@@ -7,6 +7,7 @@
 
 pub mod echo;
 pub mod file;
+pub mod packages;
 pub mod registry;
 pub mod shell;
 

@@ -117,6 +117,12 @@ modules! {
     Copy(super::file::FileTask) = "copy",
     Template(super::file::FileTask) = "template",
     Echo(super::echo::EchoTask) = "echo",
+    Apt(super::packages::PackageTask) = "apt",
+    Dnf(super::packages::PackageTask) = "dnf",
+    Yum(super::packages::PackageTask) = "yum",
+    Zypper(super::packages::PackageTask) = "zypper",
+    Pacman(super::packages::PackageTask) = "pacman",
+    Homebrew(super::packages::PackageTask) = "homebrew",
 }
 
 impl Task {

@@ -99,6 +99,18 @@ impl HostRun<'_> {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
             Task::Echo(t) => self.drive(t, ctx).await,
+            Task::Apt(t)
+            | Task::Dnf(t)
+            | Task::Yum(t)
+            | Task::Zypper(t)
+            | Task::Pacman(t)
+            | Task::Homebrew(t) => {
+                let module = crate::modules::packages::Package {
+                    task: t,
+                    tag: task.task.module(),
+                };
+                self.drive(&module, ctx).await
+            }
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await
