@@ -37,10 +37,6 @@ fn parse(tag: &str, pkg: &str, version: Option<&str>, name: &str) -> State {
         .unwrap_or_else(|e| panic!("{tag} {name}: {e}"))
 }
 
-fn installed(version: &str) -> Option<Installed> {
-    Some(Installed::exact(version))
-}
-
 fn req(pkg: &str, version: Option<&str>, update: bool, remove: bool) -> Request {
     Request {
         package: pkg.into(),
@@ -55,11 +51,14 @@ fn req(pkg: &str, version: Option<&str>, update: bool, remove: bool) -> Request 
 #[test]
 fn apt_reads_apt_cache_policy() {
     let s = parse("apt", "jetlike-test-pkg", None, "apt_installed.txt");
-    assert_eq!((s.installed, s.upgradable), (installed("1.0-1"), false));
+    assert_eq!(
+        (s.installed, s.upgradable),
+        (Some(Installed::exact("1.0-1")), false)
+    );
     let s = parse("apt", "openssl", None, "apt_upgradable.txt");
     assert_eq!(
         (s.installed, s.upgradable),
-        (installed("3.0.11-1~deb12u1"), true)
+        (Some(Installed::exact("3.0.11-1~deb12u1")), true)
     );
     let s = parse("apt", "nginx", None, "apt_not_installed.txt");
     assert_eq!((s.installed, s.upgradable), (None, false));
@@ -102,9 +101,15 @@ fn zypper_reads_rpm_and_list_updates() {
 #[test]
 fn pacman_reads_query_and_upgrades() {
     let s = parse("pacman", "extra/nginx", None, "pacman_upgradable.txt");
-    assert_eq!((s.installed, s.upgradable), (installed("1.24.0-1"), true));
+    assert_eq!(
+        (s.installed, s.upgradable),
+        (Some(Installed::exact("1.24.0-1")), true)
+    );
     let s = parse("pacman", "nginx", None, "pacman_current.txt");
-    assert_eq!((s.installed, s.upgradable), (installed("1.26.1-1"), false));
+    assert_eq!(
+        (s.installed, s.upgradable),
+        (Some(Installed::exact("1.26.1-1")), false)
+    );
     let s = parse("pacman", "nginx", None, "pacman_not_installed.txt");
     assert_eq!((s.installed, s.upgradable), (None, false));
 }
@@ -412,7 +417,7 @@ impl AptRepo {
             .into_owned();
         let source = PathBuf::from(format!("/etc/apt/sources.list.d/{name}.list"));
         let repo = AptRepo { dir, source };
-        repo.purge();
+        AptRepo::purge();
         std::fs::write(
             &repo.source,
             format!("deb [trusted=yes] file:{d}/repo ./\n"),
@@ -427,7 +432,7 @@ impl AptRepo {
         repo
     }
 
-    fn purge(&self) {
+    fn purge() {
         let _ = sh(&format!(
             "dpkg-query -W {PKG} >/dev/null 2>&1 && dpkg --purge {PKG} >/dev/null"
         ));
@@ -436,7 +441,7 @@ impl AptRepo {
 
 impl Drop for AptRepo {
     fn drop(&mut self) {
-        self.purge();
+        Self::purge();
         let _ = std::fs::remove_file(&self.source);
         // apt names a source's lists after its path: remove those of this repository.
         let name = self
