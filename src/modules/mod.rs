@@ -12,6 +12,7 @@ pub mod external;
 pub mod facts;
 pub mod fail;
 pub mod file;
+pub mod packages;
 pub mod registry;
 pub mod set;
 pub mod shell;

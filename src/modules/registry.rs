@@ -131,6 +131,12 @@ modules! {
     Set(super::set::SetTask) = "set",
     Facts(super::facts::FactsTask) = "facts",
     External(super::external::ExternalTask) = "external",
+    Apt(super::packages::PackageTask) = "apt",
+    Dnf(super::packages::PackageTask) = "dnf",
+    Yum(super::packages::PackageTask) = "yum",
+    Zypper(super::packages::PackageTask) = "zypper",
+    Pacman(super::packages::PackageTask) = "pacman",
+    Homebrew(super::packages::PackageTask) = "homebrew",
 }
 
 impl Task {

@@ -105,6 +105,18 @@ impl HostRun<'_> {
             Task::Set(t) => self.drive(t, ctx).await,
             Task::Facts(t) => self.drive(t, ctx).await,
             Task::External(t) => self.drive(t, ctx).await,
+            Task::Apt(t)
+            | Task::Dnf(t)
+            | Task::Yum(t)
+            | Task::Zypper(t)
+            | Task::Pacman(t)
+            | Task::Homebrew(t) => {
+                let module = crate::modules::packages::Package {
+                    task: t,
+                    tag: task.task.module(),
+                };
+                self.drive(&module, ctx).await
+            }
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await
