@@ -5,10 +5,18 @@
 //! Adding a module is one new file and one table line. Modules never spawn processes: they go
 //! through the host's `Connection`.
 
+pub mod common;
+pub mod directory;
 pub mod echo;
 pub mod file;
+pub mod git;
+pub mod group;
+pub mod plain_file;
 pub mod registry;
+pub mod sd_service;
 pub mod shell;
+pub mod stat;
+pub mod user;
 
 pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};
 

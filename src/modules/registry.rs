@@ -117,6 +117,13 @@ modules! {
     Copy(super::file::FileTask) = "copy",
     Template(super::file::FileTask) = "template",
     Echo(super::echo::EchoTask) = "echo",
+    Directory(super::directory::DirectoryTask) = "directory",
+    File(super::plain_file::PlainFileTask) = "file",
+    Stat(super::stat::StatTask) = "stat",
+    Git(super::git::GitTask) = "git",
+    User(super::user::UserTask) = "user",
+    Group(super::group::GroupTask) = "group",
+    SdService(super::sd_service::SdServiceTask) = "sd_service",
 }
 
 impl Task {

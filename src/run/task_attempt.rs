@@ -99,6 +99,13 @@ impl HostRun<'_> {
         match &task.task {
             Task::Shell(s) => self.drive(&Shell(s), ctx).await,
             Task::Echo(t) => self.drive(t, ctx).await,
+            Task::Directory(t) => self.drive(t, ctx).await,
+            Task::File(t) => self.drive(t, ctx).await,
+            Task::Stat(t) => self.drive(t, ctx).await,
+            Task::Git(t) => self.drive(t, ctx).await,
+            Task::User(t) => self.drive(t, ctx).await,
+            Task::Group(t) => self.drive(t, ctx).await,
+            Task::SdService(t) => self.drive(t, ctx).await,
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await
