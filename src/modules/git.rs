@@ -91,8 +91,10 @@ enum Checkout {
 }
 
 /// `git` that trusts the checkout whoever owns it (`attributes.owner` may hand it to
-/// another user, and the command-line setting is the only one git accepts for that).
-const GIT: &str = "git -c 'safe.directory=*'";
+/// another user, and the command-line setting is the only one git accepts for that), and
+/// ignores the executable bits that `attributes.mode` sets over the tree (they would read
+/// as local changes and stop the fast-forward).
+const GIT: &str = "git -c 'safe.directory=*' -c core.fileMode=false";
 
 /// `GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o K=V ...' `.
 fn git_env(ssh_options: &BTreeMap<String, String>, accept_keys: bool) -> String {
@@ -200,10 +202,11 @@ fn clone_script(w: &Wanted) -> String {
 }
 
 /// Fetches, switches to the branch and fast-forwards it (never a merge commit: a checkout
-/// that diverged fails), then sets the attributes that differ.
+/// that diverged fails), then sets the attributes that differ (all of them after an update).
 fn update_script(w: &Wanted, changes: &[String]) -> String {
     let mut s = common::path_prelude(&w.path);
-    if changes.iter().any(|c| c == "version" || c == "branch") {
+    let moves = changes.iter().any(|c| c == "version" || c == "branch");
+    if moves {
         s.push_str(&format!(
             "{env}{GIT} -C \"$p\" fetch --quiet origin\n\
              {GIT} -C \"$p\" checkout --quiet {b}\n\
@@ -213,7 +216,9 @@ fn update_script(w: &Wanted, changes: &[String]) -> String {
             ob = quote(&format!("origin/{}", w.branch)),
         ));
     }
-    s.push_str(&common::attr_commands(&w.attrs, Some(changes), true));
+    // Files the update wrote have git's modes: set every attribute again.
+    let which = (!moves).then_some(changes);
+    s.push_str(&common::attr_commands(&w.attrs, which, true));
     s
 }
 
@@ -348,7 +353,7 @@ mod tests {
             u.contains("merge --quiet --ff-only origin/release\n"),
             "{u}"
         );
-        assert!(!u.contains("chown"), "{u}");
+        assert!(u.ends_with("chown -R app -- \"$p\"\n"), "{u}");
         assert_eq!(
             update_script(&w, &["owner".into()]),
             "set -e\np=/srv/app\nchown -R app -- \"$p\"\n"
