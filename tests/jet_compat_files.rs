@@ -1,5 +1,5 @@
 //! Jet's `!directory`, `!file`, `!stat`, `!git`, `!user`, `!group` and `!sd_service`, run
-//! from Jet-style playbooks (tests/jet_compat/files/) with the built binary, locally and over
+//! from Jet-style playbooks (`tests/jet_compat/files/`) with the built binary, locally and over
 //! SSH against a loopback sshd: effects on the file system and the account databases, the
 //! second run all matched, and check mode changing nothing.
 
@@ -16,14 +16,14 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jet_compat/fi
 /// Where a run happens: locally (`local`/`check-local`) or on one SSH host (`ssh`/`check-ssh`).
 struct Target {
     fleet: Fleet,
-    _sshd: Option<Sshd>,
+    sshd: Option<Sshd>,
 }
 
 impl Target {
     fn local() -> Target {
         Target {
             fleet: Fleet::new(),
-            _sshd: None,
+            sshd: None,
         }
     }
 
@@ -34,12 +34,12 @@ impl Target {
         fleet.trust(&sshd);
         Target {
             fleet,
-            _sshd: Some(sshd),
+            sshd: Some(sshd),
         }
     }
 
     fn is_ssh(&self) -> bool {
-        self._sshd.is_some()
+        self.sshd.is_some()
     }
 
     /// The directory the playbooks work in (`@ROOT@`).

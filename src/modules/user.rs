@@ -105,12 +105,19 @@ struct Wanted {
     groups: Option<BTreeSet<String>>,
     gecos: Option<String>,
     shell: Option<String>,
-    system: bool,
     append: bool,
-    create_home: bool,
-    create_user_group: bool,
     remove: bool,
     cleanup: bool,
+    create: OnCreate,
+}
+
+/// The options that only matter when the account is created.
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(clippy::struct_excessive_bools)] // Jet's three flags, one each
+struct OnCreate {
+    system: bool,
+    home: bool,
+    user_group: bool,
 }
 
 /// The account on the target.
@@ -205,7 +212,7 @@ fn create_script(w: &Wanted) -> String {
     let mut s = String::from("useradd");
     if let Some(u) = &w.uid {
         s.push_str(&format!(" -u {}", quote(u)));
-    } else if w.system {
+    } else if w.create.system {
         s.push_str(" -r");
     }
     if let Some(g) = &w.gid {
@@ -214,9 +221,9 @@ fn create_script(w: &Wanted) -> String {
     if let Some(groups) = &w.groups {
         s.push_str(&format!(" -G {}", quote(&join(groups))));
     }
-    s.push_str(if w.create_home { " -m" } else { " -M" });
+    s.push_str(if w.create.home { " -m" } else { " -M" });
     // useradd refuses -U with -g: an explicit primary group wins.
-    s.push_str(if w.create_user_group && w.gid.is_none() {
+    s.push_str(if w.create.user_group && w.gid.is_none() {
         " -U"
     } else {
         " -N"
@@ -311,10 +318,12 @@ impl UserTask {
             groups,
             gecos,
             shell,
-            system: flag("system", &self.system, false)?,
             append: flag("append", &self.append, false)?,
-            create_home: flag("create_home", &self.create_home, true)?,
-            create_user_group: flag("create_user_group", &self.create_user_group, true)?,
+            create: OnCreate {
+                system: flag("system", &self.system, false)?,
+                home: flag("create_home", &self.create_home, true)?,
+                user_group: flag("create_user_group", &self.create_user_group, true)?,
+            },
             remove: flag("remove", &self.remove, false)?,
             cleanup: flag("cleanup", &self.cleanup, false)?,
         })
@@ -368,8 +377,11 @@ mod tests {
     fn wanted() -> Wanted {
         Wanted {
             user: "app".into(),
-            create_home: true,
-            create_user_group: true,
+            create: OnCreate {
+                system: false,
+                home: true,
+                user_group: true,
+            },
             ..Wanted::default()
         }
     }
@@ -421,10 +433,10 @@ mod tests {
             create_script(&w),
             "useradd -m -U -c 'it'\\''s me' -s /bin/sh app\n"
         );
-        w.system = true;
+        w.create.system = true;
         w.gid = Some("adm".into());
         w.groups = Some(BTreeSet::from(["b".to_string(), "a".to_string()]));
-        w.create_home = false;
+        w.create.home = false;
         assert_eq!(
             create_script(&w),
             "useradd -r -g adm -G a,b -M -N -c 'it'\\''s me' -s /bin/sh app\n"
