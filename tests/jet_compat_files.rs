@@ -468,3 +468,65 @@ fn sd_service_without_systemd_says_so() {
         );
     }
 }
+
+/// Every templated field of the new modules is under the ENV_ policy: a reference is refused
+/// before anything runs (exit 3), naming the field.
+#[test]
+fn env_references_in_the_new_modules_are_refused_before_the_run() {
+    let cases = [
+        ("!directory", "path: \"/tmp/{{ENV_SECRET}}\"", "path"),
+        (
+            "!file",
+            "path: /tmp/x\n      attributes: {owner: \"{{ENV_SECRET}}\"}",
+            "owner",
+        ),
+        ("!stat", "path: \"{{ENV_SECRET}}\"\n      save: s", "path"),
+        (
+            "!git",
+            "repo: \"{{ENV_SECRET}}\"\n      path: /tmp/x",
+            "repo",
+        ),
+        (
+            "!git",
+            "repo: r\n      path: /tmp/x\n      ssh_options: {Port: \"{{ENV_SECRET}}\"}",
+            "Port",
+        ),
+        (
+            "!user",
+            "user: u\n      groups: [\"{{ENV_SECRET}}\"]",
+            "groups",
+        ),
+        (
+            "!group",
+            "group: g\n      remove: \"{{ENV_SECRET}}\"",
+            "remove",
+        ),
+        (
+            "!sd_service",
+            "service: s\n      started: \"{{ENV_SECRET}}\"",
+            "started",
+        ),
+    ];
+    for (tag, fields, field) in cases {
+        let t = Target::local();
+        let marker = t.root().join("ran");
+        t.fleet.playbook(&format!(
+            "- name: web\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch {}\n    - {tag}\n      {fields}\n",
+            marker.display()
+        ));
+        let out = Command::new(assert_cmd::cargo::cargo_bin("jetlike"))
+            .current_dir(t.fleet.path())
+            .args(["local", "-p", "playbooks/pb.yml", "--loadenv"])
+            .env("SECRET", "policy-canary-value")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{tag} {field}: {stderr}");
+        assert!(
+            stderr.contains("ENV_SECRET") && stderr.contains(field),
+            "{tag} {field}: {stderr}"
+        );
+        assert!(!stderr.contains("policy-canary-value"), "{stderr}");
+        assert!(!marker.exists(), "{tag}: something ran");
+    }
+}
