@@ -456,13 +456,14 @@ fn sd_service_without_systemd_says_so() {
         eprintln!("skipped: systemd is running here");
         return;
     }
-    for t in [Target::local(), Target::ssh()] {
+    for (t, host) in [(Target::local(), "localhost"), (Target::ssh(), "h1")] {
         t.playbook("service.yml", &[]);
         let r = t.run(false);
         assert_ne!(r.code, 0, "{}", r.all());
         assert!(
-            r.stdout.contains("systemd is not running on")
-                && r.stdout.contains("!sd_service needs systemctl"),
+            r.stdout.contains(&format!(
+                "systemd is not running on {host}: !sd_service needs systemctl"
+            )) && r.stdout.contains("!sd_service needs systemctl"),
             "{}",
             r.all()
         );

@@ -39,7 +39,7 @@ impl ModuleFields for StatTask {
     }
 
     fn saved_names(&self) -> Vec<String> {
-        vec![self.save.clone()]
+        vec![self.save.trim().to_string()]
     }
 
     /// `save:` must name a usable, non-ENV_ variable.
