@@ -99,6 +99,16 @@ fn mode_of(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
+fn uid_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().uid()
+}
+
+fn uid_of_user(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 fn files_scenario(t: &Target) {
     let root = t.root();
     std::fs::create_dir_all(root.join("tree/sub")).unwrap();
@@ -154,6 +164,7 @@ fn files_scenario(t: &Target) {
         assert_eq!(mode_of(&root.join(p)), 0o700, "{p}");
     }
     assert_eq!(mode_of(&root.join("app/conf/marker")), 0o600);
+    assert_eq!(uid_of(&root.join("app/conf/marker")), uid_of_user("nobody"));
     assert_eq!(std::fs::read(root.join("app/conf/marker")).unwrap(), b"");
     assert!(!root.join("old.txt").exists());
     assert!(!root.join("olddir").exists());
@@ -188,6 +199,18 @@ fn files_scenario(t: &Target) {
     let r = t.run(false);
     assert_eq!(Target::statuses(&r)[1], "modified", "{}", r.all());
     assert_eq!(mode_of(&root.join("tree/sub/f")), 0o700);
+
+    // An owner changed by hand is put back, and only the owner is reported.
+    std::os::unix::fs::chown(root.join("app/conf/marker"), Some(0), None).unwrap();
+    let r = t.run(false);
+    assert_eq!(Target::statuses(&r)[2], "modified", "{}", r.all());
+    assert_eq!(
+        r.tasks()[2]["changes"],
+        serde_json::json!(["owner"]),
+        "{}",
+        r.all()
+    );
+    assert_eq!(uid_of(&root.join("app/conf/marker")), uid_of_user("nobody"));
 
     // A file where a directory is wanted fails, naming it.
     std::fs::remove_dir_all(root.join("app/conf")).unwrap();
