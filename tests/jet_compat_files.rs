@@ -336,6 +336,26 @@ fn git_scenario(t: &Target) {
     // The new file's mode was set as well (attributes apply to the whole tree).
     assert_eq!(mode_of(&checkout.join("VERSION")), 0o750);
     assert_eq!(Target::statuses(&t.run(false)), ["matched"]);
+
+    // Another branch: switched to, at that branch's commit.
+    let main = git(&work, &["rev-parse", "main"]);
+    let text = std::fs::read_to_string(t.fleet.path().join("playbooks/pb.yml")).unwrap();
+    t.fleet
+        .playbook(&text.replace("branch: release", "branch: main"));
+    let r = t.run(false);
+    assert_eq!(Target::statuses(&r), ["modified"], "{}", r.all());
+    assert!(
+        r.tasks()[0]["changes"].to_string().contains("branch"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        git(&checkout, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main"
+    );
+    assert_eq!(git(&checkout, &["rev-parse", "HEAD"]), main);
+    assert!(!checkout.join("VERSION").exists());
+    assert_eq!(Target::statuses(&t.run(false)), ["matched"]);
 }
 
 #[test]
