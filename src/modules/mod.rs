@@ -6,16 +6,24 @@
 //! through the host's `Connection`.
 
 pub mod assert;
+pub mod common;
 pub mod debug;
+pub mod directory;
 pub mod echo;
 pub mod external;
 pub mod facts;
 pub mod fail;
 pub mod file;
+pub mod git;
+pub mod group;
 pub mod packages;
+pub mod plain_file;
 pub mod registry;
+pub mod sd_service;
 pub mod set;
 pub mod shell;
+pub mod stat;
+pub mod user;
 
 pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};
 

@@ -137,6 +137,13 @@ modules! {
     Zypper(super::packages::PackageTask) = "zypper",
     Pacman(super::packages::PackageTask) = "pacman",
     Homebrew(super::packages::PackageTask) = "homebrew",
+    Directory(super::directory::DirectoryTask) = "directory",
+    File(super::plain_file::PlainFileTask) = "file",
+    Stat(super::stat::StatTask) = "stat",
+    Git(super::git::GitTask) = "git",
+    User(super::user::UserTask) = "user",
+    Group(super::group::GroupTask) = "group",
+    SdService(super::sd_service::SdServiceTask) = "sd_service",
 }
 
 impl Task {

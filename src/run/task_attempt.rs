@@ -117,6 +117,13 @@ impl HostRun<'_> {
                 };
                 self.drive(&module, ctx).await
             }
+            Task::Directory(t) => self.drive(t, ctx).await,
+            Task::File(t) => self.drive(t, ctx).await,
+            Task::Stat(t) => self.drive(t, ctx).await,
+            Task::Git(t) => self.drive(t, ctx).await,
+            Task::User(t) => self.drive(t, ctx).await,
+            Task::Group(t) => self.drive(t, ctx).await,
+            Task::SdService(t) => self.drive(t, ctx).await,
             Task::Copy(f) | Task::Template(f) => {
                 let module = self.file_module(task, f, ctx.vars)?;
                 self.drive(&module, ctx).await
