@@ -165,7 +165,7 @@ impl<'p> Linter<'p> {
         let Value::Object(base_vars) = base.as_ref() else {
             return;
         };
-        let Some(items) = crate::prepare::items_of(&t.task, base_vars) else {
+        let Some(items) = crate::prepare::items_for_checks(&t.task, base_vars, &self.engine) else {
             self.items_undefined(scope, t, class, base_vars);
             return;
         };

@@ -78,7 +78,9 @@ impl Linter<'_> {
         all_hosts: &[String],
     ) {
         for (field, text) in t.task.templated_fields() {
-            if field.first() == Some(&FieldStep::Key("with"))
+            // `items: NAME` is looked up, not rendered (an inline list's elements are).
+            if field.len() == 2
+                && field.first() == Some(&FieldStep::Key("with"))
                 && field.get(1) == Some(&FieldStep::Key("items"))
             {
                 continue;

@@ -15,8 +15,6 @@ use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
 use crate::prepare::items_of;
 use crate::var_precedence::task_vars;
 
-const ITEMS_NOT_A_LIST: &str = "`items` must be a list, or the name of a variable holding a list";
-
 fn item_label(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -177,13 +175,17 @@ impl<'r> HostRun<'r> {
             &facts,
             &self.runner.opts.extra_vars,
         );
-        let Some(items) = items_of(&task.task, &base) else {
-            let mut ev = Recorder::event(self.play, task, self.host, self.total, Status::Failed);
-            ev.failure = Some(Failure {
-                message: ITEMS_NOT_A_LIST.into(),
-                ..Default::default()
-            });
-            return Err(Box::new(ev));
+        let items = match items_of(&task.task, &base, &self.runner.engine) {
+            Ok(items) => items,
+            Err(message) => {
+                let mut ev =
+                    Recorder::event(self.play, task, self.host, self.total, Status::Failed);
+                ev.failure = Some(Failure {
+                    message,
+                    ..Default::default()
+                });
+                return Err(Box::new(ev));
+            }
         };
         Ok(items
             .into_iter()

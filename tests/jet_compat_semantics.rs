@@ -1,0 +1,84 @@
+//! Jet's semantics where jetlike used to differ: each fixture under
+//! `tests/jet_compat/semantics/` is a Jet-style project, run with the built binary; effects are
+//! checked on the files its tasks write, not on output wording.
+
+mod project;
+
+use std::path::Path;
+
+use project::{Project, Run};
+
+/// A project holding a copy of fixture `name` (`@OUT@` replaced by the project's `out/`).
+fn fixture(name: &str) -> Project {
+    let p = Project::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/jet_compat/semantics")
+        .join(name);
+    copy_dir(&p, &root, &root);
+    p
+}
+
+fn copy_dir(p: &Project, root: &Path, dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            copy_dir(p, root, &path);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            p.file(&rel, &std::fs::read_to_string(&path).unwrap());
+            let mode = std::fs::metadata(&path).unwrap().permissions();
+            std::fs::set_permissions(p.path().join(&rel), mode).unwrap();
+        }
+    }
+}
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+fn exists(p: &Project, rel: &str) -> bool {
+    p.out().join(rel).exists()
+}
+
+#[test]
+fn inline_items_are_templated() {
+    let p = fixture("items_templated");
+    ok(&p.local(&[]));
+    assert!(exists(&p, "from-vars"));
+    assert!(exists(&p, "plain"));
+    ok(&p.run(&["lint", "-p", "playbooks/pb.yml"]));
+}
+
+#[test]
+fn an_env_reference_inside_items_is_still_refused() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/{{ item }}\n      with:\n        items: [\"{{ ENV_X }}\"]\n",
+    );
+    let r = p.run_env(
+        &["local", "-p", "playbooks/pb.yml", "--loadenv"],
+        &[("X", "s3cret")],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(!r.all().contains("s3cret"));
+    assert_eq!(std::fs::read_dir(p.out()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_undefined_variable_inside_items_stops_the_run_before_it_starts() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  tasks:\n    - !shell\n      cmd: touch @OUT@/first\n    - !shell\n      cmd: touch @OUT@/{{ item }}\n      with:\n        items: [\"{{ nope }}\"]\n",
+    );
+    assert_eq!(p.local(&[]).code, 3);
+    assert!(!exists(&p, "first"));
+    let lint = p.run(&["lint", "-p", "playbooks/pb.yml"]);
+    assert!(lint.all().contains("undefined-variable"), "{}", lint.all());
+}
