@@ -82,3 +82,27 @@ fn an_undefined_variable_inside_items_stops_the_run_before_it_starts() {
     let lint = p.run(&["lint", "-p", "playbooks/pb.yml"]);
     assert!(lint.all().contains("undefined-variable"), "{}", lint.all());
 }
+
+#[test]
+fn and_scalars_written_as_strings_are_rendered_and_parsed() {
+    let p = fixture("and_strings");
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(exists(&p, "retried"));
+    assert!(exists(&p, "retried2"));
+    assert!(exists(&p, "end"));
+}
+
+#[test]
+fn an_and_scalar_invalid_after_rendering_fails_the_task_naming_the_field() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: t\n  groups: [all]\n  vars: {pause: soon}\n  tasks:\n    - !shell\n      cmd: touch @OUT@/ran\n      and:\n        delay: \"{{ pause }}\"\n    - !shell\n      cmd: touch @OUT@/after\n",
+    );
+    let r = p.local(&[]);
+    assert_ne!(r.code, 0);
+    assert!(r.all().contains("and.delay"), "{}", r.all());
+    assert!(!exists(&p, "ran"));
+    assert!(!exists(&p, "after"));
+}

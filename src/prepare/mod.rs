@@ -491,7 +491,7 @@ impl Checker<'_> {
         base: &Vars,
         saved: &BTreeSet<String>,
     ) {
-        let Some(items) = items_for_checks(&task.task, base, &self.engine) else {
+        let Some(items) = items_for_checks(&task.task, base, self.engine) else {
             return;
         };
         let has_items = task.task.with().and_then(|w| w.items.as_ref()).is_some();
