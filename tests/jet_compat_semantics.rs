@@ -106,3 +106,26 @@ fn an_and_scalar_invalid_after_rendering_fails_the_task_naming_the_field() {
     assert!(!exists(&p, "ran"));
     assert!(!exists(&p, "after"));
 }
+
+#[test]
+fn isdefined_follows_jet() {
+    let p = fixture("isdefined");
+    ok(&p.local(&[]));
+    assert_eq!(p.read("out/t"), "no maybe present\n");
+    assert!(!exists(&p, "maybe_defined"));
+    assert!(exists(&p, "maybe_undefined"));
+    assert!(exists(&p, "quoted_is_true"));
+    // Defined, the same playbook takes the other branches.
+    let p = fixture("isdefined");
+    ok(&p.local(&["-e", "{\"maybe\": \"x\"}"]));
+    assert_eq!(p.read("out/t"), "maybe=x present\n");
+    assert!(exists(&p, "maybe_defined"));
+    assert!(!exists(&p, "maybe_undefined"));
+    let lint = p.run(&["lint", "-p", "playbooks/pb.yml", "--format", "json"]);
+    assert!(lint.stdout.contains("isdefined-quoted"), "{}", lint.all());
+    assert!(
+        !lint.stdout.contains("undefined-variable"),
+        "{}",
+        lint.all()
+    );
+}

@@ -104,6 +104,7 @@ impl<'p> Linter<'p> {
         if let Task::Shell(s) = &t.task {
             self.shell_hygiene(t, &s.cmd, s.unsafe_);
         }
+        self.isdefined_quoted(t);
         let mut acc = TaskFlow::default();
         for (ci, class) in scope.classes.iter().enumerate() {
             let base = self.task_base(scope.play, t.origin.role.as_deref(), ci, class, bases);

@@ -65,7 +65,9 @@ impl Linter<'_> {
                 "undefined-variable",
                 format!("undefined variable `{name}` in {what}{hosts}"),
                 at,
-                format!("define `{name}` in {where_}, or guard it with {{{{#if (isdefined \"{name}\")}}}}"),
+                format!(
+                    "define `{name}` in {where_}, or guard it with {{{{#if (isdefined {name})}}}}"
+                ),
             );
         }
     }

@@ -112,7 +112,7 @@ fn render_value(v: &Value, engine: &Engine, ctx: &Value) -> Result<Value, String
 }
 
 /// The references of `text` to top-level variables that `known` does not hold. `ENV_` names
-/// are left to the policy; names the text guards (`isdefined "x"`, `x is defined`,
+/// are left to the policy; names the text guards (`isdefined x`, `x is defined`,
 /// `x | default(...)`, see [`crate::template::guarded`]) are not reported. A template that does
 /// not parse yields nothing: its syntax error is reported where it is loaded. Shared by the
 /// run-time check below and `jetlike lint`.
