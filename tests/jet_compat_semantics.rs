@@ -129,3 +129,12 @@ fn isdefined_follows_jet() {
         lint.all()
     );
 }
+
+#[test]
+fn lists_at_two_levels_are_merged() {
+    let p = fixture("list_merge");
+    ok(&p.local(&[]));
+    assert!(exists(&p, "base"));
+    assert!(exists(&p, "extra"));
+    assert!(exists(&p, "count-2"));
+}
