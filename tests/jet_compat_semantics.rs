@@ -138,3 +138,11 @@ fn lists_at_two_levels_are_merged() {
     assert!(exists(&p, "extra"));
     assert!(exists(&p, "count-2"));
 }
+
+#[test]
+fn a_delegated_task_sees_delegate_host() {
+    let p = fixture("delegate_host");
+    ok(&p.local(&[]));
+    assert!(exists(&p, "for-localhost"));
+    ok(&p.run(&["lint", "-p", "playbooks/pb.yml"]));
+}

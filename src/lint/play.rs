@@ -184,8 +184,13 @@ impl<'p> Linter<'p> {
                 continue;
             };
             let saved = self.saved.clone();
-            let known =
-                |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
+            let delegated = crate::prepare::delegates(&t.task);
+            let known = |n: &str| {
+                vars.contains_key(n)
+                    || saved.contains(n)
+                    || (has_items && n == "item")
+                    || (delegated && n == crate::prepare::DELEGATE_HOST)
+            };
             let check_vars = self.check_vars && class.check_vars;
             if check_vars {
                 self.field_undefined(t, &known, class, scope.all_hosts);

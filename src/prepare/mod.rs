@@ -31,6 +31,15 @@ pub struct Prepared {
     pub secret_sources: BTreeMap<String, crate::secret_source::Wanted>,
 }
 
+/// The variable a task with `delegate_to` sees holding the host it runs for (Jet's name).
+pub const DELEGATE_HOST: &str = "delegate_host";
+
+/// Whether `task` is delegated to another host (`with: {delegate_to: ...}`): it then sees
+/// [`DELEGATE_HOST`].
+pub fn delegates(task: &Task) -> bool {
+    task.with().is_some_and(|w| w.delegate_to.is_some())
+}
+
 /// Why a task's `items` give no list to loop over.
 pub const ITEMS_NOT_A_LIST: &str =
     "`items` must be a list, or the name of a variable holding a list";
@@ -500,8 +509,13 @@ impl Checker<'_> {
             if let Some(i) = &item {
                 vars.insert("item".into(), i.clone());
             }
-            let known =
-                |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
+            let delegated = delegates(&task.task);
+            let known = |n: &str| {
+                vars.contains_key(n)
+                    || saved.contains(n)
+                    || (has_items && n == "item")
+                    || (delegated && n == DELEGATE_HOST)
+            };
             for (field, text) in task.task.templated_fields() {
                 // `items: NAME` is looked up, not rendered (an inline list's elements are).
                 if field.len() == 2

@@ -13,7 +13,7 @@ use crate::connection::AnyConnection;
 use crate::modules::TaskError;
 use crate::output::{Failure, Status, TaskEvent};
 use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
-use crate::prepare::items_of;
+use crate::prepare::{delegates, items_of, DELEGATE_HOST};
 use crate::task_logic::PostValues;
 use crate::var_precedence::task_vars;
 
@@ -218,13 +218,16 @@ impl<'r> HostRun<'r> {
         task: &LoadedTask,
     ) -> Result<Vec<(Value, TaskEvent)>, Box<TaskEvent>> {
         let facts = self.runner.facts_of(self.host);
-        let base = task_vars(
+        let mut base = task_vars(
             self.play,
             task.origin.role.as_deref(),
             &self.inv,
             &facts,
             &self.runner.opts.extra_vars,
         );
+        if delegates(&task.task) {
+            base.insert(DELEGATE_HOST.into(), Value::String(self.host.to_string()));
+        }
         let items = match items_of(&task.task, &base, &self.runner.engine) {
             Ok(items) => items,
             Err(message) => {
