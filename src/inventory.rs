@@ -29,6 +29,9 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
     pub host_vars: BTreeMap<String, Vars>,
     pub dir: Option<PathBuf>,
+    /// Problems that do not stop a run (a `host_vars` file for a host in no group, which Jet
+    /// accepts): shown as warnings, by `jetlike lint` as findings.
+    pub warnings: Vec<Diagnostic>,
     /// Built on first query; the groups must not change after that.
     index: OnceLock<Index>,
 }
@@ -264,8 +267,8 @@ impl Inventory {
         Ok((inv, errors))
     }
 
-    /// Hangs every group without a parent off `all`, then reports a subgroup cycle and
-    /// `host_vars` files naming a host in no group (located at their files under `dir`).
+    /// Hangs every group without a parent off `all`, then reports a subgroup cycle; `host_vars`
+    /// files naming a host in no group are warnings (located at their files under `dir`).
     fn link_and_check(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) {
         // Every group without a parent hangs off `all`.
         let children: BTreeSet<String> = self
@@ -306,10 +309,13 @@ impl Inventory {
                     .map(|ext| base.join(format!("{host}{ext}")))
                     .find(|p| p.is_file())
                     .unwrap_or_else(|| base.join(host));
-                errors.push(
-                    Diagnostic::new(format!("host_vars/{host} names a host in no group"))
-                        .at(Some(Location::new(file, 0, 0)))
-                        .help("add the host to a file under groups/, or remove the file"),
+                self.warnings.push(
+                    Diagnostic::new(format!(
+                        "{} sets variables for host {host:?}, which is in no group: they are not used",
+                        file.display()
+                    ))
+                    .at(Some(Location::new(file, 1, 1)))
+                    .help("add the host to a file under groups/, or remove the file"),
                 );
             }
         }

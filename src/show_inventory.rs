@@ -12,6 +12,9 @@ use crate::output::Output;
 /// Loads the inventory `args` names and prints the report.
 pub fn show_inventory(args: &InventoryArgs, out: &Output) -> Result<()> {
     let inv = Inventory::load(&args.inventory)?;
+    for w in &inv.warnings {
+        out.warn(&w.message);
+    }
     let hosts = HostLimits::from_args(&args.limit_hosts, &args.limit_groups).select(&inv)?;
     let mut s = String::from("groups:\n");
     let counts = inv.member_counts();

@@ -146,3 +146,12 @@ fn a_delegated_task_sees_delegate_host() {
     assert!(exists(&p, "for-localhost"));
     ok(&p.run(&["lint", "-p", "playbooks/pb.yml"]));
 }
+
+#[test]
+fn host_vars_for_a_host_in_no_group_is_a_warning_naming_the_file() {
+    let p = fixture("orphan_host_vars");
+    let r = p.run(&["show-inventory", "-i", "inventory"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("host_vars/ghost"), "{}", r.stderr);
+    assert!(r.stdout.contains("role: \"web\""), "{}", r.stdout);
+}

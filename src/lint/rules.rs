@@ -80,6 +80,8 @@ pub const RULES: &[Rule] = &[
         "Avoid printing or copying secret files in commands; mark the task `sensitive` if it must."),
     rule("env-unused", W, "The --env-file defines a name no template uses.",
         "Remove the name from the env file, so the injector does not fetch a secret needlessly."),
+    rule("host-vars-unused", W, "A host_vars file names a host that is in no group: its variables are never used.",
+        "Add the host to a file under groups/, or remove the file."),
     rule("isdefined-quoted", W, "`isdefined \"name\"` tests a string literal, which is always defined: the condition is always true.",
         "Write `(isdefined name)`: Jet's isdefined tests the value of its argument, false when the variable is undefined."),
     rule("shell-unsafe", W, "A shell task is marked `unsafe: true`, so substituted values may carry shell metacharacters.",
