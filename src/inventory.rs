@@ -451,6 +451,69 @@ impl Inventory {
         found
     }
 
+    /// The groups naming `group` in their `subgroups:`, by name.
+    pub fn parents_of(&self, group: &str) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.subgroups.contains(group))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every group above `group` (parents, their parents, ...), by name.
+    pub fn ancestors_of(&self, group: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<String> = self.parents_of(group).into_iter().collect();
+        while let Some(g) = todo.pop() {
+            if out.insert(g.clone()) {
+                todo.extend(self.parents_of(&g));
+            }
+        }
+        out
+    }
+
+    /// Every group below `group` (subgroups, theirs, ...), by name.
+    pub fn descendants_of(&self, group: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<&str> = vec![group];
+        while let Some(g) = todo.pop() {
+            for s in self
+                .groups
+                .get(g)
+                .map(|g| &g.subgroups)
+                .into_iter()
+                .flatten()
+            {
+                if out.insert(s.clone()) {
+                    todo.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// The variables of `group` as its hosts inherit them: its ancestors' (shallow to deep,
+    /// siblings by name) then its own, deep-merged.
+    pub fn group_variables(&self, group: &str) -> Vars {
+        let idx = self.index();
+        let ancestors = self.ancestors_of(group);
+        let mut ids: Vec<usize> = idx
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| ancestors.contains(*n) || n.as_str() == group)
+            .map(|(i, _)| i)
+            .collect();
+        ids.sort_by_key(|&g| (idx.names[g] == group, idx.rank[g]));
+        let mut vars = Vars::new();
+        for g in ids {
+            if let Some(grp) = self.groups.get(&idx.names[g]) {
+                merge(&mut vars, &grp.vars);
+            }
+        }
+        vars
+    }
+
     /// Group vars (shallow to deep, siblings by name) then host vars, deep-merged.
     pub fn host_variables(&self, host: &str) -> Vars {
         let idx = self.index();

@@ -155,3 +155,38 @@ fn host_vars_for_a_host_in_no_group_is_a_warning_naming_the_file() {
     assert!(r.stderr.contains("host_vars/ghost"), "{}", r.stderr);
     assert!(r.stdout.contains("role: \"web\""), "{}", r.stdout);
 }
+
+#[test]
+fn show_inventory_reports_on_the_hosts_and_groups_asked_for() {
+    let p = fixture("show_inventory");
+    let r = p.run(&[
+        "show-inventory",
+        "-i",
+        "inventory",
+        "--show-hosts",
+        "web2",
+        "--show-groups",
+        "web:region",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let host = r
+        .stdout
+        .split("host: web2")
+        .nth(1)
+        .expect("a report on web2");
+    assert!(host.contains("port: 8080"), "{host}");
+    assert!(host.contains("dc: east"), "{host}");
+    let web = r
+        .stdout
+        .split("group: web")
+        .nth(1)
+        .expect("a report on web");
+    let web = web.split("group: region").next().unwrap();
+    assert!(
+        web.contains("web1, web2") && web.contains("port: 80\n"),
+        "{web}"
+    );
+    assert!(!r.stdout.contains("db1"), "{}", r.stdout);
+    let r = p.run(&["show-inventory", "-i", "inventory", "--show-hosts", "nope"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}
