@@ -192,20 +192,41 @@ impl Inventory {
 
     /// Loads what can be loaded, with every problem found (for `jetlike lint`); a group whose
     /// file does not parse still exists, empty. Fails only when `dir` is not a directory.
-    pub fn load_lenient(dir: &Path) -> Result<(Self, Vec<Diagnostic>)> {
-        if !dir.is_dir() {
+    /// An executable `path` is a dynamic inventory (see [`crate::dynamic_inventory`]): it is
+    /// run for its groups and hosts, then the `group_vars/` and `host_vars/` beside it apply.
+    pub fn load_lenient(path: &Path) -> Result<(Self, Vec<Diagnostic>)> {
+        let script = !path.is_dir() && crate::dynamic_inventory::is_script(path);
+        if !path.is_dir() && !script {
             return Err(Error::invalid(
-                Diagnostic::new(format!("inventory {} is not a directory", dir.display()))
-                    .help("pass a directory holding groups/, group_vars/ and host_vars/"),
+                Diagnostic::new(format!(
+                    "inventory {} is not a directory or an executable",
+                    path.display()
+                ))
+                .help("pass a directory holding groups/, group_vars/ and host_vars/, or an executable printing the inventory as JSON"),
             ));
         }
+        let dir = if script {
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        } else {
+            path
+        };
         let mut inv = Inventory {
             dir: Some(dir.to_path_buf()),
             ..Default::default()
         };
         let mut errors = vec![];
         inv.groups.insert(ALL.into(), Group::default());
-        for (name, path) in entries(&dir.join("groups"), &mut errors)? {
+        if script {
+            crate::dynamic_inventory::load(path, &mut inv).map_err(Error::invalid)?;
+        }
+        let groups = if script {
+            vec![]
+        } else {
+            entries(&dir.join("groups"), &mut errors)?
+        };
+        for (name, path) in groups {
             let text = match crate::input_file::read_text(&path)
                 .map_err(|e| Error::invalid(e.diagnostic()))
                 .and_then(|t| check_yaml_depth(&path, &t).map(|()| t))

@@ -190,3 +190,35 @@ fn show_inventory_reports_on_the_hosts_and_groups_asked_for() {
     let r = p.run(&["show-inventory", "-i", "inventory", "--show-hosts", "nope"]);
     assert_eq!(r.code, 2, "{}", r.all());
 }
+
+#[test]
+fn an_executable_inventory_prints_jet_json() {
+    let p = fixture("dynamic_inventory");
+    let r = p.run(&[
+        "show-inventory",
+        "-i",
+        "dyn/inventory.sh",
+        "--show-hosts",
+        "w2:e1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let w2 = r.stdout.split("host: w2").nth(1).unwrap();
+    assert!(w2.contains("port: 8080") && w2.contains("dc: east"), "{w2}");
+    let e1 = r.stdout.split("host: e1").nth(1).unwrap();
+    let e1 = e1.split("host: w2").next().unwrap();
+    assert!(e1.contains("port: 80\n") && e1.contains("web"), "{e1}");
+    let lint = p.run(&["lint", "-p", "playbooks/pb.yml", "-i", "dyn/inventory.sh"]);
+    assert_eq!(lint.code, 0, "{}", lint.all());
+}
+
+#[test]
+fn a_failing_inventory_script_is_a_clear_error() {
+    let p = fixture("dynamic_inventory");
+    let r = p.run(&["show-inventory", "-i", "dyn/failing.sh"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.all().contains("failing.sh"), "{}", r.all());
+    assert!(r.all().contains("status 4"), "{}", r.all());
+    assert!(!r.all().contains("hunter2"), "{}", r.all());
+    let r = p.run(&["ssh", "-p", "playbooks/pb.yml", "-i", "dyn/failing.sh"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+}
