@@ -51,6 +51,7 @@ fn inline_items_are_templated() {
     ok(&p.local(&[]));
     assert!(exists(&p, "from-vars"));
     assert!(exists(&p, "plain"));
+    assert!(exists(&p, "from-vars-in-a-list"));
     ok(&p.run(&["lint", "-p", "playbooks/pb.yml"]));
 }
 

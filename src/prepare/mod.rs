@@ -44,8 +44,8 @@ pub fn delegates(task: &Task) -> bool {
 pub const ITEMS_NOT_A_LIST: &str =
     "`items` must be a list, or the name of a variable holding a list";
 
-/// The item values a task will loop over (a literal list, whose strings are rendered as
-/// templates as Jet does, or a variable holding a list); `[None]` when the task has no
+/// The item values a task will loop over (a literal list or a variable holding a list, whose
+/// strings are rendered as templates, as Jet does); `[None]` when the task has no
 /// `items`. The error says why there is no list: `items` names no list, or an element failed
 /// to render (naming the element).
 pub fn items_of(task: &Task, vars: &Vars, engine: &Engine) -> Result<Vec<Option<Value>>, String> {
@@ -66,12 +66,19 @@ pub fn items_of(task: &Task, vars: &Vars, engine: &Engine) -> Result<Vec<Option<
                 .collect()
         }
         Some(Items::Var(name)) => {
-            let n = name
-                .trim()
-                .trim_start_matches("{{")
-                .trim_end_matches("}}")
-                .trim();
+            let n = items_var_name(name);
             match vars.get(n) {
+                Some(Value::Array(a)) if a.iter().any(has_template) => {
+                    let ctx = Value::Object(vars.clone());
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            render_value(v, engine, &ctx)
+                                .map(Some)
+                                .map_err(|e| format!("with.items: element {i} of `{n}`: {e}"))
+                        })
+                        .collect()
+                }
                 Some(Value::Array(a)) => Ok(a.iter().cloned().map(Some).collect()),
                 _ => Err(ITEMS_NOT_A_LIST.into()),
             }
@@ -79,9 +86,9 @@ pub fn items_of(task: &Task, vars: &Vars, engine: &Engine) -> Result<Vec<Option<
     }
 }
 
-/// [`items_of`] for the checks made before the run: an inline list whose elements do not
-/// render yet (they use a variable a task saves, or an undefined one, which the field checks
-/// report) is looped over as written; `None` when `items` names no list.
+/// [`items_of`] for the checks made before the run: a list whose elements do not render yet
+/// (they use a variable a task saves, or an undefined one, which the field checks report for
+/// an inline list) is looped over as written; `None` when `items` names no list.
 pub fn items_for_checks(task: &Task, vars: &Vars, engine: &Engine) -> Option<Vec<Option<Value>>> {
     match (
         items_of(task, vars, engine),
@@ -89,8 +96,20 @@ pub fn items_for_checks(task: &Task, vars: &Vars, engine: &Engine) -> Option<Vec
     ) {
         (Ok(items), _) => Some(items),
         (Err(_), Some(Items::List(l))) => Some(l.iter().cloned().map(Some).collect()),
-        (Err(_), _) => None,
+        (Err(_), Some(Items::Var(name))) => match vars.get(items_var_name(name)) {
+            Some(Value::Array(a)) => Some(a.iter().cloned().map(Some).collect()),
+            _ => None,
+        },
+        (Err(_), None) => None,
     }
+}
+
+/// The variable `items: NAME` (or `items: "{{ NAME }}"`) names.
+fn items_var_name(name: &str) -> &str {
+    name.trim()
+        .trim_start_matches("{{")
+        .trim_end_matches("}}")
+        .trim()
 }
 
 fn has_template(v: &Value) -> bool {
