@@ -75,8 +75,8 @@ pub struct PostValues {
 
 fn parse_flag(field: &str, s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" => Ok(true),
-        "false" | "no" | "off" | "" => Ok(false),
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
         _ => Err(format!(
             "and.{field}: {s:?} is not a boolean (true or false)"
         )),
