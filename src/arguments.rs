@@ -213,4 +213,10 @@ pub struct InventoryArgs {
     /// Only hosts in these groups.
     #[arg(long = "limit-groups", value_name = "GROUPS")]
     pub limit_groups: Vec<String>,
+    /// Report on these hosts (as Jet): their groups and resolved variables.
+    #[arg(long = "show-hosts", value_name = "HOSTS")]
+    pub show_hosts: Vec<String>,
+    /// Report on these groups (as Jet): related groups, hosts and the group's variables.
+    #[arg(long = "show-groups", value_name = "GROUPS")]
+    pub show_groups: Vec<String>,
 }

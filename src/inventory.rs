@@ -29,6 +29,9 @@ pub struct Inventory {
     pub groups: BTreeMap<String, Group>,
     pub host_vars: BTreeMap<String, Vars>,
     pub dir: Option<PathBuf>,
+    /// Problems that do not stop a run (a `host_vars` file for a host in no group, which Jet
+    /// accepts): shown as warnings, by `jetlike lint` as findings.
+    pub warnings: Vec<Diagnostic>,
     /// Built on first query; the groups must not change after that.
     index: OnceLock<Index>,
 }
@@ -189,20 +192,41 @@ impl Inventory {
 
     /// Loads what can be loaded, with every problem found (for `jetlike lint`); a group whose
     /// file does not parse still exists, empty. Fails only when `dir` is not a directory.
-    pub fn load_lenient(dir: &Path) -> Result<(Self, Vec<Diagnostic>)> {
-        if !dir.is_dir() {
+    /// An executable `path` is a dynamic inventory (see [`crate::dynamic_inventory`]): it is
+    /// run for its groups and hosts, then the `group_vars/` and `host_vars/` beside it apply.
+    pub fn load_lenient(path: &Path) -> Result<(Self, Vec<Diagnostic>)> {
+        let script = !path.is_dir() && crate::dynamic_inventory::is_script(path);
+        if !path.is_dir() && !script {
             return Err(Error::invalid(
-                Diagnostic::new(format!("inventory {} is not a directory", dir.display()))
-                    .help("pass a directory holding groups/, group_vars/ and host_vars/"),
+                Diagnostic::new(format!(
+                    "inventory {} is not a directory or an executable",
+                    path.display()
+                ))
+                .help("pass a directory holding groups/, group_vars/ and host_vars/, or an executable printing the inventory as JSON"),
             ));
         }
+        let dir = if script {
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        } else {
+            path
+        };
         let mut inv = Inventory {
             dir: Some(dir.to_path_buf()),
             ..Default::default()
         };
         let mut errors = vec![];
         inv.groups.insert(ALL.into(), Group::default());
-        for (name, path) in entries(&dir.join("groups"), &mut errors)? {
+        if script {
+            crate::dynamic_inventory::load(path, &mut inv).map_err(Error::invalid)?;
+        }
+        let groups = if script {
+            vec![]
+        } else {
+            entries(&dir.join("groups"), &mut errors)?
+        };
+        for (name, path) in groups {
             let text = match crate::input_file::read_text(&path)
                 .map_err(|e| Error::invalid(e.diagnostic()))
                 .and_then(|t| check_yaml_depth(&path, &t).map(|()| t))
@@ -264,8 +288,8 @@ impl Inventory {
         Ok((inv, errors))
     }
 
-    /// Hangs every group without a parent off `all`, then reports a subgroup cycle and
-    /// `host_vars` files naming a host in no group (located at their files under `dir`).
+    /// Hangs every group without a parent off `all`, then reports a subgroup cycle; `host_vars`
+    /// files naming a host in no group are warnings (located at their files under `dir`).
     fn link_and_check(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) {
         // Every group without a parent hangs off `all`.
         let children: BTreeSet<String> = self
@@ -306,10 +330,13 @@ impl Inventory {
                     .map(|ext| base.join(format!("{host}{ext}")))
                     .find(|p| p.is_file())
                     .unwrap_or_else(|| base.join(host));
-                errors.push(
-                    Diagnostic::new(format!("host_vars/{host} names a host in no group"))
-                        .at(Some(Location::new(file, 0, 0)))
-                        .help("add the host to a file under groups/, or remove the file"),
+                self.warnings.push(
+                    Diagnostic::new(format!(
+                        "{} sets variables for host {host:?}, which is in no group: they are not used",
+                        file.display()
+                    ))
+                    .at(Some(Location::new(file, 1, 1)))
+                    .help("add the host to a file under groups/, or remove the file"),
                 );
             }
         }
@@ -443,6 +470,69 @@ impl Inventory {
         }
         found.sort_by_key(|&g| idx.rank[g]);
         found
+    }
+
+    /// The groups naming `group` in their `subgroups:`, by name.
+    pub fn parents_of(&self, group: &str) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.subgroups.contains(group))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every group above `group` (parents, their parents, ...), by name.
+    pub fn ancestors_of(&self, group: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<String> = self.parents_of(group).into_iter().collect();
+        while let Some(g) = todo.pop() {
+            if out.insert(g.clone()) {
+                todo.extend(self.parents_of(&g));
+            }
+        }
+        out
+    }
+
+    /// Every group below `group` (subgroups, theirs, ...), by name.
+    pub fn descendants_of(&self, group: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<&str> = vec![group];
+        while let Some(g) = todo.pop() {
+            for s in self
+                .groups
+                .get(g)
+                .map(|g| &g.subgroups)
+                .into_iter()
+                .flatten()
+            {
+                if out.insert(s.clone()) {
+                    todo.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// The variables of `group` as its hosts inherit them: its ancestors' (shallow to deep,
+    /// siblings by name) then its own, deep-merged.
+    pub fn group_variables(&self, group: &str) -> Vars {
+        let idx = self.index();
+        let ancestors = self.ancestors_of(group);
+        let mut ids: Vec<usize> = idx
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| ancestors.contains(*n) || n.as_str() == group)
+            .map(|(i, _)| i)
+            .collect();
+        ids.sort_by_key(|&g| (idx.names[g] == group, idx.rank[g]));
+        let mut vars = Vars::new();
+        for g in ids {
+            if let Some(grp) = self.groups.get(&idx.names[g]) {
+                merge(&mut vars, &grp.vars);
+            }
+        }
+        vars
     }
 
     /// Group vars (shallow to deep, siblings by name) then host vars, deep-merged.

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod credentials;
 pub mod depth;
 pub mod diff;
+pub mod dynamic_inventory;
 pub mod env_name;
 pub mod environment;
 pub mod error;

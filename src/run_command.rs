@@ -146,6 +146,9 @@ fn prepare_and_run(
     providers: &crate::secret_source::Config,
     out: &Arc<Output>,
 ) -> Result<ExitCode> {
+    for w in &config.inventory.warnings {
+        out.warn(&w.message);
+    }
     let engine = Arc::new(Engine::new());
     let plays = load_checked_plays(&engine, &config)?;
     let plays = target_hosts(plays, &config)?;

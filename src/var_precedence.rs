@@ -1,7 +1,8 @@
 //! Variable precedence, lowest first: play `defaults`, role defaults, inventory (group vars
 //! from shallow to deep, siblings by name, then host vars), saved facts (`save:`), play `vars`
 //! and `vars_files`, role invocation vars, `--extra-vars`. `ENV_*` is added only by the
-//! template module, for the names its file uses. Mappings deep-merge ([`crate::vars::merge`]).
+//! template module, for the names its file uses. Mappings deep-merge and lists extend, as in Jet
+//! ([`crate::vars::merge`]).
 //!
 //! This file owns the layering over loaded plays and roles and the `--extra-vars` argument;
 //! the `Vars` type and the merge rule are below the playbook model, in `vars.rs`.

@@ -207,6 +207,19 @@ const FIXTURES: &[Fixture] = &[
         expect: &[("shell-unsafe", "playbooks/pb.yml:7:15")],
     },
     Fixture {
+        name: "host-vars-unused",
+        args: INV,
+        expect: &[("host-vars-unused", "inv/host_vars/ghost:1:1")],
+    },
+    Fixture {
+        name: "isdefined-quoted",
+        args: &[],
+        expect: &[
+            ("isdefined-quoted", "playbooks/pb.yml:8:21"),
+            ("isdefined-quoted", "templates/t.hb:2:8"),
+        ],
+    },
+    Fixture {
         name: "shell-pipe-to-shell",
         args: &[],
         expect: &[
@@ -336,6 +349,8 @@ fixture_tests! {
     fixture_secret_in_shared_dir => "secret-in-shared-dir",
     fixture_secret_to_several_groups => "secret-to-several-groups",
     fixture_shell_unsafe => "shell-unsafe",
+    fixture_isdefined_quoted => "isdefined-quoted",
+    fixture_host_vars_unused => "host-vars-unused",
     fixture_shell_pipe_to_shell => "shell-pipe-to-shell",
     fixture_reads_secret_file => "reads-secret-file",
     fixture_env_unused => "env-unused",

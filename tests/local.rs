@@ -698,7 +698,7 @@ fn guarded_variables_may_be_missing_but_quoted_names_are_no_guard() {
     let p = Project::new();
     p.file(
         "templates/g.hb",
-        "{{#if (isdefined \"maybe\")}}{{maybe}}{{/if}}ok\n",
+        "{{#if (isdefined maybe)}}{{maybe}}{{/if}}ok\n",
     )
     .file(
         "templates/g.j2",

@@ -7,7 +7,34 @@ use super::linter::Linter;
 use super::scan;
 use crate::playbook::{FieldStep, LoadedPlay, LoadedTask};
 
+/// The message and hint of `isdefined-quoted` for `name`.
+pub(super) fn isdefined_quoted_finding(name: &str, what: &str) -> (String, String) {
+    (
+        format!(
+            "`isdefined \"{name}\"` in {what} is always true: isdefined tests the value of its argument (as in Jet), and a quoted name is a string, always defined"
+        ),
+        format!("write `(isdefined {name})` to test whether the variable `{name}` is defined"),
+    )
+}
+
 impl Linter<'_> {
+    /// `isdefined "name"` in a task's templated fields: always true, in Jet and here.
+    pub(super) fn isdefined_quoted(&mut self, t: &LoadedTask) {
+        for (field, text) in t.task.templated_fields() {
+            for (name, line, column) in crate::template::quoted_isdefined(text) {
+                let offset = crate::policy::byte_offset(text, line, column);
+                let what = format!(
+                    "{} of task {:?}",
+                    crate::playbook::field_path_string(&field),
+                    t.task.display_name()
+                );
+                let (message, hint) = isdefined_quoted_finding(&name, &what);
+                let at = t.field_location(&field, Some((text, offset)));
+                self.report.warn("isdefined-quoted", message, at, hint);
+            }
+        }
+    }
+
     pub(super) fn shell_hygiene(&mut self, t: &LoadedTask, cmd: &str, unsafe_: bool) {
         use FieldStep::Key as K;
         if unsafe_ {

@@ -164,6 +164,23 @@ impl Linter<'_> {
                                 "inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)".into(),
                             );
                         }
+                        if dialect == Dialect::Handlebars {
+                            for (name, line, column) in crate::template::quoted_isdefined(&text) {
+                                let (message, hint) = super::hygiene::isdefined_quoted_finding(
+                                    &name,
+                                    &format!(
+                                        "this template (of task {:?})",
+                                        task.task.display_name()
+                                    ),
+                                );
+                                self.report.warn(
+                                    "isdefined-quoted",
+                                    message,
+                                    Location::new(path, line, column),
+                                    hint,
+                                );
+                            }
+                        }
                         for u in self.engine.unknown_names(dialect, &text) {
                             self.report.error(
                                 "template-syntax",

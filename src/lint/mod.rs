@@ -80,6 +80,12 @@ pub fn lint(opts: &Options) -> Report {
             for d in errors {
                 report.push_diagnostic("invalid-inventory", d, inventory_hint);
             }
+            for d in &inv.warnings {
+                if let Some(at) = d.location.clone() {
+                    let hint = d.help.clone().unwrap_or_default();
+                    report.warn("host-vars-unused", d.message.clone(), at, hint);
+                }
+            }
             Some(inv)
         }
         Some(Err(e)) => {

@@ -104,6 +104,7 @@ impl<'p> Linter<'p> {
         if let Task::Shell(s) = &t.task {
             self.shell_hygiene(t, &s.cmd, s.unsafe_);
         }
+        self.isdefined_quoted(t);
         let mut acc = TaskFlow::default();
         for (ci, class) in scope.classes.iter().enumerate() {
             let base = self.task_base(scope.play, t.origin.role.as_deref(), ci, class, bases);
@@ -165,7 +166,7 @@ impl<'p> Linter<'p> {
         let Value::Object(base_vars) = base.as_ref() else {
             return;
         };
-        let Some(items) = crate::prepare::items_of(&t.task, base_vars) else {
+        let Some(items) = crate::prepare::items_for_checks(&t.task, base_vars, &self.engine) else {
             self.items_undefined(scope, t, class, base_vars);
             return;
         };
@@ -183,8 +184,13 @@ impl<'p> Linter<'p> {
                 continue;
             };
             let saved = self.saved.clone();
-            let known =
-                |n: &str| vars.contains_key(n) || saved.contains(n) || (has_items && n == "item");
+            let delegated = crate::prepare::delegates(&t.task);
+            let known = |n: &str| {
+                vars.contains_key(n)
+                    || saved.contains(n)
+                    || (has_items && n == "item")
+                    || (delegated && n == crate::prepare::DELEGATE_HOST)
+            };
             let check_vars = self.check_vars && class.check_vars;
             if check_vars {
                 self.field_undefined(t, &known, class, scope.all_hosts);

@@ -65,7 +65,9 @@ impl Linter<'_> {
                 "undefined-variable",
                 format!("undefined variable `{name}` in {what}{hosts}"),
                 at,
-                format!("define `{name}` in {where_}, or guard it with {{{{#if (isdefined \"{name}\")}}}}"),
+                format!(
+                    "define `{name}` in {where_}, or guard it with {{{{#if (isdefined {name})}}}}"
+                ),
             );
         }
     }
@@ -78,7 +80,9 @@ impl Linter<'_> {
         all_hosts: &[String],
     ) {
         for (field, text) in t.task.templated_fields() {
-            if field.first() == Some(&FieldStep::Key("with"))
+            // `items: NAME` is looked up, not rendered (an inline list's elements are).
+            if field.len() == 2
+                && field.first() == Some(&FieldStep::Key("with"))
                 && field.get(1) == Some(&FieldStep::Key("items"))
             {
                 continue;

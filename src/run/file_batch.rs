@@ -116,7 +116,7 @@ impl HostRun<'_> {
                 Step::Skipped => self.recorder().emit_task(ev),
                 Step::Broken(e) => {
                     let go_on = match e {
-                        Some(e) => self.recorder().error(ev, unit.task, e),
+                        Some(e) => self.recorder().error(ev, unit.task, e, None),
                         None => self.recorder().finish_failure(ev, unit.task),
                     };
                     if !go_on {
@@ -135,7 +135,7 @@ impl HostRun<'_> {
                         self.record_applied(ev, unit.task, &unit.vars, done);
                     }
                     Some(Err(e)) => {
-                        if !self.recorder().error(ev, unit.task, e.into()) {
+                        if !self.recorder().error(ev, unit.task, e.into(), None) {
                             return None;
                         }
                         // Ignored: the units after it were not attempted; send them again.

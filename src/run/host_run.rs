@@ -10,12 +10,12 @@ use serde_json::Value;
 use super::recorder::{Attempted, Recorder};
 use super::runner::Runner;
 use crate::connection::AnyConnection;
+use crate::modules::TaskError;
 use crate::output::{Failure, Status, TaskEvent};
 use crate::playbook::{LoadedPlay, LoadedTask, Task, Vars};
-use crate::prepare::items_of;
+use crate::prepare::{delegates, items_of, DELEGATE_HOST};
+use crate::task_logic::PostValues;
 use crate::var_precedence::task_vars;
-
-const ITEMS_NOT_A_LIST: &str = "`items` must be a list, or the name of a variable holding a list";
 
 fn item_label(v: &Value) -> String {
     match v {
@@ -115,7 +115,10 @@ impl<'r> HostRun<'r> {
             && !opts.diff
             && matches!(task.task, Task::Copy(_) | Task::Template(_))
             && task.task.with().is_none_or(|w| w.delegate_to.is_none())
-            && task.task.and().is_none_or(|a| a.retry == 0)
+            && task
+                .task
+                .and()
+                .is_none_or(|a| a.retry == 0 && a.templates.is_empty())
     }
 
     /// Runs one task (all its items); false if the host must stop.
@@ -125,17 +128,62 @@ impl<'r> HostRun<'r> {
             Err(ev) => return self.recorder().finish_failure(*ev, task),
         };
         for (vars, ev) in items {
-            match self.attempt(task, &vars, &ev).await {
+            let post = match task.task.and() {
+                Some(a) if !a.templates.is_empty() => {
+                    match a.evaluate(&self.runner.engine, &vars) {
+                        Ok(v) => Some((v, a.retry)),
+                        Err(message) => {
+                            let mut ev = ev;
+                            ev.status = Status::Failed;
+                            ev.failure = Some(Failure {
+                                message,
+                                ..Default::default()
+                            });
+                            if !self.recorder().finish_failure(ev, task) {
+                                return false;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            match self.attempt_with(task, &vars, &ev, post).await {
                 Ok(None) => self.recorder().emit_task(ev),
                 Ok(Some(done)) => self.record_applied(ev, task, &vars, done),
                 Err(e) => {
-                    if !self.recorder().error(ev, task, e) {
+                    let ignore = post.map(|(v, _)| v.ignore_errors);
+                    if !self.recorder().error(ev, task, e, ignore) {
                         return false;
                     }
                 }
             }
         }
         true
+    }
+
+    /// [`Self::attempt`], retried as the templated `retry`/`delay` of `post` ask (the written
+    /// `retry` `literal`, if any, is already applied by `attempt` itself).
+    async fn attempt_with(
+        &self,
+        task: &LoadedTask,
+        vars: &Value,
+        ev: &TaskEvent,
+        post: Option<(PostValues, u32)>,
+    ) -> Result<Option<Attempted>, TaskError> {
+        let (retries, delay) = post.map_or((0, 0), |(v, literal)| {
+            (v.retry.saturating_sub(literal), v.delay)
+        });
+        let mut attempt = 0;
+        loop {
+            match self.attempt(task, vars, ev).await {
+                Err(e) if attempt < retries && !e.connection_lost => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Emits the event of a unit that ran, and records what it saved and notified.
@@ -170,20 +218,27 @@ impl<'r> HostRun<'r> {
         task: &LoadedTask,
     ) -> Result<Vec<(Value, TaskEvent)>, Box<TaskEvent>> {
         let facts = self.runner.facts_of(self.host);
-        let base = task_vars(
+        let mut base = task_vars(
             self.play,
             task.origin.role.as_deref(),
             &self.inv,
             &facts,
             &self.runner.opts.extra_vars,
         );
-        let Some(items) = items_of(&task.task, &base) else {
-            let mut ev = Recorder::event(self.play, task, self.host, self.total, Status::Failed);
-            ev.failure = Some(Failure {
-                message: ITEMS_NOT_A_LIST.into(),
-                ..Default::default()
-            });
-            return Err(Box::new(ev));
+        if delegates(&task.task) {
+            base.insert(DELEGATE_HOST.into(), Value::String(self.host.to_string()));
+        }
+        let items = match items_of(&task.task, &base, &self.runner.engine) {
+            Ok(items) => items,
+            Err(message) => {
+                let mut ev =
+                    Recorder::event(self.play, task, self.host, self.total, Status::Failed);
+                ev.failure = Some(Failure {
+                    message,
+                    ..Default::default()
+                });
+                return Err(Box::new(ev));
+            }
         };
         Ok(items
             .into_iter()

@@ -197,8 +197,15 @@ impl Recorder {
         (ev, applied)
     }
 
-    /// Emits the event of a unit that failed; false when the host must stop.
-    pub(super) fn error(&self, mut ev: TaskEvent, task: &LoadedTask, e: TaskError) -> bool {
+    /// Emits the event of a unit that failed; false when the host must stop. `ignore`: the
+    /// task's `ignore_errors` as rendered for this host and item, when it is a template.
+    pub(super) fn error(
+        &self,
+        mut ev: TaskEvent,
+        task: &LoadedTask,
+        e: TaskError,
+        ignore: Option<bool>,
+    ) -> bool {
         self.warn_unmasked();
         ev.status = Status::Failed;
         ev.rc = e.rc;
@@ -222,7 +229,11 @@ impl Recorder {
             self.emit_task(ev);
             return false;
         }
-        if !self.finish_failure(ev, task) {
+        let go_on = match ignore {
+            Some(ignore) => self.finish_failure_ignoring(ev, ignore),
+            None => self.finish_failure(ev, task),
+        };
+        if !go_on {
             self.kill(&host);
             return false;
         }
@@ -230,8 +241,12 @@ impl Recorder {
     }
 
     /// Emits a failure event already filled in; true when `ignore_errors` lets the host go on.
-    pub(super) fn finish_failure(&self, mut ev: TaskEvent, task: &LoadedTask) -> bool {
-        let ignore = ignores_errors(task);
+    pub(super) fn finish_failure(&self, ev: TaskEvent, task: &LoadedTask) -> bool {
+        self.finish_failure_ignoring(ev, ignores_errors(task))
+    }
+
+    /// [`Self::finish_failure`] with `ignore_errors` given.
+    pub(super) fn finish_failure_ignoring(&self, mut ev: TaskEvent, ignore: bool) -> bool {
         ev.ignored = ignore;
         if !ignore {
             self.failed.store(true, Ordering::SeqCst);

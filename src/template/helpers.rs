@@ -16,7 +16,10 @@ handlebars_helper!(contains: |s: str, p: str| s.contains(p));
 handlebars_helper!(starts_with: |s: str, p: str| s.starts_with(p));
 handlebars_helper!(ends_with: |s: str, p: str| s.ends_with(p));
 
-/// `(isdefined "name")`: whether the render context holds a variable of that name.
+/// `(isdefined name)`, as Jet defines it: false when its argument is missing (an undefined
+/// variable), true otherwise — even when the value is null or false. The argument is a value,
+/// not a name: `(isdefined "name")` is a string literal and so always true, in Jet and here
+/// (`jetlike lint` warns about that form, see `isdefined-quoted`).
 struct IsDefined;
 
 impl HelperDef for IsDefined {
@@ -24,14 +27,13 @@ impl HelperDef for IsDefined {
         &self,
         h: &Helper<'rc>,
         _: &'reg Handlebars<'reg>,
-        ctx: &'rc Context,
+        _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = h
-            .param(0)
-            .and_then(|p| p.value().as_str())
-            .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("isdefined", 0))?;
-        let defined = ctx.data().get(name).is_some_and(|v| !v.is_null());
+        if h.params().len() != 1 {
+            return Err(RenderErrorReason::Other("isdefined takes one argument".into()).into());
+        }
+        let defined = h.param(0).is_some_and(|p| !p.is_value_missing());
         Ok(ScopedJson::Derived(Value::Bool(defined)))
     }
 }

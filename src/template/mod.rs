@@ -18,7 +18,7 @@ use handlebars::Handlebars;
 use serde_json::Value;
 
 pub use calls::{call_name, dynamic_lookups, secret_calls, SecretCall};
-pub use references::guarded;
+pub use references::{guarded, quoted_isdefined};
 
 use helpers::{hb_error, registry};
 
@@ -361,7 +361,18 @@ mod tests {
         assert_eq!(e.render("{{to_upper_case a}}", &ctx).unwrap(), "HI <B>");
         assert!(e.render("{{missing}}", &ctx).is_err());
         assert!(e.condition("(eq n 3)", &ctx).unwrap());
-        assert!(!e.condition("(isdefined \"zzz\")", &ctx).unwrap());
+        // Jet's isdefined: its argument is a value, missing or not.
+        assert!(!e.condition("(isdefined zzz)", &ctx).unwrap());
+        assert!(e.condition("(isdefined n)", &ctx).unwrap());
+        assert!(e.condition("(isdefined \"zzz\")", &ctx).unwrap());
+        assert_eq!(
+            e.render(
+                "{{isdefined a}} {{isdefined b}} {{#if (isdefined b)}}b{{/if}}",
+                &ctx
+            )
+            .unwrap(),
+            "true false "
+        );
         assert!(e.render_file(Dialect::Jinja, "{{ nope }}", &ctx).is_err());
         assert_eq!(
             e.render_file(Dialect::Jinja, "{{ a }}\n", &ctx).unwrap(),

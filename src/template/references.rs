@@ -167,16 +167,19 @@ fn jinja_position(text: &str, name: &str) -> (usize, usize) {
 }
 
 /// Whether the template guards its use of `name` with a definedness test, so the variable
-/// may legitimately be missing: Handlebars `(isdefined "name")`, Jinja `name is defined`,
-/// `name is not defined`, `name is undefined`, `name | default(...)` / `name | d(...)`.
+/// may legitimately be missing: Handlebars `(isdefined name)` (Jet's form: the quoted
+/// `(isdefined "name")` tests a string literal, always defined, so it guards nothing), Jinja
+/// `name is defined`, `name is not defined`, `name is undefined`, `name | default(...)` /
+/// `name | d(...)`.
 pub fn guarded(dialect: Dialect, text: &str, name: &str) -> bool {
     match dialect {
         Dialect::Handlebars => text.match_indices("isdefined").any(|(i, m)| {
-            text[i + m.len()..]
-                .trim_start()
-                .strip_prefix('"')
-                .and_then(|r| r.strip_prefix(name))
-                .is_some_and(|r| r.starts_with('"'))
+            let after = &text[i + m.len()..];
+            after.starts_with(char::is_whitespace)
+                && after
+                    .trim_start()
+                    .strip_prefix(name)
+                    .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
         }),
         Dialect::Jinja => text.match_indices(name).any(|(i, _)| {
             let before_ok = text[..i]
@@ -199,6 +202,25 @@ pub fn guarded(dialect: Dialect, text: &str, name: &str) -> bool {
                     || after.starts_with("| d("))
         }),
     }
+}
+
+/// `isdefined "name"` (or `'name'`) in a Handlebars text: the name and its 1-based line and
+/// column. Jet's `isdefined` tests the value of its argument, so this form is always true
+/// there (and here); the author most likely meant `(isdefined name)`.
+pub fn quoted_isdefined(text: &str) -> Vec<(String, usize, usize)> {
+    text.match_indices("isdefined")
+        .filter_map(|(i, m)| {
+            let after = &text[i + m.len()..];
+            let arg = after.trim_start();
+            if !after.starts_with(char::is_whitespace) || !arg.starts_with(['"', '\'']) {
+                return None;
+            }
+            let q = arg.chars().next()?;
+            let name = arg[1..].split(q).next()?.to_string();
+            let (line, column) = line_col(text, i);
+            Some((name, line, column))
+        })
+        .collect()
 }
 
 /// Quoted string literals starting with `ENV_` in a Jinja template (`context()["ENV_X"]` style

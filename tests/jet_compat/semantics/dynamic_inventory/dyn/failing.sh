@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "token=hunter2" >&2
+exit 4
