@@ -9,6 +9,7 @@
 //! (non-zero exit, killed, no JSON) is an error, never an empty inventory. Its stderr is not
 //! shown: it runs with the caller's environment, secrets included.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,8 +19,22 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Diagnostic, Location};
-use crate::inventory::{Inventory, ALL};
-use crate::vars::merge;
+use crate::vars::{merge, Vars};
+
+/// What a script printed, in the inventory's terms; `inventory` turns it into groups (so this
+/// module knows nothing of `Inventory`).
+#[derive(Debug, Default)]
+pub struct Printed {
+    pub groups: BTreeMap<String, PrintedGroup>,
+    pub host_vars: BTreeMap<String, Vars>,
+}
+
+#[derive(Debug, Default)]
+pub struct PrintedGroup {
+    pub hosts: BTreeSet<String>,
+    pub subgroups: BTreeSet<String>,
+    pub vars: Vars,
+}
 
 /// How long the script may run.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,10 +67,12 @@ fn problem(path: &Path, message: String, help: &str) -> Diagnostic {
         .help(help.to_string())
 }
 
-/// Runs the script at `path` and fills `inv` with what it printed.
-pub fn load(path: &Path, inv: &mut Inventory) -> Result<(), Diagnostic> {
+/// Runs the script at `path` and returns what it printed, with `_meta` read as group `all`.
+pub fn load(path: &Path, all: &str) -> Result<Printed, Diagnostic> {
     let out = run(path)?;
-    parse(path, &out, inv)
+    let mut printed = Printed::default();
+    parse(path, &out, all, &mut printed)?;
+    Ok(printed)
 }
 
 /// The script's stdout, once it exited successfully within [`TIMEOUT`].
@@ -125,7 +142,7 @@ fn run(path: &Path) -> Result<Vec<u8>, Diagnostic> {
 }
 
 /// Fills `inv` from the script's JSON output.
-fn parse(path: &Path, out: &[u8], inv: &mut Inventory) -> Result<(), Diagnostic> {
+fn parse(path: &Path, out: &[u8], all: &str, inv: &mut Printed) -> Result<(), Diagnostic> {
     const HELP: &str = "print an object of groups: {\"web\": {\"hosts\": [...], \"children\": [...], \"vars\": {...}}, \"_meta\": {\"hostvars\": {\"host\": {...}}}}";
     let text = std::str::from_utf8(out)
         .map_err(|_| problem(path, "its output is not UTF-8".into(), HELP))?;
@@ -140,7 +157,7 @@ fn parse(path: &Path, out: &[u8], inv: &mut Inventory) -> Result<(), Diagnostic>
         })?;
     for (name, entry) in groups {
         let name = if name == "_meta" {
-            ALL.to_string()
+            all.to_string()
         } else {
             name
         };
@@ -180,20 +197,25 @@ mod tests {
 
     #[test]
     fn jet_format() {
-        let mut inv = Inventory::default();
+        let mut inv = Printed::default();
         let json = br#"{"web": {"hosts": ["w1"], "vars": {"port": 80}, "children": ["edge"]},
             "edge": {"hosts": ["e1"]},
             "_meta": {"hostvars": {"w1": {"role": "web"}}},
             "_other": {"hosts": ["x"]}}"#;
-        parse(Path::new("inv.sh"), json, &mut inv).unwrap();
+        parse(Path::new("inv.sh"), json, "all", &mut inv).unwrap();
         assert!(inv.groups["web"].hosts.contains("w1"));
         assert!(inv.groups["web"].subgroups.contains("edge"));
         assert_eq!(inv.groups["web"].vars["port"], 80);
-        assert!(inv.groups[ALL].hosts.contains("w1"));
+        assert!(inv.groups["all"].hosts.contains("w1"));
         assert_eq!(inv.host_vars["w1"]["role"], "web");
         assert!(!inv.groups.contains_key("_other"));
-        let bad = parse(Path::new("inv.sh"), br#"{"web": {"host": []}}"#, &mut inv);
+        let bad = parse(
+            Path::new("inv.sh"),
+            br#"{"web": {"host": []}}"#,
+            "all",
+            &mut inv,
+        );
         assert!(bad.unwrap_err().message.contains("unknown field"));
-        assert!(parse(Path::new("inv.sh"), b"[1]", &mut inv).is_err());
+        assert!(parse(Path::new("inv.sh"), b"[1]", "all", &mut inv).is_err());
     }
 }

@@ -219,7 +219,14 @@ impl Inventory {
         let mut errors = vec![];
         inv.groups.insert(ALL.into(), Group::default());
         if script {
-            crate::dynamic_inventory::load(path, &mut inv).map_err(Error::invalid)?;
+            let printed = crate::dynamic_inventory::load(path, ALL).map_err(Error::invalid)?;
+            for (name, g) in printed.groups {
+                let group = inv.groups.entry(name).or_default();
+                group.hosts.extend(g.hosts);
+                group.subgroups.extend(g.subgroups);
+                crate::vars::merge(&mut group.vars, &g.vars);
+            }
+            inv.host_vars.extend(printed.host_vars);
         }
         let groups = if script {
             vec![]
