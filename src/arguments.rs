@@ -82,6 +82,14 @@ pub struct RunArgs {
         value_name = "FILES"
     )]
     pub playbooks: Vec<String>,
+    /// More directories to find roles in (as Jet: `-r a:b`, repeatable; also
+    /// `JET_ROLES_PATH`), searched before `roles/` beside the playbook and in its parent.
+    #[arg(short = 'r', long = "roles", value_name = "DIRS")]
+    pub roles: Vec<String>,
+    /// `JET_ROLES_PATH`, read with the command line (the environment is scrubbed after it);
+    /// its directories that do not exist are skipped, as in Jet.
+    #[arg(long = "jet-roles-path", env = "JET_ROLES_PATH", hide = true)]
+    pub roles_env: Option<String>,
     /// Inventory directory (groups/, group_vars/, host_vars/); required for ssh modes.
     #[arg(short = 'i', long, value_name = "DIR")]
     pub inventory: Option<PathBuf>,
@@ -170,6 +178,14 @@ pub struct LintArgs {
         value_name = "FILES"
     )]
     pub playbooks: Vec<String>,
+    /// More directories to find roles in (as Jet: `-r a:b`, repeatable; also
+    /// `JET_ROLES_PATH`), searched before `roles/` beside the playbook and in its parent.
+    #[arg(short = 'r', long = "roles", value_name = "DIRS")]
+    pub roles: Vec<String>,
+    /// `JET_ROLES_PATH`, read with the command line (the environment is scrubbed after it);
+    /// its directories that do not exist are skipped, as in Jet.
+    #[arg(long = "jet-roles-path", env = "JET_ROLES_PATH", hide = true)]
+    pub roles_env: Option<String>,
     /// Inventory directory: enables group and host checks, and checks variables for every
     /// targeted host (without it, as `jetlike local` sees them: no inventory variables).
     #[arg(short = 'i', long, value_name = "DIR")]

@@ -87,6 +87,21 @@ pub fn split_list(values: &[String]) -> Vec<String> {
 }
 
 /// `--playbooks`, split, as paths.
+/// Role directories: `-r/--roles` (each must exist), then `JET_ROLES_PATH`'s that exist (as
+/// Jet, which skips the others).
+pub fn role_paths(values: &[String], env: Option<&String>) -> Vec<PathBuf> {
+    let mut paths = playbook_paths(values);
+    if let Some(env) = env {
+        paths.extend(
+            split_list(std::slice::from_ref(env))
+                .into_iter()
+                .map(PathBuf::from)
+                .filter(|p| p.is_dir()),
+        );
+    }
+    paths
+}
+
 pub fn playbook_paths(values: &[String]) -> Vec<PathBuf> {
     split_list(values).into_iter().map(PathBuf::from).collect()
 }
@@ -238,6 +253,7 @@ impl RunConfig {
             (Transport::Local, None) => Inventory::localhost(),
         };
         let extra_vars = ExtraVars::parse(&args.extra_vars)?;
+        crate::playbook::set_role_paths(role_paths(&args.roles, args.roles_env.as_ref()))?;
         let ssh = mode.is_ssh().then(|| SshOptions {
             user: args.user.clone(),
             port: args.port,

@@ -5,7 +5,8 @@
 //! The life of the environment, in order (all before any thread exists):
 //! 1. [`init`], first thing in `main`: every variable is copied into jetlike's own zeroizing
 //!    memory; the C environment is rebuilt on the heap with only the allowlist and the few
-//!    settings jetlike reads itself (`JET_SSH_USER`, `JET_SSH_PORT`, `NO_COLOR`); the original
+//!    settings jetlike reads itself (`JET_SSH_USER`, `JET_SSH_PORT`, `JET_ROLES_PATH`,
+//!    `NO_COLOR`); the original
 //!    environment block that the kernel set up at `execve` is overwritten with zeros, so
 //!    `/proc/<pid>/environ` shows nothing of it; and the process is made non-dumpable
 //!    (`PR_SET_DUMPABLE` 0), so other processes of the same uid cannot read its
@@ -44,7 +45,7 @@ pub const CHILD_ALLOWLIST: &[&str] = &[
 
 /// Settings jetlike reads itself before [`load`] (clap's `env =` flags, colours); never passed
 /// to children.
-const OWN_SETTINGS: &[&str] = &["JET_SSH_USER", "JET_SSH_PORT", "NO_COLOR"];
+const OWN_SETTINGS: &[&str] = &["JET_SSH_USER", "JET_SSH_PORT", "JET_ROLES_PATH", "NO_COLOR"];
 
 /// Whether a variable may reach child processes: the allowlist and every `LC_*` locale one.
 pub fn allowlisted(name: &str) -> bool {

@@ -31,6 +31,10 @@ pub fn lint(args: &LintArgs, out: &Output) -> Result<ExitCode> {
 
 fn options(args: &LintArgs) -> Result<crate::lint::Options> {
     let limits = HostLimits::from_args(&args.limit_hosts, &args.limit_groups);
+    crate::playbook::set_role_paths(crate::config::role_paths(
+        &args.roles,
+        args.roles_env.as_ref(),
+    ))?;
     Ok(crate::lint::Options {
         playbooks: playbook_paths(&args.playbooks),
         inventory: args.inventory.clone(),

@@ -223,3 +223,47 @@ fn a_failing_inventory_script_is_a_clear_error() {
     let r = p.run(&["ssh", "-p", "playbooks/pb.yml", "-i", "dyn/failing.sh"]);
     assert_eq!(r.code, 3, "{}", r.all());
 }
+
+#[test]
+fn roles_are_found_in_directories_given_with_dash_r_or_jet_roles_path() {
+    // Jet: `-r path1:path2` (and `$JET_ROLES_PATH`) add role search paths, searched before
+    // the playbook's own `roles/`.
+    let p = Project::new();
+    let out = p.out();
+    p.file(
+        "shared/roles/base/role.yml",
+        "name: base\ntasks: [main.yml]\n",
+    )
+    .file(
+        "shared/roles/base/tasks/main.yml",
+        &format!(
+            "- !shell\n  cmd: touch {}/from-shared-role\n",
+            out.display()
+        ),
+    )
+    .file(
+        "playbooks/pb.yml",
+        "- name: p\n  groups: [all]\n  roles:\n    - role: base\n",
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let missing = p.local(&[]);
+    assert_eq!(missing.code, 3, "{}", missing.all());
+    assert!(!exists(&p, "from-shared-role"));
+    ok(&p.local(&["-r", "shared/roles"]));
+    assert!(exists(&p, "from-shared-role"));
+    std::fs::remove_file(out.join("from-shared-role")).unwrap();
+    // A directory of the variable that does not exist is skipped, as in Jet.
+    ok(&p.run_env(
+        &["local", "-p", "playbooks/pb.yml"],
+        &[("JET_ROLES_PATH", "nowhere-else:shared/roles")],
+    ));
+    assert!(exists(&p, "from-shared-role"));
+    ok(&p.run(&["lint", "-p", "playbooks/pb.yml", "--roles", "shared/roles"]));
+    let bad = p.local(&["-r", "no/such/dir"]);
+    assert_eq!(bad.code, 3, "{}", bad.all());
+    assert!(
+        bad.stderr.contains("roles directory not found"),
+        "{}",
+        bad.all()
+    );
+}

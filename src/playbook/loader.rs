@@ -116,8 +116,30 @@ fn load_task_list(
     complete
 }
 
+/// `-r/--roles` directories, set once from the command line before loading.
+static ROLE_PATHS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// Sets the extra role directories (`-r/--roles`, `JET_ROLES_PATH`): each must be a
+/// directory. Searched, in order, before the playbook's own `roles/`, as Jet does.
+pub fn set_role_paths(paths: Vec<PathBuf>) -> Result<()> {
+    if let Some(p) = paths.iter().find(|p| !p.is_dir()) {
+        return Err(Error::invalid(
+            Diagnostic::new(format!("roles directory not found: {}", p.display()))
+                .help("-r/--roles (or JET_ROLES_PATH) takes directories holding roles, separated by ':' or ','"),
+        ));
+    }
+    let _ = ROLE_PATHS.set(paths);
+    Ok(())
+}
+
 fn find_role(play_dir: &Path, name: &str) -> std::result::Result<PathBuf, Vec<PathBuf>> {
-    let mut tried = vec![play_dir.join("roles").join(name)];
+    let mut tried: Vec<PathBuf> = ROLE_PATHS
+        .get()
+        .into_iter()
+        .flatten()
+        .map(|p| p.join(name))
+        .collect();
+    tried.push(play_dir.join("roles").join(name));
     if let Some(p) = play_dir.parent() {
         tried.push(p.join("roles").join(name));
     }

@@ -19,7 +19,9 @@ use crate::error::Location;
 use crate::yaml_spans::{Node, Step};
 
 pub use self::load_report::LoadReport;
-pub use self::loader::{load_playbooks, load_playbooks_lenient, load_vars_file, parse_vars};
+pub use self::loader::{
+    load_playbooks, load_playbooks_lenient, load_vars_file, parse_vars, set_role_paths,
+};
 pub use self::yaml_errors::{check_yaml_depth, yaml_error};
 pub use crate::field_path::{collect_strings, field_as_template, field_path_string, FieldStep};
 pub use crate::modules::file::{Attributes, FileTask, Mode};
