@@ -275,3 +275,49 @@ fn facts_and_set_over_ssh_and_in_check_ssh() {
     assert!(conf.starts_with("type=Linux flavor="), "{conf}");
     assert!(!conf.trim_end().ends_with('='), "{conf}");
 }
+
+#[test]
+fn realistic_roles_start_with_facts_and_converge_idempotently() {
+    let p = project("realistic_roles.yml");
+    let lint = p.run(&["lint", "-p", "playbooks/pb.yml", "--deny-warnings"]);
+    assert_eq!(lint.code, 0, "{}", lint.all());
+    let check = p.check(&[]);
+    assert_eq!(check.code, 0, "{}", check.all());
+    assert!(!p.out().join("etc").exists(), "check mode wrote files");
+    let r = p.local(&[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let flavor = match os_release_id().as_str() {
+        "debian" | "ubuntu" => "Debian",
+        _ => "",
+    };
+    let (package, conf_dir) = if flavor == "Debian" {
+        ("apache2", "etc/apache2/sites-enabled")
+    } else {
+        ("", "")
+    };
+    if !package.is_empty() {
+        let site = p.read(&format!("out/{conf_dir}/shop.conf"));
+        assert!(
+            site.starts_with(&format!("# shop on Debian ({package})\n")),
+            "{site}"
+        );
+        assert_eq!(
+            p.read("out/etc/redis/redis.conf"),
+            format!("port 6379\nmaxmemory 128mb\n# {}\n", os_release_id())
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let srv = std::fs::metadata(p.out().join("srv/shop")).unwrap();
+    assert_eq!(srv.permissions().mode() & 0o777, 0o750);
+    // The second run changes nothing.
+    let again = p.local(&["--output", "json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let changed: Vec<String> = again
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task" && e["changed"] == true)
+        .map(|e| format!("{} {}", e["module"], e["task"]))
+        .collect();
+    assert!(changed.is_empty(), "changed on the second run: {changed:?}");
+}
