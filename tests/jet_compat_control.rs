@@ -306,9 +306,11 @@ fn realistic_roles_start_with_facts_and_converge_idempotently() {
             format!("port 6379\nmaxmemory 128mb\n# {}\n", os_release_id())
         );
     }
-    use std::os::unix::fs::PermissionsExt;
     let srv = std::fs::metadata(p.out().join("srv/shop")).unwrap();
-    assert_eq!(srv.permissions().mode() & 0o777, 0o750);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&srv.permissions()) & 0o777,
+        0o750
+    );
     // The second run changes nothing.
     let again = p.local(&["--output", "json"]);
     assert_eq!(again.code, 0, "{}", again.all());
