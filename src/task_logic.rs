@@ -29,6 +29,9 @@ pub enum Items {
 
 /// `and:` — logic applied after the module ran.
 ///
+/// Seconds between attempts when `retry` is set and `delay` is not (Jet's default).
+pub const DEFAULT_RETRY_DELAY: u64 = 1;
+
 /// As in Jet, `ignore_errors`, `retry` and `delay` may be written as strings (`"true"`,
 /// `"2"`): a string without `{{` is parsed when the playbook is loaded (a bad one is a load
 /// error); a template is kept in [`PostLogic::templates`], rendered for each host and item
@@ -118,7 +121,11 @@ impl TryFrom<RawPostLogic> for PostLogic {
             )),
         };
         let retry = count("retry", raw.retry)?;
-        let delay = count("delay", raw.delay)?;
+        // Jet waits a second between attempts unless told otherwise.
+        let delay = match raw.delay {
+            None => DEFAULT_RETRY_DELAY,
+            d => count("delay", d)?,
+        };
         let retry = u32::try_from(retry).map_err(|_| format!("and.retry: {retry} is too large"))?;
         Ok(PostLogic {
             notify: raw.notify,
@@ -231,5 +238,11 @@ mod tests {
         assert_eq!((v.ignore_errors, v.retry, v.delay), (true, 0, 4));
         let err = a.evaluate(&e, &serde_json::json!({"d": "x", "i": true}));
         assert!(err.unwrap_err().contains("and.delay"));
+    }
+
+    #[test]
+    fn attempts_are_a_second_apart_unless_delay_says_otherwise() {
+        assert_eq!(load("{retry: 2}").unwrap().delay, DEFAULT_RETRY_DELAY);
+        assert_eq!(load("{retry: 2, delay: 0}").unwrap().delay, 0);
     }
 }
