@@ -3,6 +3,7 @@
 //! checked on the files its tasks write, not on output wording.
 
 mod project;
+mod support;
 
 use std::path::Path;
 
@@ -266,4 +267,50 @@ fn roles_are_found_in_directories_given_with_dash_r_or_jet_roles_path() {
         "{}",
         bad.all()
     );
+}
+
+#[test]
+fn jet_semantics_hold_over_ssh() {
+    // Templated items, string `and:` scalars, list merging and `delegate_host`, on two hosts
+    // reached through a real sshd.
+    let sshd = support::Sshd::start_on(&["127.0.0.1", "127.0.0.2"]);
+    let mut f = support::Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1")
+        .host("h2", &sshd, "127.0.0.2");
+    f.trust(&sshd);
+    f.playbook(
+        r#"- name: jet semantics over ssh
+  groups: [web]
+  defaults:
+    pkgs: [base]
+  vars:
+    extra: x1
+    pkgs: [extra]
+  tasks:
+    - !shell
+      cmd: touch {{root_dir}}/item-{{item}}
+      with:
+        items: ["{{ extra }}", plain]
+    - !shell
+      cmd: echo {{#each pkgs}}{{this}}-{{/each}} > {{root_dir}}/pkgs
+    - !shell
+      cmd: echo {{delegate_host}} > {{root_dir}}/delegated
+      with:
+        delegate_to: h2
+    - !shell
+      cmd: "false"
+      and:
+        ignore_errors: "true"
+        retry: "1"
+        delay: "0"
+"#,
+    );
+    let r = f.run("ssh", &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for h in ["h1", "h2"] {
+        assert!(f.root(h).join("item-x1").exists(), "{h}: {}", r.all());
+        assert!(f.root(h).join("item-plain").exists(), "{h}");
+        assert_eq!(f.read(h, "pkgs"), "base-extra-\n", "{h}");
+        assert_eq!(f.read(h, "delegated"), format!("{h}\n"));
+    }
 }
