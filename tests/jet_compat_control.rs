@@ -19,28 +19,11 @@ fn project(playbook: &str) -> Project {
     let p = Project::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES);
     for dir in ["roles", "templates"] {
-        copy_tree(&p, &root, &root.join(dir));
+        p.copy_tree(&root, &root.join(dir));
     }
     let text = std::fs::read_to_string(root.join(playbook)).unwrap();
     p.file("playbooks/pb.yml", &text);
     p
-}
-
-fn copy_tree(p: &Project, root: &Path, dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(p, root, &path);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_string();
-            p.file(&rel, &std::fs::read_to_string(&path).unwrap());
-        }
-    }
 }
 
 fn uname_m() -> String {

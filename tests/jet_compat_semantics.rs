@@ -15,27 +15,8 @@ fn fixture(name: &str) -> Project {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/jet_compat/semantics")
         .join(name);
-    copy_dir(&p, &root, &root);
+    p.copy_tree(&root, &root);
     p
-}
-
-fn copy_dir(p: &Project, root: &Path, dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            copy_dir(p, root, &path);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned();
-            p.file(&rel, &std::fs::read_to_string(&path).unwrap());
-            let mode = std::fs::metadata(&path).unwrap().permissions();
-            std::fs::set_permissions(p.path().join(&rel), mode).unwrap();
-        }
-    }
 }
 
 fn ok(r: &Run) {

@@ -126,20 +126,7 @@ impl ModuleFields for FileTask {
 
     /// A mode must be octal, and not a decimal number that looks octal (see [`Mode::validate`]).
     fn check_fields(&self, written: &dyn Fn(&[FieldStep]) -> Option<String>) -> Vec<FieldProblem> {
-        use FieldStep::Key as K;
-        let Some(mode) = self.attributes.as_ref().and_then(|a| a.mode.as_ref()) else {
-            return vec![];
-        };
-        let field = vec![K("attributes"), K("mode")];
-        match mode.validate(written(&field).as_deref()) {
-            Ok(_) => vec![],
-            Err(message) => vec![FieldProblem {
-                code: "invalid-mode",
-                field,
-                message,
-                help: "modes are octal: 0o640 (YAML's octal) or \"0640\"".into(),
-            }],
-        }
+        super::common::check_attrs(self.attributes.as_ref(), written)
     }
 }
 

@@ -54,6 +54,27 @@ impl Project {
         self.path().join("out")
     }
 
+    /// Copies the files under `dir` (a directory inside `root`) into the project at their
+    /// paths relative to `root`, with their permissions (executable scripts stay so).
+    pub fn copy_tree(&self, root: &Path, dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                self.copy_tree(root, &path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                self.file(&rel, &std::fs::read_to_string(&path).unwrap());
+                let mode = std::fs::metadata(&path).unwrap().permissions();
+                std::fs::set_permissions(self.path().join(&rel), mode).unwrap();
+            }
+        }
+    }
+
     pub fn file(&self, rel: &str, content: &str) -> &Self {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
