@@ -311,7 +311,7 @@ mod tests {
     fn usage_errors_keep_their_messages() {
         assert_eq!(
             Error::from(UsageError::UnknownHost("web9".into())).exit_code(),
-            UsageError::EXIT_CODE.code()
+            UsageError::EXIT_CODE
         );
         assert_eq!(
             UsageError::UnknownGroup("db".into()).to_string(),

@@ -259,8 +259,7 @@ mod window_tests {
     }
 }
 
-/// Exit codes, the contract documented in README.md and `--help` (numbers in `exit_code`).
-pub use crate::exit_code::exit;
+use crate::exit_code::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -279,11 +278,12 @@ impl Error {
     pub fn invalid(d: Diagnostic) -> Self {
         Error::Invalid(vec![d])
     }
-    pub fn exit_code(&self) -> i32 {
+    /// How the process ends on this error: the contract of README.md and `--help`.
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) => exit::USAGE,
-            Error::Invalid(_) => exit::INVALID,
-            Error::Runtime(_) => exit::TASK_FAILED,
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Invalid(_) => ExitCode::Invalid,
+            Error::Runtime(_) => ExitCode::TaskFailed,
         }
     }
     pub fn render(&self) -> String {

@@ -46,19 +46,6 @@ impl ExitCode {
     }
 }
 
-/// The numbers as constants, for code that predates [`ExitCode`] (`crate::error::exit`
-/// re-exports this module).
-pub mod exit {
-    use super::ExitCode;
-
-    pub const OK: i32 = ExitCode::Ok.code();
-    pub const TASK_FAILED: i32 = ExitCode::TaskFailed.code();
-    pub const USAGE: i32 = ExitCode::Usage.code();
-    pub const INVALID: i32 = ExitCode::Invalid.code();
-    pub const UNREACHABLE: i32 = ExitCode::Unreachable.code();
-    pub const INTERRUPTED: i32 = ExitCode::Interrupted.code();
-}
-
 #[cfg(test)]
 mod tests {
     use super::ExitCode;

@@ -85,8 +85,7 @@ fn with_output(command: impl FnOnce(&Output) -> Result<ExitCode>) -> ExitCode {
 /// Prints `e` and gives its exit code.
 fn report(e: &Error, out: &Output) -> ExitCode {
     out.error(&e.render());
-    // `Error::exit_code` only yields codes of the contract.
-    ExitCode::from_code(e.exit_code()).unwrap_or(ExitCode::TaskFailed)
+    e.exit_code()
 }
 
 fn completions(shell: clap_complete::Shell) -> ExitCode {

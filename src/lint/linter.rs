@@ -15,7 +15,7 @@ use crate::error::Location;
 use crate::inventory::Inventory;
 use crate::playbook::{FieldStep, LoadedPlay, LoadedTask, Vars};
 use crate::source::{Resolved, SourceKind};
-use crate::template::{Dialect, Engine, Reference};
+use crate::template::{Dialect, Engine, Reference, TemplateError};
 
 /// Hosts whose variables are identical are checked once.
 pub(super) struct HostClass {
@@ -96,7 +96,7 @@ pub(super) struct Linter<'p> {
     pub(super) scanned: BTreeSet<PathBuf>,
     pub(super) templates: HashMap<PathBuf, Option<Rc<TemplateInfo>>>,
     pub(super) field_refs: HashMap<String, Option<Rc<Vec<Reference>>>>,
-    pub(super) renders: HashMap<(String, String), Result<String, String>>,
+    pub(super) renders: HashMap<(String, String), Result<String, TemplateError>>,
     pub(super) resolved: HashMap<(SourceKind, PathBuf, Option<PathBuf>, String), Resolved>,
     pub(super) extra: Vars,
     /// Undefined-variable checks run only when every variable source loaded.
@@ -214,27 +214,22 @@ impl Linter<'_> {
         &mut self,
         path: &Path,
         dialect: Dialect,
-        err: &str,
+        err: &TemplateError,
         task: &LoadedTask,
     ) {
-        static POS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-        let re = POS.get_or_init(|| {
-            regex::Regex::new(r"\s*\(line (\d+)(?:, column (\d+))?\)\s*$").unwrap()
-        });
-        let (msg, line, column) = match re.captures(err) {
-            Some(c) => (
-                err[..c.get(0).unwrap().start()].to_string(),
-                c[1].parse().unwrap_or(1),
-                c.get(2).map_or(1, |m| m.as_str().parse().unwrap_or(1)),
-            ),
-            None => (err.to_string(), 1, 1),
-        };
+        let (line, column) = err
+            .position()
+            .map_or((1, 1), |p| (p.line, p.column.unwrap_or(1)));
         // pest lists every token it could have accepted: a dozen names that do not help.
-        let msg = match msg.split_once(": expected ") {
-            Some((head, alts)) if alts.matches(", ").count() > 3 => format!(
-                "{head}: unexpected text or end of file here (an unclosed {{{{#block}}}}, or a stray {{{{ or }}}}?)"
+        let msg = match err {
+            TemplateError::Syntax {
+                message,
+                expected: Some(alternatives),
+                ..
+            } if alternatives.matches(", ").count() > 3 => format!(
+                "{message}: unexpected text or end of file here (an unclosed {{{{#block}}}}, or a stray {{{{ or }}}}?)"
             ),
-            _ => msg,
+            _ => err.message(),
         };
         let used_by = task.field_location(&[FieldStep::Key("src")], None);
         self.report.error(
@@ -255,7 +250,7 @@ impl Linter<'_> {
 
     /// Renders a templated field. Hosts often share the values a field uses, so results are
     /// kept per text and per the values of the variables its text mentions.
-    pub(super) fn render(&mut self, text: &str, ctx: &Value) -> Result<String, String> {
+    pub(super) fn render(&mut self, text: &str, ctx: &Value) -> Result<String, TemplateError> {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }

@@ -84,12 +84,3 @@ impl HelperDef for SecretHelper {
         }
     }
 }
-
-/// Renders engine errors without echoing template source lines that could hold values.
-pub(super) fn hb_error(e: &RenderError) -> String {
-    let mut s = e.reason().to_string();
-    if let (Some(l), Some(c)) = (e.line_no, e.column_no) {
-        s.push_str(&format!(" (line {l}, column {c})"));
-    }
-    s
-}

@@ -4,10 +4,11 @@
 //!
 //! This file owns the [`Engine`] (rendering) and the types shared by the analyses; the rooms:
 //! [`helpers`] (the Handlebars helpers jetlike defines), [`jinja_globals`] (the Jinja globals
-//! minijinja leaves out), [`references`] (which variables a template reads, guarded names,
+//! minijinja leaves out), [`error`] (the typed [`TemplateError`]), [`references`] (which variables a template reads, guarded names,
 //! includes) and [`calls`] (which helpers, filters, tests and `secret` calls it makes).
 
 mod calls;
+mod error;
 mod helpers;
 mod jinja_globals;
 mod references;
@@ -18,9 +19,10 @@ use handlebars::Handlebars;
 use serde_json::Value;
 
 pub use calls::{call_name, dynamic_lookups, secret_calls, SecretCall};
+pub use error::{RenderFailure, TemplateError, TextPosition};
 pub use references::{guarded, quoted_isdefined};
 
-use helpers::{hb_error, registry};
+use helpers::registry;
 
 /// A variable reference found in a template, with its 1-based position inside the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +85,7 @@ const SHELL_META: &[char] = &[
     '!', '\'', '"', '#', '~',
 ];
 
-type ReferencesResult = std::sync::Arc<Result<Vec<Reference>, String>>;
+type ReferencesResult = std::sync::Arc<Result<Vec<Reference>, TemplateError>>;
 
 pub struct Engine {
     /// Compiled Handlebars templates by source text: a field is parsed once per run, not
@@ -134,7 +136,7 @@ impl Engine {
         hb: &Handlebars<'static>,
         text: &str,
         ctx: &Value,
-    ) -> Result<String, String> {
+    ) -> Result<String, TemplateError> {
         use handlebars::{Context, RenderContext, RenderError, Renderable, StringOutput, Template};
         /// Distinct texts kept; a run past it (generated fields) starts the cache afresh.
         const MAX_COMPILED: usize = 20_000;
@@ -148,7 +150,8 @@ impl Engine {
             t
         } else {
             let t = std::sync::Arc::new(
-                Template::compile(text).map_err(|e| hb_error(&RenderError::from(e)))?,
+                Template::compile(text)
+                    .map_err(|e| TemplateError::handlebars(&RenderError::from(e)))?,
             );
             let mut cache = self
                 .compiled
@@ -160,18 +163,18 @@ impl Engine {
             cache.insert(text.to_string(), t.clone());
             t
         };
-        let ctx = Context::wraps(ctx).map_err(|e| hb_error(&e))?;
+        let ctx = Context::wraps(ctx).map_err(|e| TemplateError::handlebars(&e))?;
         let mut rc = RenderContext::new(None);
         let mut out = StringOutput::new();
         template
             .render(hb, &ctx, &mut rc, &mut out)
-            .map_err(|e| hb_error(&e))?;
+            .map_err(|e| TemplateError::handlebars(&e))?;
         out.into_string()
-            .map_err(|e| hb_error(&RenderError::from(e)))
+            .map_err(|e| TemplateError::handlebars(&RenderError::from(e)))
     }
 
     /// Renders a templated field (Handlebars). Strings without `{{` skip the engine.
-    pub fn render(&self, text: &str, ctx: &Value) -> Result<String, String> {
+    pub fn render(&self, text: &str, ctx: &Value) -> Result<String, TemplateError> {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
@@ -186,7 +189,7 @@ impl Engine {
         text: &str,
         ctx: &Value,
         allow_unsafe: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, TemplateError> {
         if allow_unsafe || !text.contains("{{") {
             return self.render(text, ctx);
         }
@@ -194,15 +197,13 @@ impl Engine {
         SCREEN_HIT.with(|c| c.set(false));
         let out = self.hb_render(&self.hb_screen, text, ctx)?;
         if SCREEN_HIT.with(|c| c.replace(false)) {
-            return Err("a variable substituted into this command contains shell metacharacters \
-                        (; | & $ ` quotes, ...); quote-proof the value or set `unsafe: true` on the task"
-                .to_string());
+            return Err(TemplateError::ShellMetacharacters);
         }
         Ok(out)
     }
 
     /// Evaluates a condition such as `(eq os "Debian")` or `enabled`.
-    pub fn condition(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+    pub fn condition(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
         let e = expr.trim();
         let e = e
             .strip_prefix("{{")
@@ -219,30 +220,25 @@ impl Engine {
     }
 
     /// Renders a template file's contents in its dialect.
-    pub fn render_file(&self, dialect: Dialect, text: &str, ctx: &Value) -> Result<String, String> {
+    pub fn render_file(
+        &self,
+        dialect: Dialect,
+        text: &str,
+        ctx: &Value,
+    ) -> Result<String, TemplateError> {
         match dialect {
             Dialect::Handlebars => {
                 hb_depth(text)?;
-                self.hb.render_template(text, ctx).map_err(|e| hb_error(&e))
+                self.hb
+                    .render_template(text, ctx)
+                    .map_err(|e| TemplateError::handlebars(&e))
             }
             Dialect::Jinja => self
                 .jinja
                 .render_str(text, ctx)
-                .map_err(|e| jinja_error(&e)),
+                .map_err(|e| TemplateError::jinja(&e)),
         }
     }
-}
-
-pub(super) fn jinja_error(e: &minijinja::Error) -> String {
-    let mut s = e.kind().to_string();
-    if let Some(d) = e.detail() {
-        s.push_str(": ");
-        s.push_str(d);
-    }
-    if let Some(l) = e.line() {
-        s.push_str(&format!(" (line {l})"));
-    }
-    s
 }
 
 /// 1-based line and column (in characters) of byte offset `off`.
@@ -260,8 +256,8 @@ pub(super) fn position_of(text: &str, needle: &str) -> (usize, usize) {
 
 /// Refuses Handlebars nested too deeply for the recursive parser and renderer (see
 /// [`crate::depth`]), before either sees it.
-pub(super) fn hb_depth(text: &str) -> Result<(), String> {
-    crate::depth::check_handlebars(text).map_err(|e| e.to_string())
+pub(super) fn hb_depth(text: &str) -> Result<(), TemplateError> {
+    Ok(crate::depth::check_handlebars(text)?)
 }
 
 #[cfg(test)]
@@ -294,12 +290,14 @@ mod tests {
             ),
         ] {
             if let Err(e) = engine.references(Dialect::Handlebars, t) {
-                assert!(e.contains("line"), "{t:?}: {e}");
+                assert!(e.position().is_some(), "{t:?}: {e}");
+                assert!(e.to_string().contains("line"), "{t:?}: {e}");
             }
         }
         let last = format!("p\n\\{{{{\nt = {{{{EN'\u{0}{}V_X}}}}\n", "'".repeat(147));
         let e = engine.references(Dialect::Handlebars, &last).unwrap_err();
-        assert!(e.contains("(line 3, column 5)"), "{e}");
+        assert_eq!(e.position(), Some(TextPosition::new(3, 5)), "{e}");
+        assert!(e.to_string().contains("(line 3, column 5)"), "{e}");
         {}
     }
 
@@ -417,10 +415,10 @@ mod tests {
     fn errors_without_a_parser_position_are_located() {
         let e =
             handlebars_references("ok {{a}}\nx {{b \"bad\u{19}\"}} {{#if c}}{{/if}}").unwrap_err();
-        assert!(e.ends_with("(line 2, column 3)"), "{e}");
+        assert!(e.to_string().ends_with("(line 2, column 3)"), "{e}");
         let e = handlebars_references("{{#if a}}x{{/if}}\n  {{#if (f \"\u{0}b\")}}y{{/if}}")
             .unwrap_err();
-        assert!(e.ends_with("(line 2, column 3)"), "{e}");
+        assert!(e.to_string().ends_with("(line 2, column 3)"), "{e}");
     }
 
     #[test]

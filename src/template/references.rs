@@ -7,11 +7,17 @@ use std::collections::BTreeSet;
 use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_json::Value;
 
-use super::{hb_depth, jinja_error, line_col, position_of, Dialect, Engine, Reference};
+use super::{
+    hb_depth, line_col, position_of, Dialect, Engine, Reference, TemplateError, TextPosition,
+};
 
 impl Engine {
     /// Every variable `text` references, found with the engine's parser.
-    pub fn references(&self, dialect: Dialect, text: &str) -> Result<Vec<Reference>, String> {
+    pub fn references(
+        &self,
+        dialect: Dialect,
+        text: &str,
+    ) -> Result<Vec<Reference>, TemplateError> {
         /// Distinct texts kept; past it the memo starts afresh.
         const MAX_MEMO: usize = 20_000;
         let key = (dialect, text.to_string());
@@ -66,11 +72,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, String> {
+    pub(super) fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, TemplateError> {
         let tpl = self
             .jinja
             .template_from_str(text)
-            .map_err(|e| jinja_error(&e))?;
+            .map_err(|e| TemplateError::jinja(&e))?;
         // minijinja reports the environment's global functions (`range`, `dict`, `cycler`,
         // ...) as undeclared variables: they are not variables.
         let global = |name: &str| {
@@ -249,10 +255,9 @@ fn env_literals(text: &str) -> Vec<Reference> {
     out
 }
 
-pub(super) fn handlebars_references(text: &str) -> Result<Vec<Reference>, String> {
+pub(super) fn handlebars_references(text: &str) -> Result<Vec<Reference>, TemplateError> {
     hb_depth(text)?;
     let tpl = Template::compile(text).map_err(|e| {
-        let mut s = e.reason().to_string();
         // The parser's position, else the expression that fails alone, else where the invalid
         // parameter is written, else the start: an error always says where to look.
         let (l, c) = e
@@ -265,8 +270,7 @@ pub(super) fn handlebars_references(text: &str) -> Result<Vec<Reference>, String
                 _ => None,
             })
             .unwrap_or((1, 1));
-        s.push_str(&format!(" (line {l}, column {c})"));
-        s
+        TemplateError::syntax(&e.reason().to_string(), Some(TextPosition::new(l, c)))
     })?;
     let mut out = vec![];
     walk_template(&tpl, true, (1, 1), &mut out);
