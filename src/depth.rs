@@ -76,19 +76,73 @@ fn yaml_error(text: &str, off: usize) -> Result<(), DepthError> {
 /// than the document's depth. In block context a `[` or `{` opens a flow collection only where
 /// a value starts (after indentation, `- `, `? `, `: `, a tag or an anchor); inside one, every
 /// `[`/`{` does. Quoted scalars, comments and block scalars (`|`, `>`) are skipped.
-/// Long on purpose: one single-pass lexer whose states (quotes, comments, block scalars, flow
-/// depth) share one loop; split apart, each piece would pass the whole state around.
-// Byte lexer: `b`, `n`, `i`, `q` are the conventional names of its cursor and input.
-#[allow(clippy::many_single_char_names)]
 fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
-    let b = text.as_bytes();
-    let n = b.len();
-    let blank = |i: usize| i >= n || matches!(b[i], b' ' | b'\t' | b'\n' | b'\r');
-    // Skips the quoted scalar opening at `i`; the index after it, or None if unterminated.
-    let skip_quoted = |i: usize| -> Option<usize> {
-        let q = b[i];
+    let mut scan = FlowScan {
+        text,
+        b: text.as_bytes(),
+        i: 0,
+        line_start: true,
+        indent: 0,
+        block_scalar: None,
+        value_start: true,
+        flow: 0,
+    };
+    while scan.i < scan.b.len() {
+        let step = if scan.line_start && scan.flow == 0 {
+            scan.line_begin();
+            Step::Next
+        } else {
+            scan.byte()
+        };
+        match step {
+            Step::Next => {}
+            Step::TooDeep => return yaml_error(text, scan.i),
+            Step::Unterminated => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// What one step of [`FlowScan`] found.
+enum Step {
+    Next,
+    /// A flow collection opened at the cursor is one level too many.
+    TooDeep,
+    /// A quoted scalar never closes: the typed parse reports it.
+    Unterminated,
+}
+
+/// The state of [`check_yaml_flow`]'s single pass: the cursor and what it is inside of.
+struct FlowScan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+    line_start: bool,
+    /// Indentation of the current line.
+    indent: usize,
+    /// The indentation of the line whose block scalar is being skipped.
+    block_scalar: Option<usize>,
+    /// At a place where a value may start (a `[`/`{` there opens a collection).
+    value_start: bool,
+    /// Flow collections open at the cursor.
+    flow: usize,
+}
+
+impl FlowScan<'_> {
+    fn blank(&self, i: usize) -> bool {
+        i >= self.b.len() || matches!(self.b[i], b' ' | b'\t' | b'\n' | b'\r')
+    }
+
+    /// The end of the line holding `i` (its `\n`, or the end of the text).
+    fn eol(&self, i: usize) -> usize {
+        self.text[i..].find('\n').map_or(self.b.len(), |k| i + k)
+    }
+
+    /// Skips the quoted scalar opening at `i`; the index after it, or None if unterminated.
+    fn skip_quoted(&self, i: usize) -> Option<usize> {
+        let (b, q) = (self.b, self.b[i]);
         let mut j = i + 1;
-        while j < n {
+        while j < b.len() {
             if q == b'"' && b[j] == b'\\' {
                 j += 2;
                 continue;
@@ -103,108 +157,110 @@ fn check_yaml_flow(text: &str) -> Result<(), DepthError> {
             j += 1;
         }
         None
-    };
-    let eol = |i: usize| text[i..].find('\n').map_or(n, |k| i + k);
-    let mut i = 0;
-    let mut line_start = true;
-    // Indentation of the current line, and of a line whose block scalar is being skipped.
-    let mut indent = 0usize;
-    let mut block_scalar: Option<usize> = None;
-    let mut value_start = true;
-    let mut flow = 0usize;
-    while i < n {
-        if line_start && flow == 0 {
-            line_start = false;
-            let mut j = i;
-            while j < n && b[j] == b' ' {
-                j += 1;
-            }
-            let empty = j >= n || matches!(b[j], b'\n' | b'\r' | b'#');
-            if let Some(parent) = block_scalar {
-                if empty || j - i > parent {
-                    i = eol(j) + 1;
-                    line_start = true;
-                    continue;
-                }
-                block_scalar = None;
-            }
-            indent = j - i;
-            i = j;
-            value_start = true;
-            if b[i..].starts_with(b"---") && blank(i + 3) {
-                i += 3;
-            }
-            continue;
+    }
+
+    /// At the start of a line in block context: measures the indentation, skips the line if
+    /// it belongs to a block scalar, and a document marker `---`.
+    fn line_begin(&mut self) {
+        let (b, i) = (self.b, self.i);
+        self.line_start = false;
+        let mut j = i;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
         }
+        let empty = j >= b.len() || matches!(b[j], b'\n' | b'\r' | b'#');
+        if let Some(parent) = self.block_scalar {
+            if empty || j - i > parent {
+                self.i = self.eol(j) + 1;
+                self.line_start = true;
+                return;
+            }
+            self.block_scalar = None;
+        }
+        self.indent = j - i;
+        self.i = j;
+        self.value_start = true;
+        if b[j..].starts_with(b"---") && self.blank(j + 3) {
+            self.i += 3;
+        }
+    }
+
+    /// One byte (or a skipped token starting at it) anywhere but a line's start.
+    fn byte(&mut self) -> Step {
+        let (b, i) = (self.b, self.i);
         let c = b[i];
         if c == b'\n' {
-            line_start = true;
-            i += 1;
-            continue;
+            self.line_start = true;
+            self.i += 1;
+            return Step::Next;
         }
         if c == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
-            i = eol(i);
-            continue;
+            self.i = self.eol(i);
+            return Step::Next;
         }
-        if flow > 0 {
-            match c {
-                b'[' | b'{' => {
-                    flow += 1;
-                    value_start = true;
-                    if flow > YAML_DEPTH_LIMIT {
-                        return yaml_error(text, i);
-                    }
+        if matches!(c, b'"' | b'\'') && self.value_start {
+            return match self.skip_quoted(i) {
+                Some(j) => {
+                    self.i = j;
+                    self.value_start = false;
+                    Step::Next
                 }
-                b']' | b'}' => {
-                    flow -= 1;
-                    value_start = false;
+                None => Step::Unterminated,
+            };
+        }
+        if self.flow > 0 {
+            self.in_flow(c)
+        } else {
+            self.in_block(c)
+        }
+    }
+
+    /// A byte inside a flow collection: every `[`/`{` nests.
+    fn in_flow(&mut self, c: u8) -> Step {
+        match c {
+            b'[' | b'{' => {
+                self.flow += 1;
+                self.value_start = true;
+                if self.flow > YAML_DEPTH_LIMIT {
+                    return Step::TooDeep;
                 }
-                b'"' | b'\'' if value_start => match skip_quoted(i) {
-                    Some(j) => {
-                        i = j;
-                        value_start = false;
-                        continue;
-                    }
-                    None => return Ok(()),
-                },
-                b',' | b':' => value_start = true,
-                b' ' | b'\t' | b'\r' => {}
-                _ => value_start = false,
             }
-            i += 1;
-            continue;
+            b']' | b'}' => {
+                self.flow -= 1;
+                self.value_start = false;
+            }
+            b',' | b':' => self.value_start = true,
+            b' ' | b'\t' | b'\r' => {}
+            _ => self.value_start = false,
         }
+        self.i += 1;
+        Step::Next
+    }
+
+    /// A byte in block context: a `[`/`{` opens a collection only where a value starts.
+    fn in_block(&mut self, c: u8) -> Step {
+        let i = self.i;
         match c {
             b' ' | b'\t' | b'\r' => {}
-            b'[' | b'{' if value_start => {
-                flow = 1;
+            b'[' | b'{' if self.value_start => self.flow = 1,
+            b'|' | b'>' if self.value_start => {
+                self.block_scalar = Some(self.indent);
+                self.i = self.eol(i);
+                return Step::Next;
             }
-            b'"' | b'\'' if value_start => match skip_quoted(i) {
-                Some(j) => {
-                    i = j;
-                    value_start = false;
-                    continue;
+            b'-' | b'?' if self.value_start && self.blank(i + 1) => {}
+            b':' if self.blank(i + 1) => self.value_start = true,
+            b'&' | b'!' if self.value_start => {
+                while self.i < self.b.len() && !self.blank(self.i) {
+                    self.i += 1;
                 }
-                None => return Ok(()),
-            },
-            b'|' | b'>' if value_start => {
-                block_scalar = Some(indent);
-                i = eol(i);
-                continue;
+                return Step::Next;
             }
-            b'-' | b'?' if value_start && blank(i + 1) => {}
-            b':' if blank(i + 1) => value_start = true,
-            b'&' | b'!' if value_start => {
-                while i < n && !blank(i) {
-                    i += 1;
-                }
-                continue;
-            }
-            _ => value_start = false,
+            _ => self.value_start = false,
         }
-        i += 1;
+        self.i += 1;
+        Step::Next
     }
-    Ok(())
 }
 
 /// 1-based line and column (in characters) of byte offset `off` of `text`.
@@ -223,68 +279,119 @@ fn line_col(text: &str, off: usize) -> (usize, usize) {
 /// current `{{ }}`. Comments (`{{! }}`, `{{!-- --}}`), raw blocks (`{{{{raw}}}}`), escaped
 /// `\{{` and string literals are skipped as the parser skips them. The count errs on the side
 /// of more depth, never less.
-/// Long on purpose: one single-pass lexer (comments, raw blocks, escapes, literals, block
-/// depth share one loop and its state).
 pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
-    let b = text.as_bytes();
-    let err = |off: usize| {
-        let (line, column) = line_col(text, off);
-        Err(DepthError {
-            what: "Handlebars blocks and subexpressions",
-            limit: HANDLEBARS_DEPTH_LIMIT,
-            line,
-            column,
-        })
+    let scan = HbScan {
+        text,
+        b: text.as_bytes(),
     };
-    let find = |from: usize, needle: &str| text[from..].find(needle).map(|i| from + i);
     let mut blocks = 0usize;
     let mut i = 0;
-    while let Some(open) = find(i, "{{") {
-        if open > 0 && b[open - 1] == b'\\' {
+    while let Some(open) = scan.find(i, "{{") {
+        if open > 0 && scan.b[open - 1] == b'\\' {
             i = open + 2;
             continue;
         }
-        let rest = &text[open..];
-        if rest.starts_with("{{{{") {
-            // A raw block: its body is text up to the closing `{{{{/name}}}}`.
-            match find(open + 4, "{{{{/") {
-                Some(close) => {
-                    i = find(close + 5, "}}}}").map_or(b.len(), |e| e + 4);
-                    continue;
-                }
-                None => return Ok(()),
-            }
-        }
-        let mut j = open + 2;
-        while j < b.len() && (b[j] == b'{' || b[j] == b'~' || b[j] == b' ') {
-            j += 1;
-        }
-        if rest.starts_with("{{!--") || rest.starts_with("{{~!--") {
-            i = find(j, "--")
-                .and_then(|k| find(k, "}}"))
-                .map_or(b.len(), |e| e + 2);
+        let skipped = match scan.skip_raw_or_comment(open) {
+            Skip::To(next) => Some(next),
+            Skip::Rest => return Ok(()),
+            Skip::No => None,
+        };
+        if let Some(next) = skipped {
+            i = next;
             continue;
         }
-        if j < b.len() && b[j] == b'!' {
-            i = find(j, "}}").map_or(b.len(), |e| e + 2);
-            continue;
-        }
-        match b.get(j) {
+        let j = scan.after_open(open);
+        match scan.b.get(j) {
             Some(b'#') => {
                 blocks += 1;
                 if blocks > HANDLEBARS_DEPTH_LIMIT {
-                    return err(open);
+                    return Err(scan.error(open));
                 }
             }
             Some(b'/') => blocks = blocks.saturating_sub(1),
             _ => {}
         }
-        // Inside the mustache: brackets nest, strings are skipped, `}}` ends it.
+        match scan.mustache(j, blocks)? {
+            Some(close) => i = close + 2,
+            None => return Ok(()), // unterminated: the parser reports it
+        }
+    }
+    Ok(())
+}
+
+/// What [`HbScan::skip_raw_or_comment`] found at a `{{`.
+enum Skip {
+    /// A raw block or comment, ending before this offset.
+    To(usize),
+    /// A raw block that never closes: the rest is text.
+    Rest,
+    /// An expression or block tag.
+    No,
+}
+
+/// [`check_handlebars`]'s view of the text, with one method per kind of token.
+struct HbScan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+}
+
+impl HbScan<'_> {
+    fn find(&self, from: usize, needle: &str) -> Option<usize> {
+        self.text[from..].find(needle).map(|i| from + i)
+    }
+
+    fn error(&self, off: usize) -> DepthError {
+        let (line, column) = line_col(self.text, off);
+        DepthError {
+            what: "Handlebars blocks and subexpressions",
+            limit: HANDLEBARS_DEPTH_LIMIT,
+            line,
+            column,
+        }
+    }
+
+    /// The offset after `{{` and any further `{`, `~` and spaces.
+    fn after_open(&self, open: usize) -> usize {
+        let mut j = open + 2;
+        while j < self.b.len() && matches!(self.b[j], b'{' | b'~' | b' ') {
+            j += 1;
+        }
+        j
+    }
+
+    /// A raw block's body is text up to the closing `{{{{/name}}}}`; comments are text.
+    fn skip_raw_or_comment(&self, open: usize) -> Skip {
+        let (rest, end) = (&self.text[open..], self.b.len());
+        if rest.starts_with("{{{{") {
+            return match self.find(open + 4, "{{{{/") {
+                Some(close) => Skip::To(self.find(close + 5, "}}}}").map_or(end, |e| e + 4)),
+                None => Skip::Rest,
+            };
+        }
+        let j = self.after_open(open);
+        if rest.starts_with("{{!--") || rest.starts_with("{{~!--") {
+            return Skip::To(
+                self.find(j, "--")
+                    .and_then(|k| self.find(k, "}}"))
+                    .map_or(end, |e| e + 2),
+            );
+        }
+        if j < end && self.b[j] == b'!' {
+            return Skip::To(self.find(j, "}}").map_or(end, |e| e + 2));
+        }
+        Skip::No
+    }
+
+    /// Inside one `{{ }}` from `j`, with `blocks` open: brackets nest, strings are skipped.
+    /// The offset of the closing `}}`, or None when the text ends first.
+    fn mustache(&self, mut j: usize, blocks: usize) -> Result<Option<usize>, DepthError> {
+        let b = self.b;
         let mut brackets = 0usize;
         loop {
             let Some(&c) = b.get(j) else {
-                return Ok(()); // unterminated: the parser reports it
+                return Ok(None);
             };
+            let closing = b[j..].starts_with(b"}}");
             match c {
                 b'"' | b'\'' => {
                     j += 1;
@@ -292,39 +399,22 @@ pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
                         j += if b[j] == b'\\' { 2 } else { 1 };
                     }
                     if j >= b.len() {
-                        return Ok(());
+                        return Ok(None);
                     }
                 }
-                b'(' | b'[' => {
-                    brackets += 1;
-                    if blocks + brackets > HANDLEBARS_DEPTH_LIMIT {
-                        return err(j);
-                    }
-                }
-                b'{' if brackets > 0 => {
-                    brackets += 1;
-                    if blocks + brackets > HANDLEBARS_DEPTH_LIMIT {
-                        return err(j);
-                    }
-                }
+                b'(' | b'[' => brackets += 1,
+                b'{' if brackets > 0 => brackets += 1,
                 b')' | b']' => brackets = brackets.saturating_sub(1),
-                b'}' if brackets > 0 && !b[j..].starts_with(b"}}") => {
-                    brackets -= 1;
-                }
-                b'}' if b[j..].starts_with(b"}}") => {
-                    if brackets > 0 {
-                        brackets -= 1;
-                    } else {
-                        break;
-                    }
-                }
+                b'}' if brackets > 0 => brackets -= 1,
+                b'}' if closing => return Ok(Some(j)),
                 _ => {}
+            }
+            if matches!(c, b'(' | b'[' | b'{') && blocks + brackets > HANDLEBARS_DEPTH_LIMIT {
+                return Err(self.error(j));
             }
             j += 1;
         }
-        i = j + 2;
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -219,52 +219,11 @@ impl Inventory {
         let mut errors = vec![];
         inv.groups.insert(ALL.into(), Group::default());
         if script {
-            let printed = crate::dynamic_inventory::load(path, ALL).map_err(Error::invalid)?;
-            for (name, g) in printed.groups {
-                let group = inv.groups.entry(name).or_default();
-                group.hosts.extend(g.hosts);
-                group.subgroups.extend(g.subgroups);
-                crate::vars::merge(&mut group.vars, &g.vars);
-            }
-            inv.host_vars.extend(printed.host_vars);
-        }
-        let groups = if script {
-            vec![]
+            inv.add_printed(path)?;
         } else {
-            entries(&dir.join("groups"), &mut errors)?
-        };
-        for (name, path) in groups {
-            let text = match crate::input_file::read_text(&path)
-                .map_err(|e| Error::invalid(e.diagnostic()))
-                .and_then(|t| check_yaml_depth(&path, &t).map(|()| t))
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    if let Error::Invalid(mut d) = e {
-                        errors.append(&mut d);
-                    }
-                    inv.groups.entry(name).or_default();
-                    continue;
-                }
-            };
-            let gf: GroupFile = if text.trim().is_empty() {
-                GroupFile {
-                    hosts: vec![],
-                    subgroups: vec![],
-                }
-            } else {
-                match serde_yaml_ng::from_str(&text) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        errors.push(yaml_error(&path, &e));
-                        inv.groups.entry(name).or_default();
-                        continue;
-                    }
-                }
-            };
-            let g = inv.groups.entry(name).or_default();
-            g.hosts.extend(gf.hosts);
-            g.subgroups.extend(gf.subgroups);
+            for (name, path) in entries(&dir.join("groups"), &mut errors)? {
+                inv.add_group_file(name, &path, &mut errors);
+            }
         }
         // Subgroups named but never defined still exist (empty), as in Jet.
         let named: Vec<String> = inv
@@ -275,24 +234,79 @@ impl Inventory {
         for n in named {
             inv.groups.entry(n).or_default();
         }
-        for (name, path) in entries(&dir.join("group_vars"), &mut errors)? {
+        inv.add_vars_files(dir, &mut errors)?;
+        inv.link_and_check(dir, &mut errors);
+        Ok((inv, errors))
+    }
+
+    /// The groups, hosts and variables a dynamic inventory `script` prints.
+    fn add_printed(&mut self, script: &Path) -> Result<()> {
+        let printed = crate::dynamic_inventory::load(script, ALL).map_err(Error::invalid)?;
+        for (name, g) in printed.groups {
+            let group = self.groups.entry(name).or_default();
+            group.hosts.extend(g.hosts);
+            group.subgroups.extend(g.subgroups);
+            crate::vars::merge(&mut group.vars, &g.vars);
+        }
+        self.host_vars.extend(printed.host_vars);
+        Ok(())
+    }
+
+    /// The group `name` from its file `groups/NAME`; a file that cannot be read or parsed is
+    /// an error, and the group still exists, empty.
+    fn add_group_file(&mut self, name: String, path: &Path, errors: &mut Vec<Diagnostic>) {
+        let text = match crate::input_file::read_text(path)
+            .map_err(|e| Error::invalid(e.diagnostic()))
+            .and_then(|t| check_yaml_depth(path, &t).map(|()| t))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                if let Error::Invalid(mut d) = e {
+                    errors.append(&mut d);
+                }
+                self.groups.entry(name).or_default();
+                return;
+            }
+        };
+        let gf: GroupFile = if text.trim().is_empty() {
+            GroupFile {
+                hosts: vec![],
+                subgroups: vec![],
+            }
+        } else {
+            match serde_yaml_ng::from_str(&text) {
+                Ok(g) => g,
+                Err(e) => {
+                    errors.push(yaml_error(path, &e));
+                    self.groups.entry(name).or_default();
+                    return;
+                }
+            }
+        };
+        let g = self.groups.entry(name).or_default();
+        g.hosts.extend(gf.hosts);
+        g.subgroups.extend(gf.subgroups);
+    }
+
+    /// The `group_vars/` and `host_vars/` files under `dir`.
+    fn add_vars_files(&mut self, dir: &Path, errors: &mut Vec<Diagnostic>) -> Result<()> {
+        for (name, path) in entries(&dir.join("group_vars"), errors)? {
             match load_vars_file(&path) {
-                Ok(v) => merge(&mut inv.groups.entry(name).or_default().vars, &v),
+                Ok(v) => merge(&mut self.groups.entry(name).or_default().vars, &v),
                 Err(Error::Invalid(mut d)) => errors.append(&mut d),
                 Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
-        for (name, path) in entries(&dir.join("host_vars"), &mut errors)? {
+        for (name, path) in entries(&dir.join("host_vars"), errors)? {
             match load_vars_file(&path) {
                 Ok(v) => {
-                    inv.host_vars.insert(name, v);
+                    self.host_vars.insert(name, v);
                 }
                 Err(Error::Invalid(mut d)) => errors.append(&mut d),
                 Err(e) => errors.push(Diagnostic::new(e.to_string()).in_file(&path)),
             }
         }
-        inv.link_and_check(dir, &mut errors);
-        Ok((inv, errors))
+        Ok(())
     }
 
     /// Hangs every group without a parent off `all`, then reports a subgroup cycle; `host_vars`

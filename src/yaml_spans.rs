@@ -158,119 +158,156 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// The source position of every character of `value` (plus one past the end), walking the
 /// scalar's source `src` from its start mark at `pos`. `None` when the source does not decode
 /// to `value` (then the caller falls back to the start).
-/// Over 80 lines on purpose: one decoder for every YAML scalar style (plain, quoted with its
-/// escapes, block with its folding) walking one cursor; split, the cursor state would have to
-/// be shared between the pieces.
 fn align(src: &str, pos: (usize, usize), style: Style, value: &str) -> Option<Vec<(usize, usize)>> {
-    let chars: Vec<char> = src.chars().collect();
-    let mut i = 0;
-    let (mut line, mut col) = pos;
-    let advance = |i: &mut usize, line: &mut usize, col: &mut usize| {
-        if chars[*i] == '\n' {
-            *line += 1;
-            *col = 1;
-        } else {
-            *col += 1;
-        }
-        *i += 1;
+    let mut cur = Cursor {
+        chars: src.chars().collect(),
+        i: 0,
+        line: pos.0,
+        col: pos.1,
     };
     match style {
-        Style::SingleQuoted | Style::DoubleQuoted => advance(&mut i, &mut line, &mut col),
+        Style::SingleQuoted | Style::DoubleQuoted => cur.advance(),
         // Should the mark sit on the `|`/`>` indicator, content starts on the next line.
-        Style::Block if matches!(chars.first(), Some('|' | '>')) => {
-            while i < chars.len() && chars[i] != '\n' {
-                advance(&mut i, &mut line, &mut col);
+        Style::Block if matches!(cur.chars.first(), Some('|' | '>')) => {
+            while cur.i < cur.chars.len() && cur.chars[cur.i] != '\n' {
+                cur.advance();
             }
         }
         _ => {}
     }
-    let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let mut out = Vec::with_capacity(value.len() + 1);
     for v in value.chars() {
+        out.push(cur.next_char(style, v)?);
+    }
+    out.push(cur.at());
+    Some(out)
+}
+
+fn yaml_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// A walk over a scalar's source characters, keeping the source position.
+struct Cursor {
+    chars: Vec<char>,
+    i: usize,
+    line: usize,
+    col: usize,
+}
+
+impl Cursor {
+    fn at(&self) -> (usize, usize) {
+        (self.line, self.col)
+    }
+
+    fn advance(&mut self) {
+        if self.chars[self.i] == '\n' {
+            self.line += 1;
+            self.col = 1;
+        } else {
+            self.col += 1;
+        }
+        self.i += 1;
+    }
+
+    fn skip_blanks(&mut self) {
+        while self.i < self.chars.len() && yaml_blank(self.chars[self.i]) {
+            self.advance();
+        }
+    }
+
+    /// Walks the source up to and past the value character `v`; where `v` is. `None` when
+    /// the source does not decode to it.
+    fn next_char(&mut self, style: Style, v: char) -> Option<(usize, usize)> {
         loop {
-            let c = *chars.get(i)?;
+            let c = *self.chars.get(self.i)?;
+            let at = self.at();
             if style == Style::DoubleQuoted && c == '\\' {
-                let n = *chars.get(i + 1)?;
+                let n = *self.chars.get(self.i + 1)?;
                 if n == '\n' || n == '\r' {
                     // An escaped line break: no character, leading blanks of the next line go.
-                    advance(&mut i, &mut line, &mut col);
-                    while i < chars.len() && ws(chars[i]) {
-                        advance(&mut i, &mut line, &mut col);
-                    }
+                    self.advance();
+                    self.skip_blanks();
                     continue;
                 }
-                let (len, decoded) = match n {
-                    'x' | 'u' | 'U' => {
-                        let digits = match n {
-                            'x' => 2,
-                            'u' => 4,
-                            _ => 8,
-                        };
-                        let hex: String = chars.get(i + 2..i + 2 + digits)?.iter().collect();
-                        (
-                            2 + digits,
-                            char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?,
-                        )
-                    }
-                    '0' => (2, '\0'),
-                    'a' => (2, '\x07'),
-                    'b' => (2, '\x08'),
-                    't' | '\t' => (2, '\t'),
-                    'n' => (2, '\n'),
-                    'v' => (2, '\x0b'),
-                    'f' => (2, '\x0c'),
-                    'r' => (2, '\r'),
-                    'e' => (2, '\x1b'),
-                    'N' => (2, '\u{85}'),
-                    '_' => (2, '\u{a0}'),
-                    'L' => (2, '\u{2028}'),
-                    'P' => (2, '\u{2029}'),
-                    other => (2, other),
-                };
+                let (len, decoded) = self.escape(n)?;
                 if decoded != v {
                     return None;
                 }
-                out.push((line, col));
                 for _ in 0..len {
-                    advance(&mut i, &mut line, &mut col);
+                    self.advance();
                 }
-                break;
+                return Some(at);
             }
-            if style == Style::SingleQuoted && c == '\'' && chars.get(i + 1) == Some(&'\'') {
+            if style == Style::SingleQuoted
+                && c == '\''
+                && self.chars.get(self.i + 1) == Some(&'\'')
+            {
                 if v != '\'' {
                     return None;
                 }
-                out.push((line, col));
-                advance(&mut i, &mut line, &mut col);
-                advance(&mut i, &mut line, &mut col);
-                break;
+                self.advance();
+                self.advance();
+                return Some(at);
             }
             if c == v {
-                out.push((line, col));
-                advance(&mut i, &mut line, &mut col);
-                break;
+                self.advance();
+                return Some(at);
             }
-            match (ws(v), ws(c)) {
+            match (yaml_blank(v), yaml_blank(c)) {
                 // Line folding, indentation: source blanks that are no value character.
-                (false, true) => advance(&mut i, &mut line, &mut col),
+                (false, true) => self.advance(),
                 // A folded line break: the value's blank stands for source blanks.
                 (true, true) => {
-                    out.push((line, col));
-                    while i < chars.len() && ws(chars[i]) {
-                        advance(&mut i, &mut line, &mut col);
-                    }
-                    break;
+                    self.skip_blanks();
+                    return Some(at);
                 }
-                (true, false) => {
-                    out.push((line, col));
-                    break;
-                }
+                (true, false) => return Some(at),
                 (false, false) => return None,
             }
         }
     }
-    out.push((line, col));
-    Some(out)
+
+    /// The double-quoted escape `\n...` at the cursor: its length in the source and the
+    /// character it stands for.
+    fn escape(&self, n: char) -> Option<(usize, char)> {
+        /// Single-character escapes and what they decode to; any other character stands for
+        /// itself.
+        const SIMPLE: &[(char, char)] = &[
+            ('0', '\0'),
+            ('a', '\x07'),
+            ('b', '\x08'),
+            ('t', '\t'),
+            ('\t', '\t'),
+            ('n', '\n'),
+            ('v', '\x0b'),
+            ('f', '\x0c'),
+            ('r', '\r'),
+            ('e', '\x1b'),
+            ('N', '\u{85}'),
+            ('_', '\u{a0}'),
+            ('L', '\u{2028}'),
+            ('P', '\u{2029}'),
+        ];
+        let digits = match n {
+            'x' => 2,
+            'u' => 4,
+            'U' => 8,
+            _ => {
+                let decoded = SIMPLE.iter().find(|(e, _)| *e == n).map_or(n, |(_, d)| *d);
+                return Some((2, decoded));
+            }
+        };
+        let hex: String = self
+            .chars
+            .get(self.i + 2..self.i + 2 + digits)?
+            .iter()
+            .collect();
+        Some((
+            2 + digits,
+            char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?,
+        ))
+    }
 }
 
 struct Builder {

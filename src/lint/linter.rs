@@ -144,54 +144,8 @@ impl Linter<'_> {
                             column: c.column,
                             top_level: false,
                         }));
-                        let mut first: BTreeMap<&str, Location> = BTreeMap::new();
-                        for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
-                            first
-                                .entry(&r.name)
-                                .or_insert_with(|| Location::new(path, r.line, r.column));
-                        }
-                        for (name, at) in first {
-                            self.env_uses.entry(name.to_string()).or_default().push(at);
-                        }
-                        for (what, line, column) in self.engine.includes(dialect, &text) {
-                            self.report.error(
-                                "template-include",
-                                format!(
-                                    "this template uses {what}: includes, extends, imports and partials are not supported (template of task {:?})",
-                                    task.task.display_name()
-                                ),
-                                Location::new(path, line, column),
-                                "inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)".into(),
-                            );
-                        }
-                        if dialect == Dialect::Handlebars {
-                            for (name, line, column) in crate::template::quoted_isdefined(&text) {
-                                let (message, hint) = super::hygiene::isdefined_quoted_finding(
-                                    &name,
-                                    &format!(
-                                        "this template (of task {:?})",
-                                        task.task.display_name()
-                                    ),
-                                );
-                                self.report.warn(
-                                    "isdefined-quoted",
-                                    message,
-                                    Location::new(path, line, column),
-                                    hint,
-                                );
-                            }
-                        }
-                        for u in self.engine.unknown_names(dialect, &text) {
-                            self.report.error(
-                                "template-syntax",
-                                format!(
-                                    "this template calls an {u} (template of task {:?})",
-                                    task.task.display_name()
-                                ),
-                                Location::new(path, u.line, u.column),
-                                crate::template::UNKNOWN_NAME_HELP.into(),
-                            );
-                        }
+                        self.record_env_uses(path, &refs);
+                        self.template_findings(path, dialect, &text, task);
                         Some(Rc::new(TemplateInfo {
                             text,
                             dialect,
@@ -207,6 +161,57 @@ impl Linter<'_> {
         };
         self.templates.insert(path.to_path_buf(), info.clone());
         info
+    }
+
+    /// Remembers where the template file `path` first uses each `ENV_` variable.
+    fn record_env_uses(&mut self, path: &Path, refs: &[Reference]) {
+        let mut first: BTreeMap<&str, Location> = BTreeMap::new();
+        for r in refs.iter().filter(|r| r.name.starts_with(ENV_PREFIX)) {
+            first
+                .entry(&r.name)
+                .or_insert_with(|| Location::new(path, r.line, r.column));
+        }
+        for (name, at) in first {
+            self.env_uses.entry(name.to_string()).or_default().push(at);
+        }
+    }
+
+    /// The findings of a template file that parses: includes, `(isdefined "name")`, unknown
+    /// helpers, filters and tests.
+    fn template_findings(&mut self, path: &Path, dialect: Dialect, text: &str, task: &LoadedTask) {
+        let name = task.task.display_name();
+        for (what, line, column) in self.engine.includes(dialect, text) {
+            self.report.error(
+                "template-include",
+                format!(
+                    "this template uses {what}: includes, extends, imports and partials are not supported (template of task {name:?})"
+                ),
+                Location::new(path, line, column),
+                "inline the other file's content into this template (each template is checked and rendered on its own, with only the ENV_ variables it names)".into(),
+            );
+        }
+        if dialect == Dialect::Handlebars {
+            for (quoted, line, column) in crate::template::quoted_isdefined(text) {
+                let (message, hint) = super::hygiene::isdefined_quoted_finding(
+                    &quoted,
+                    &format!("this template (of task {name:?})"),
+                );
+                self.report.warn(
+                    "isdefined-quoted",
+                    message,
+                    Location::new(path, line, column),
+                    hint,
+                );
+            }
+        }
+        for u in self.engine.unknown_names(dialect, text) {
+            self.report.error(
+                "template-syntax",
+                format!("this template calls an {u} (template of task {name:?})"),
+                Location::new(path, u.line, u.column),
+                crate::template::UNKNOWN_NAME_HELP.into(),
+            );
+        }
     }
 
     /// A template file that does not parse: located in the file, from the engine's position.

@@ -63,14 +63,59 @@ pub use secrets::blast_radius;
 
 /// Lints playbooks (and the inventory if given). Load errors become findings, not failures.
 ///
-/// Over 80 lines because it is the one place the order of the passes is written down
-/// (scan, load, policy, declarations, plays, then the cross-play checks); each pass is a call.
+/// The order of the passes: scan, load, policy, declarations, plays, then the cross-play
+/// checks; each pass is a call.
 pub fn lint(opts: &Options) -> Report {
     let mut report = Report::default();
     let mut scanned = BTreeSet::new();
     for p in &opts.playbooks {
         scan_file(p, &mut report, &mut scanned);
     }
+    let (inv, inventory_ok) = load_inventory(opts, &mut report, &mut scanned);
+    let (plays, load) = crate::playbook::load_playbooks_lenient(&opts.playbooks);
+    // Only a playbook that loaded whole tells which variables are unused.
+    let loaded_whole = load.incomplete.is_empty()
+        && !load
+            .problems
+            .iter()
+            .any(|(code, _)| matches!(*code, "invalid-playbook" | "missing-file" | "missing-role"));
+    for (code, d) in load.problems {
+        report.push_diagnostic(code, d, "fix the playbook (see the formats in README.md)");
+    }
+    for f in &load.named_files {
+        scan_file(f, &mut report, &mut scanned);
+    }
+    for d in &load.role_dirs {
+        scan_tree(d, &mut report, &mut scanned, 0);
+    }
+    policy_and_declarations(opts, &plays, inv.as_ref(), &mut report);
+    let selected = inv.as_ref().map(|i| check_limits(i, opts, &mut report));
+    let mut l = Linter::new(opts, &plays, report, scanned);
+    l.check_vars = inventory_ok;
+    l.has_inventory = inv.is_some();
+    for (pi, play) in plays.iter().enumerate() {
+        let incomplete = load
+            .incomplete
+            .contains(&(play.source.path.clone(), play.index));
+        l.lint_play(pi, play, inv.as_ref(), selected.as_ref(), incomplete);
+    }
+    l.finish_undefined();
+    l.reads_secret_files();
+    if let Some(f) = &opts.env_file {
+        envfile::check(f, &l.env_uses, loaded_whole, &mut l.report);
+    }
+    let mut report = l.report;
+    sort_findings(&mut report);
+    report
+}
+
+/// Loads the inventory leniently, its problems as findings, and scans its variable files;
+/// the inventory (if it loaded at all) and whether it loaded without an error.
+fn load_inventory(
+    opts: &Options,
+    report: &mut Report,
+    scanned: &mut BTreeSet<PathBuf>,
+) -> (Option<Inventory>, bool) {
     let inventory_hint = "fix this inventory file: groups/NAME holds `hosts: [...]` and `subgroups: [...]`; group_vars/ and host_vars/ files hold a mapping of variables";
     let mut inventory_ok = true;
     let inv = match opts.inventory.as_deref().map(Inventory::load_lenient) {
@@ -100,74 +145,71 @@ pub fn lint(opts: &Options) -> Report {
     };
     if let Some(dir) = &opts.inventory {
         for sub in ["group_vars", "host_vars"] {
-            scan_tree(&dir.join(sub), &mut report, &mut scanned, 0);
+            scan_tree(&dir.join(sub), report, scanned, 0);
         }
     }
-    let (plays, load) = crate::playbook::load_playbooks_lenient(&opts.playbooks);
-    // Only a playbook that loaded whole tells which variables are unused.
-    let loaded_whole = load.incomplete.is_empty()
-        && !load
-            .problems
-            .iter()
-            .any(|(code, _)| matches!(*code, "invalid-playbook" | "missing-file" | "missing-role"));
-    for (code, d) in load.problems {
-        report.push_diagnostic(code, d, "fix the playbook (see the formats in README.md)");
-    }
-    for f in &load.named_files {
-        scan_file(f, &mut report, &mut scanned);
-    }
-    for d in &load.role_dirs {
-        scan_tree(d, &mut report, &mut scanned, 0);
-    }
+    (inv, inventory_ok)
+}
+
+/// The run's pre-run policy over the plays and the inventory, and the secret declarations.
+fn policy_and_declarations(
+    opts: &Options,
+    plays: &[crate::playbook::LoadedPlay],
+    inv: Option<&Inventory>,
+    report: &mut Report,
+) {
     let engine = Engine::new();
-    let mut violations = crate::policy::check_plays(&engine, &plays, &opts.extra_vars);
-    if let Some(inv) = &inv {
+    let mut violations = crate::policy::check_plays(&engine, plays, &opts.extra_vars);
+    if let Some(inv) = inv {
         violations.extend(crate::policy::check_inventory(&engine, inv));
     }
     for d in violations {
-        push_policy_diagnostic(&mut report, d);
+        push_policy_diagnostic(report, d);
     }
-    secrets::check(&engine, &plays, &mut report);
-    let mut extra = Vars::new();
-    for (_, v) in &opts.extra_vars {
-        crate::playbook::merge(&mut extra, v);
+    secrets::check(&engine, plays, report);
+}
+
+impl<'p> Linter<'p> {
+    /// A linter for `plays`, taking over the report and the files scanned so far; variables
+    /// are checked and no inventory is known until the caller says otherwise.
+    fn new(
+        opts: &Options,
+        plays: &'p [crate::playbook::LoadedPlay],
+        report: Report,
+        scanned: BTreeSet<PathBuf>,
+    ) -> Self {
+        let mut extra = Vars::new();
+        for (_, v) in &opts.extra_vars {
+            crate::playbook::merge(&mut extra, v);
+        }
+        let saved = plays
+            .iter()
+            .flat_map(|p| p.tasks.iter().chain(p.handlers.iter()))
+            .flat_map(|t| t.task.fields().saved_names())
+            .collect::<BTreeSet<String>>();
+        Linter {
+            engine: Engine::new(),
+            report,
+            scanned,
+            templates: HashMap::new(),
+            field_refs: HashMap::new(),
+            renders: HashMap::new(),
+            resolved: HashMap::new(),
+            extra,
+            check_vars: true,
+            has_inventory: false,
+            saved: Rc::new(saved),
+            undefined: BTreeMap::new(),
+            secret_dests: vec![],
+            shells: vec![],
+            audiences: BTreeMap::new(),
+            env_uses: BTreeMap::new(),
+        }
     }
-    let selected = inv.as_ref().map(|i| check_limits(i, opts, &mut report));
-    let saved = plays
-        .iter()
-        .flat_map(|p| p.tasks.iter().chain(p.handlers.iter()))
-        .flat_map(|t| t.task.fields().saved_names())
-        .collect::<BTreeSet<String>>();
-    let mut l = Linter {
-        engine: Engine::new(),
-        report,
-        scanned,
-        templates: HashMap::new(),
-        field_refs: HashMap::new(),
-        renders: HashMap::new(),
-        resolved: HashMap::new(),
-        extra,
-        check_vars: inventory_ok,
-        has_inventory: inv.is_some(),
-        saved: Rc::new(saved),
-        undefined: BTreeMap::new(),
-        secret_dests: vec![],
-        shells: vec![],
-        audiences: BTreeMap::new(),
-        env_uses: BTreeMap::new(),
-    };
-    for (pi, play) in plays.iter().enumerate() {
-        let incomplete = load
-            .incomplete
-            .contains(&(play.source.path.clone(), play.index));
-        l.lint_play(pi, play, inv.as_ref(), selected.as_ref(), incomplete);
-    }
-    l.finish_undefined();
-    l.reads_secret_files();
-    if let Some(f) = &opts.env_file {
-        envfile::check(f, &l.env_uses, loaded_whole, &mut l.report);
-    }
-    let mut report = l.report;
+}
+
+/// Findings in file and position order, without duplicates.
+fn sort_findings(report: &mut Report) {
     report.findings.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.code, &a.message)
             .cmp(&(&b.file, b.line, b.column, b.code, &b.message))
@@ -176,7 +218,6 @@ pub fn lint(opts: &Options) -> Report {
         (&a.file, a.line, a.column, a.code, &a.message)
             == (&b.file, b.line, b.column, b.code, &b.message)
     });
-    report
 }
 
 /// A policy diagnostic as a finding, its code taken from the diagnostic's

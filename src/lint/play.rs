@@ -288,8 +288,7 @@ impl<'p> Linter<'p> {
     }
 
     /// A template task for one item: its file loaded and checked, the variables and `ENV_`
-    /// names it uses, and where it is written. (Just over 80 lines: the steps share the
-    /// resolved path and the loaded file; cutting further would pass both around.)
+    /// names it uses, and where it is written.
     fn template_item(
         &mut self,
         scope: &PlayScope<'_>,
@@ -299,28 +298,11 @@ impl<'p> Linter<'p> {
         acc: &mut TaskFlow,
         private: &[String],
     ) {
-        use FieldStep::Key as K;
         let Ok(src) = self.render(&f.src, run.ctx) else {
             return;
         };
-        let role = t.origin.role.as_deref();
-        let path = match self.resolve(SourceKind::Templates, scope.play, role, &src) {
-            Resolved::Found(p) => p,
-            Resolved::Kernel(bad) => {
-                self.kernel_source(t, &src, &bad);
-                return;
-            }
-            Resolved::Missing(tried) => {
-                if acc.srcs_missing.insert(src.clone()) {
-                    self.report.error(
-                        "missing-template",
-                        format!("template source {src:?} not found"),
-                        t.field_location(&[K("src")], None),
-                        format!("searched: {}", paths_list(&tried)),
-                    );
-                }
-                return;
-            }
+        let Some(path) = self.template_path(scope.play, t, &src, acc) else {
+            return;
         };
         let Some(info) = self.template_info(&path, t) else {
             return;
@@ -355,6 +337,50 @@ impl<'p> Linter<'p> {
                 .map(|r| r.name.clone()),
         );
         acc.loaded = true;
+        self.template_dest(f, run, acc, private, !env.is_empty());
+        acc.env.extend(env);
+    }
+
+    /// Where a template task's rendered `src` is found; a source under /proc, /sys or /dev,
+    /// or one not found (once per spelling), is a finding.
+    fn template_path(
+        &mut self,
+        play: &LoadedPlay,
+        t: &LoadedTask,
+        src: &str,
+        acc: &mut TaskFlow,
+    ) -> Option<std::path::PathBuf> {
+        let role = t.origin.role.as_deref();
+        match self.resolve(SourceKind::Templates, play, role, src) {
+            Resolved::Found(p) => Some(p),
+            Resolved::Kernel(bad) => {
+                self.kernel_source(t, src, &bad);
+                None
+            }
+            Resolved::Missing(tried) => {
+                if acc.srcs_missing.insert(src.to_string()) {
+                    self.report.error(
+                        "missing-template",
+                        format!("template source {src:?} not found"),
+                        t.field_location(&[FieldStep::Key("src")], None),
+                        format!("searched: {}", paths_list(&tried)),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// A template task's destination for one item: the hosts it is written on, and whether a
+    /// file with secrets lands in a world-readable directory the play did not close.
+    fn template_dest(
+        &mut self,
+        f: &FileTask,
+        run: &ItemRun<'_>,
+        acc: &mut TaskFlow,
+        private: &[String],
+        has_secrets: bool,
+    ) {
         let dest = match self.render(&f.dest, run.ctx) {
             Ok(d) => {
                 acc.dests
@@ -365,7 +391,7 @@ impl<'p> Linter<'p> {
             }
             Err(_) => f.dest.clone(),
         };
-        if !env.is_empty() {
+        if has_secrets {
             let in_shared = WORLD_READABLE_DIRS.iter().any(|d| dest.starts_with(d));
             let in_private = private.iter().any(|d| {
                 dest.strip_prefix(d.as_str())
@@ -375,6 +401,5 @@ impl<'p> Linter<'p> {
                 acc.shared.insert(dest.clone());
             }
         }
-        acc.env.extend(env);
     }
 }

@@ -70,55 +70,16 @@ pub fn private_dirs(cmd: &str) -> Vec<String> {
         let prog = prog.rsplit('/').next().unwrap_or(prog);
         match prog {
             "install" | "mkdir" => {
-                let mut mode = None;
-                let mut dir_flag = prog == "mkdir";
-                let mut parents = false;
-                let mut targets = vec![];
-                let mut i = 0;
-                while i < args.len() {
-                    let a = args[i].as_str();
-                    if let Some(m) = a.strip_prefix("--mode=") {
-                        mode = Some(m.to_string());
-                    } else if a == "--directory" {
-                        dir_flag = true;
-                    } else if a == "--parents" {
-                        parents = true;
-                    } else if a == "-m" || a == "--mode" {
-                        mode = args.get(i + 1).cloned();
-                        i += 1;
-                    } else if let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) {
-                        // Combined short flags: -dm700, -pm 0700, -d.
-                        for (ci, ch) in flags.char_indices() {
-                            match ch {
-                                'd' => dir_flag = true,
-                                'p' => parents = true,
-                                'm' => {
-                                    let inline = &flags[ci + 1..];
-                                    if inline.is_empty() {
-                                        mode = args.get(i + 1).cloned();
-                                        i += 1;
-                                    } else {
-                                        mode = Some(inline.to_string());
-                                    }
-                                    break;
-                                }
-                                _ => {}
-                            }
-                        }
-                    } else {
-                        targets.push(a.to_string());
-                    }
-                    i += 1;
-                }
-                let closed = mode.as_deref().is_some_and(mode_closes_others);
+                let f = InstallFlags::parse(prog, args);
+                let closed = f.mode.as_deref().is_some_and(mode_closes_others);
                 // `install -d` sets the mode on an existing directory too; `mkdir -p` does not.
                 let reliable = if prog == "install" {
-                    dir_flag
+                    f.directory
                 } else {
-                    !parents
+                    !f.parents
                 };
                 if closed && reliable {
-                    out.extend(targets);
+                    out.extend(f.targets);
                 }
             }
             "chmod" => {
@@ -136,6 +97,69 @@ pub fn private_dirs(cmd: &str) -> Vec<String> {
         .map(|d| d.trim_end_matches('/').to_string())
         .filter(|d| d.starts_with('/'))
         .collect()
+}
+
+/// The options of an `install` or `mkdir` command that decide what it leaves closed.
+struct InstallFlags {
+    mode: Option<String>,
+    /// `install -d` (always true for `mkdir`).
+    directory: bool,
+    /// `mkdir -p`.
+    parents: bool,
+    targets: Vec<String>,
+}
+
+impl InstallFlags {
+    fn parse(prog: &str, args: &[String]) -> Self {
+        let mut f = InstallFlags {
+            mode: None,
+            directory: prog == "mkdir",
+            parents: false,
+            targets: vec![],
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let a = args[i].as_str();
+            if let Some(m) = a.strip_prefix("--mode=") {
+                f.mode = Some(m.to_string());
+            } else if a == "--directory" {
+                f.directory = true;
+            } else if a == "--parents" {
+                f.parents = true;
+            } else if a == "-m" || a == "--mode" {
+                f.mode = args.get(i + 1).cloned();
+                i += 1;
+            } else if let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) {
+                i += f.short_flags(flags, args.get(i + 1));
+            } else {
+                f.targets.push(a.to_string());
+            }
+            i += 1;
+        }
+        f
+    }
+
+    /// Combined short flags: `-dm700`, `-pm 0700`, `-d`; how many following arguments they
+    /// took (the mode of a trailing `m`).
+    fn short_flags(&mut self, flags: &str, next: Option<&String>) -> usize {
+        for (ci, ch) in flags.char_indices() {
+            match ch {
+                'd' => self.directory = true,
+                'p' => self.parents = true,
+                'm' => {
+                    let inline = &flags[ci + 1..];
+                    if inline.is_empty() {
+                        self.mode = next.cloned();
+                        return 1;
+                    }
+                    self.mode = Some(inline.to_string());
+                    return 0;
+                }
+                _ => {}
+            }
+        }
+        0
+    }
 }
 
 /// An octal mode without any bit for others, or a symbolic one taking every right from them.

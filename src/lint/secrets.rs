@@ -264,24 +264,51 @@ fn templates_of(play: &LoadedPlay) -> Vec<(std::path::PathBuf, String)> {
 /// `{{secret "p" "k"}}` call is named `ENV_secret:p:k`): as text and as JSON.
 pub fn blast_radius(flows: &[PlayFlow], plays: &[LoadedPlay], name: &str) -> (String, Value) {
     let want = var_name(name);
-    // The same secret under its other names: a declared NAME and the {{secret "p" "k"}} call
-    // of the same provider and key.
-    let mut names: BTreeSet<String> = [want.clone()].into();
+    let names = secret_names(plays, &want);
+    let rows = receivers(flows, &names);
+    let others: Vec<&str> = names
+        .iter()
+        .filter(|n| **n != want)
+        .map(String::as_str)
+        .collect();
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also named {})", others.join(", "))
+    };
+    let mut text = format!("{want}{also}: {} file(s) would receive it\n", rows.len());
+    for r in &rows {
+        text.push_str(&receiver_line(r));
+    }
+    (
+        text,
+        json!({"secret": want, "names": names, "receivers": rows}),
+    )
+}
+
+/// `want` and the same secret under its other names: a declared NAME and the
+/// `{{secret "p" "k"}}` call of the same provider and key.
+fn secret_names(plays: &[LoadedPlay], want: &str) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = [want.to_string()].into();
     for play in plays {
         for (k, d) in play.play.secrets.iter().flatten() {
             let Ok(src) = d.source() else { continue };
             let call = call_name_of(&src);
-            if var_name(k) == want || call.as_deref() == Some(want.as_str()) {
+            if var_name(k) == want || call.as_deref() == Some(want) {
                 names.insert(var_name(k));
                 names.extend(call);
             }
         }
     }
-    let matches = |env: &[String]| env.iter().any(|e| names.contains(e));
+    names
+}
+
+/// One JSON row per file a template using any of `names` writes.
+fn receivers(flows: &[PlayFlow], names: &BTreeSet<String>) -> Vec<Value> {
     let mut rows = vec![];
     for flow in flows {
         for t in &flow.templates {
-            if !matches(&t.env) {
+            if !t.env.iter().any(|e| names.contains(e)) {
                 continue;
             }
             let dests: Vec<String> = if t.resolved_dest.is_empty() {
@@ -303,49 +330,31 @@ pub fn blast_radius(flows: &[PlayFlow], plays: &[LoadedPlay], name: &str) -> (St
             }
         }
     }
-    let others: Vec<&str> = names
-        .iter()
-        .filter(|n| **n != want)
-        .map(String::as_str)
-        .collect();
-    let also = if others.is_empty() {
-        String::new()
-    } else {
-        format!(" (also named {})", others.join(", "))
-    };
-    let mut text = format!("{want}{also}: {} file(s) would receive it\n", rows.len());
-    for r in &rows {
-        let hosts = match r["hosts"].as_array() {
-            Some(h) => h
-                .iter()
+    rows
+}
+
+/// A receiver row of [`receivers`] as a line of the text report.
+fn receiver_line(r: &Value) -> String {
+    let strings = |v: &Value| {
+        v.as_array().map(|a| {
+            a.iter()
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
-                .join(", "),
-            None => format!(
-                "groups {}",
-                r["groups"]
-                    .as_array()
-                    .map(|g| g
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()
-            ),
-        };
-        text.push_str(&format!(
-            "  {} (play {:?}, template {}): hosts {hosts}; mode {}; owner {}; group {}\n",
-            r["file"].as_str().unwrap_or_default(),
-            r["play"].as_str().unwrap_or_default(),
-            r["template"].as_str().unwrap_or_default(),
-            r["mode"].as_str().unwrap_or_default(),
-            r["owner"].as_str().unwrap_or("(unchanged)"),
-            r["group"].as_str().unwrap_or("(unchanged)"),
-        ));
-    }
-    (
-        text,
-        json!({"secret": want, "names": names, "receivers": rows}),
+                .join(", ")
+        })
+    };
+    let hosts = match strings(&r["hosts"]) {
+        Some(h) => h,
+        None => format!("groups {}", strings(&r["groups"]).unwrap_or_default()),
+    };
+    format!(
+        "  {} (play {:?}, template {}): hosts {hosts}; mode {}; owner {}; group {}\n",
+        r["file"].as_str().unwrap_or_default(),
+        r["play"].as_str().unwrap_or_default(),
+        r["template"].as_str().unwrap_or_default(),
+        r["mode"].as_str().unwrap_or_default(),
+        r["owner"].as_str().unwrap_or("(unchanged)"),
+        r["group"].as_str().unwrap_or("(unchanged)"),
     )
 }
 

@@ -246,10 +246,7 @@ fn playbook_dir(path: &Path) -> PathBuf {
 
 /// Loads each playbook: strict parses the whole file at once; lenient (on a parse error)
 /// takes the plays apart and parses each play, task list and handler list on its own.
-/// Over 80 lines because both branches feed the same per-file loop and report; splitting the
-/// lenient branch out is the next step (it needs the file's source, dir and report threaded).
 fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
-    use FieldStep::{Index as I, Key as K};
     let mut plays = vec![];
     let mut report = LoadReport::default();
     for path in paths {
@@ -295,49 +292,52 @@ fn load(paths: &[PathBuf], mode: LoadMode) -> (Vec<LoadedPlay>, LoadReport) {
                     continue;
                 };
                 for (pi, item) in items.iter().enumerate() {
-                    let mut stripped = item.clone();
-                    let (mut tasks_v, mut handlers_v) = (None, None);
-                    if let Some(m) = mapping_at(&mut stripped, &[]) {
-                        tasks_v = m.remove("tasks");
-                        handlers_v = m.remove("handlers");
-                    }
-                    let play = parse_node::<Play>(&stripped, &source, &[I(pi)], &mut report);
-                    let (tasks, t_ok) = parse_task_items(
-                        tasks_v.as_ref(),
-                        &source,
-                        &[I(pi), K("tasks")],
-                        &mut report,
-                    );
-                    let (handlers, h_ok) = parse_task_items(
-                        handlers_v.as_ref(),
-                        &source,
-                        &[I(pi), K("handlers")],
-                        &mut report,
-                    );
-                    if !(t_ok && h_ok) {
-                        report.incomplete.insert((path.clone(), pi));
-                    }
-                    let Some(mut play) = play else {
-                        continue;
-                    };
-                    let (ti, tv): (Vec<usize>, Vec<Task>) = tasks.into_iter().unzip();
-                    let (hi, hv): (Vec<usize>, Vec<Task>) = handlers.into_iter().unzip();
-                    play.tasks = tv;
-                    play.handlers = hv;
-                    plays.push(load_play(
-                        play,
-                        pi,
-                        &source,
-                        &dir,
-                        &mut report,
-                        mode,
-                        (ti, hi),
-                    ));
+                    plays.extend(lenient_play(item, pi, &source, &dir, &mut report));
                 }
             }
         }
     }
     (plays, report)
+}
+
+/// The play `item` (the `pi`th of its file) parsed node by node: the play without its task
+/// lists, then each task and handler on its own. A play whose task or handler list lost a
+/// node is marked incomplete; one whose own fields do not parse is left out.
+fn lenient_play(
+    item: &serde_yaml_ng::Value,
+    pi: usize,
+    source: &Arc<Source>,
+    dir: &Path,
+    report: &mut LoadReport,
+) -> Option<LoadedPlay> {
+    use FieldStep::{Index as I, Key as K};
+    let mut stripped = item.clone();
+    let (mut tasks_v, mut handlers_v) = (None, None);
+    if let Some(m) = mapping_at(&mut stripped, &[]) {
+        tasks_v = m.remove("tasks");
+        handlers_v = m.remove("handlers");
+    }
+    let play = parse_node::<Play>(&stripped, source, &[I(pi)], report);
+    let (tasks, t_ok) = parse_task_items(tasks_v.as_ref(), source, &[I(pi), K("tasks")], report);
+    let (handlers, h_ok) =
+        parse_task_items(handlers_v.as_ref(), source, &[I(pi), K("handlers")], report);
+    if !(t_ok && h_ok) {
+        report.incomplete.insert((source.path.clone(), pi));
+    }
+    let mut play = play?;
+    let (ti, tv): (Vec<usize>, Vec<Task>) = tasks.into_iter().unzip();
+    let (hi, hv): (Vec<usize>, Vec<Task>) = handlers.into_iter().unzip();
+    play.tasks = tv;
+    play.handlers = hv;
+    Some(load_play(
+        play,
+        pi,
+        source,
+        dir,
+        report,
+        LoadMode::Lenient,
+        (ti, hi),
+    ))
 }
 
 /// Load-time checks of single task fields that serde cannot express, as each module declares

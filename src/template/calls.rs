@@ -173,61 +173,20 @@ fn calls_in_element(el: &TemplateElement, pos: (usize, usize), out: &mut Vec<Hel
     }
 }
 
+/// A use found by [`jinja_filters_and_tests`]: `filter` or `test`, the name, (line, column).
+type JinjaUse = (&'static str, String, (usize, usize));
+
 /// The filters (`x|name`, `{% filter name %}`) and tests (`x is name`, `x is not name`) a
 /// Jinja text uses, with their positions: a lexical scan of its tags that skips string
 /// literals, comments and `{% raw %}` blocks.
-/// Long on purpose: one lexical pass over the tags, whose quote and `raw` state the filter
-/// and test scans share.
-// Byte lexer: short cursor names (`i`, `j`, `k`, `b`, `q`) as in every tokenizer.
-#[allow(clippy::many_single_char_names)]
-fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usize))> {
+fn jinja_filters_and_tests(text: &str) -> Vec<JinjaUse> {
     let mut out = vec![];
-    let bytes = text.as_bytes();
-    let ident = |from: usize| -> (usize, usize) {
-        let mut i = from;
-        while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t' || bytes[i] == b'\n') {
-            i += 1;
-        }
-        let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-            i += 1;
-        }
-        (start, i)
-    };
-    let mut i = 0;
     let mut raw = false;
-    while let Some(rel) = text[i..].find('{') {
-        let open = i + rel;
-        let close = match bytes.get(open + 1) {
-            Some(b'{') => "}}",
-            Some(b'%') => "%}",
-            Some(b'#') => "#}",
-            _ => {
-                i = open + 1;
-                continue;
-            }
-        };
-        let body_start = open + 2;
-        // The tag ends at its closing delimiter outside string literals.
-        let mut j = body_start;
-        let mut quote: Option<u8> = None;
-        while j < bytes.len() {
-            let b = bytes[j];
-            match quote {
-                Some(_) if b == b'\\' => j += 1,
-                Some(q) if b == q => quote = None,
-                None if b == b'"' || b == b'\'' => quote = Some(b),
-                None if bytes[j..].starts_with(close.as_bytes()) => break,
-                Some(_) | None => {}
-            }
-            j += 1;
-        }
-        let end = j.min(bytes.len());
-        i = (end + 2).min(text.len());
-        if close == "#}" {
+    for tag in (JinjaTags { text, i: 0 }) {
+        if tag.close == "#}" {
             continue;
         }
-        let body = &text[body_start..end];
+        let body = &text[tag.body_start..tag.end];
         let first = body.trim_start_matches(['-', '+']).trim_start();
         let word: String = first
             .chars()
@@ -237,55 +196,132 @@ fn jinja_filters_and_tests(text: &str) -> Vec<(&'static str, String, (usize, usi
             raw = word != "endraw";
             continue;
         }
-        if close == "%}" && word == "raw" {
+        if tag.close == "%}" && word == "raw" {
             raw = true;
             continue;
         }
-        let mut k = body_start;
-        let mut quote: Option<u8> = None;
-        let mut push = |kind: &'static str, (s, e): (usize, usize)| {
-            if e > s && !bytes[s].is_ascii_digit() {
-                out.push((kind, text[s..e].to_string(), line_col(text, s)));
-            }
-        };
-        if close == "%}" && word == "filter" {
-            let at = body_start + (body.len() - first.len()) + word.len();
-            push("filter", ident(at));
+        if tag.close == "%}" && word == "filter" {
+            let at = tag.body_start + (body.len() - first.len()) + word.len();
+            push_use(text, &mut out, "filter", ident(text, at));
         }
-        while k < end {
-            let b = bytes[k];
-            if let Some(q) = quote {
-                if b == b'\\' {
-                    k += 1;
-                } else if b == q {
-                    quote = None;
-                }
-                k += 1;
-                continue;
-            }
-            match b {
-                b'"' | b'\'' => quote = Some(b),
-                b'|' => push("filter", ident(k + 1)),
-                b'i' if text[k..end].starts_with("is")
-                    && (k == 0
-                        || !(bytes[k - 1].is_ascii_alphanumeric() || bytes[k - 1] == b'_'))
-                    && bytes
-                        .get(k + 2)
-                        .is_some_and(|c| *c == b' ' || *c == b'\t' || *c == b'\n') =>
-                {
-                    let (s, e) = ident(k + 2);
-                    if &text[s..e] == "not" {
-                        push("test", ident(e));
-                    } else {
-                        push("test", (s, e));
-                    }
-                    k = e.max(k + 1);
-                    continue;
-                }
-                _ => {}
-            }
-            k += 1;
-        }
+        tag_filters_and_tests(text, &tag, &mut out);
     }
     out
+}
+
+/// One `{{ }}`, `{% %}` or `{# #}` tag: its closing delimiter and where its body is.
+struct JinjaTag {
+    close: &'static str,
+    body_start: usize,
+    end: usize,
+}
+
+/// The tags of a Jinja text, in order; each ends at its closing delimiter outside string
+/// literals (or at the end of the text).
+struct JinjaTags<'a> {
+    text: &'a str,
+    i: usize,
+}
+
+impl Iterator for JinjaTags<'_> {
+    type Item = JinjaTag;
+
+    fn next(&mut self) -> Option<JinjaTag> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let open = self.i + self.text[self.i..].find('{')?;
+            let close = match bytes.get(open + 1) {
+                Some(b'{') => "}}",
+                Some(b'%') => "%}",
+                Some(b'#') => "#}",
+                _ => {
+                    self.i = open + 1;
+                    continue;
+                }
+            };
+            let body_start = open + 2;
+            let mut j = body_start;
+            let mut quote: Option<u8> = None;
+            while j < bytes.len() {
+                let b = bytes[j];
+                match quote {
+                    Some(_) if b == b'\\' => j += 1,
+                    Some(q) if b == q => quote = None,
+                    None if b == b'"' || b == b'\'' => quote = Some(b),
+                    None if bytes[j..].starts_with(close.as_bytes()) => break,
+                    Some(_) | None => {}
+                }
+                j += 1;
+            }
+            let end = j.min(bytes.len());
+            self.i = (end + 2).min(self.text.len());
+            return Some(JinjaTag {
+                close,
+                body_start,
+                end,
+            });
+        }
+    }
+}
+
+/// The identifier after `from` and any blanks: its (start, end) byte offsets.
+fn ident(text: &str, from: usize) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n') {
+        i += 1;
+    }
+    let start = i;
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+        i += 1;
+    }
+    (start, i)
+}
+
+/// Records the name at `(s, e)`, unless it is empty or a number.
+fn push_use(text: &str, out: &mut Vec<JinjaUse>, kind: &'static str, (s, e): (usize, usize)) {
+    if e > s && !text.as_bytes()[s].is_ascii_digit() {
+        out.push((kind, text[s..e].to_string(), line_col(text, s)));
+    }
+}
+
+/// The `|filter` and `is [not] test` uses in one tag's body, outside string literals.
+fn tag_filters_and_tests(text: &str, tag: &JinjaTag, out: &mut Vec<JinjaUse>) {
+    let bytes = text.as_bytes();
+    let word_byte = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut k = tag.body_start;
+    let mut quote: Option<u8> = None;
+    while k < tag.end {
+        let b = bytes[k];
+        if let Some(q) = quote {
+            if b == b'\\' {
+                k += 1;
+            } else if b == q {
+                quote = None;
+            }
+            k += 1;
+            continue;
+        }
+        match b {
+            b'"' | b'\'' => quote = Some(b),
+            b'|' => push_use(text, out, "filter", ident(text, k + 1)),
+            b'i' if text[k..tag.end].starts_with("is")
+                && (k == 0 || !word_byte(bytes[k - 1]))
+                && bytes
+                    .get(k + 2)
+                    .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n')) =>
+            {
+                let (s, e) = ident(text, k + 2);
+                if &text[s..e] == "not" {
+                    push_use(text, out, "test", ident(text, e));
+                } else {
+                    push_use(text, out, "test", (s, e));
+                }
+                k = e.max(k + 1);
+                continue;
+            }
+            _ => {}
+        }
+        k += 1;
+    }
 }
