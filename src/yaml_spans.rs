@@ -439,16 +439,46 @@ pub fn index(text: &str) -> Option<Node> {
     parse(text).ok().flatten()
 }
 
+/// What kind of problem [`problems`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YamlProblemKind {
+    /// A key repeated in one mapping.
+    DuplicateKey,
+    /// A quoted scalar the scanner could not finish: unclosed, or badly indented.
+    QuotedScalar,
+    /// Any other scanner error (serde locates those as well).
+    Syntax,
+}
+
+/// A problem of a YAML text, 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlProblem {
+    pub kind: YamlProblemKind,
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
 /// Problems of a YAML text that serde reports badly or not at all: a key repeated in one
 /// mapping (reported at the repeated key; serde keeps the last value silently), and scanner
 /// errors at yaml-rust2's position (an unclosed quote where it opens, not at end of file).
-/// `(message, line, column)`, 1-based.
-pub fn problems(text: &str) -> Vec<(String, usize, usize)> {
+pub fn problems(text: &str) -> Vec<YamlProblem> {
     let root = match parse(text) {
         Ok(root) => root,
         Err(e) => {
             let m = e.marker();
-            return vec![(e.info().to_string(), m.line(), m.col() + 1)];
+            // yaml-rust2 says what it was scanning only in its message.
+            let kind = if e.info().contains("quoted scalar") {
+                YamlProblemKind::QuotedScalar
+            } else {
+                YamlProblemKind::Syntax
+            };
+            return vec![YamlProblem {
+                kind,
+                message: e.info().to_string(),
+                line: m.line(),
+                column: m.col() + 1,
+            }];
         }
     };
     let mut out = vec![];
@@ -458,17 +488,20 @@ pub fn problems(text: &str) -> Vec<(String, usize, usize)> {
     out
 }
 
-fn duplicates(node: &Node, out: &mut Vec<(String, usize, usize)>) {
+fn duplicates(node: &Node, out: &mut Vec<YamlProblem>) {
     match node {
         Node::Map { entries, .. } => {
             let mut seen = std::collections::HashSet::new();
             for (key, line, column, value) in entries {
                 if !seen.insert(key.as_str()) {
-                    out.push((
-                        format!("duplicate key `{key}`: a key may appear once in a mapping"),
-                        *line,
-                        *column,
-                    ));
+                    out.push(YamlProblem {
+                        kind: YamlProblemKind::DuplicateKey,
+                        message: format!(
+                            "duplicate key `{key}`: a key may appear once in a mapping"
+                        ),
+                        line: *line,
+                        column: *column,
+                    });
                 }
                 duplicates(value, out);
             }
@@ -552,11 +585,13 @@ mod tests {
     #[test]
     fn duplicate_keys_and_unclosed_quotes_are_located() {
         let p = problems("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n");
-        let at: Vec<(usize, usize)> = p.iter().map(|(_, l, c)| (*l, *c)).collect();
+        let at: Vec<(usize, usize)> = p.iter().map(|p| (p.line, p.column)).collect();
         assert_eq!(at, [(4, 3), (5, 1)], "{p:?}");
-        assert!(p[0].0.contains("duplicate key `c`"));
+        assert_eq!(p[0].kind, YamlProblemKind::DuplicateKey);
+        assert!(p[0].message.contains("duplicate key `c`"));
         let p = problems("x: 1\ny: \"open\nz: 2\n");
-        assert_eq!((p[0].1, p[0].2), (2, 4), "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (2, 4), "{p:?}");
+        assert_eq!(p[0].kind, YamlProblemKind::QuotedScalar);
         assert!(problems("a: [1, 2]\nb: {c: 1}\n").is_empty());
     }
 }

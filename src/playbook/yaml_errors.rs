@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::modules::MODULES;
-use crate::yaml_spans;
+use crate::yaml_spans::{self, YamlProblemKind};
 
 /// Refuses YAML nested deeper than [`crate::depth::YAML_DEPTH_LIMIT`] before any recursive
 /// parser sees it; then what serde reports badly or not at all: a key repeated in a mapping
@@ -22,19 +22,21 @@ pub fn check_yaml_depth(path: &Path, text: &str) -> Result<()> {
     })?;
     let problems: Vec<Diagnostic> = yaml_spans::problems(text)
         .into_iter()
-        // Other syntax errors serde locates as well, with the messages lint's fixtures know.
-        .filter(|(message, ..)| {
-            message.starts_with("duplicate key") || message.contains("quoted scalar")
-        })
-        .map(|(message, line, column)| {
-            let help = if message.starts_with("duplicate key") {
-                "remove one of the two entries (YAML would silently keep the last)"
-            } else {
-                "fix the YAML syntax here"
+        .filter_map(|p| {
+            let help = match p.kind {
+                YamlProblemKind::DuplicateKey => {
+                    "remove one of the two entries (YAML would silently keep the last)"
+                }
+                YamlProblemKind::QuotedScalar => "fix the YAML syntax here",
+                // Other syntax errors serde locates as well, with the messages lint's
+                // fixtures know.
+                YamlProblemKind::Syntax => return None,
             };
-            Diagnostic::new(message)
-                .at(Some(Location::new(path, line, column)))
-                .help(help)
+            Some(
+                Diagnostic::new(p.message)
+                    .at(Some(Location::new(path, p.line, p.column)))
+                    .help(help),
+            )
         })
         .collect();
     if problems.is_empty() {
