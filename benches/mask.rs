@@ -13,7 +13,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::Write as _;
+
+use jetlike::capture::{Capture, DEFAULT_SAVE_LIMIT};
+use jetlike::connection::transport::OutputSink as _;
 use jetlike::mask::Masker;
+use jetlike::output::{Format, LiveHead, Output};
 use jetlike::secret::Secret;
 
 /// xorshift64*: deterministic, dependency-free.
@@ -254,5 +259,47 @@ fn run(masker: &Arc<Masker>, rng: &mut Rng, size: usize) {
                 chunk / 1024
             );
         }
+        for (verbose, what) in [(false, "quiet"), (true, "-vvv ")] {
+            let (wall, cpu) = output_path(masker, &text, verbose);
+            println!("{label:8} output path {what}  {cpu:8.0} MB/s per core ({wall:.0} MB/s wall)");
+        }
     }
+}
+
+/// The whole output path of one command in-process: 64 KiB chunks into a `Capture` (quiet:
+/// line count and failure tail; `-vvv`: masked, cut into prefixed lines, written to stdout),
+/// with stdout sent to /dev/null while it runs.
+fn output_path(masker: &Arc<Masker>, text: &[u8], verbose: bool) -> (f64, f64) {
+    let out = Output::new(Format::Human, 3);
+    out.set_masker(masker.clone());
+    let head = LiveHead {
+        play: "play".into(),
+        host: "web-01.example.net".into(),
+        task: "print".into(),
+        number: 1,
+    };
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    std::io::stdout().flush().expect("flush");
+    // SAFETY: plain descriptor calls on fds this process owns; fd 1 is restored below.
+    let saved = unsafe { libc::dup(1) };
+    // SAFETY: as above.
+    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) };
+    let rates = measure(text.len(), || {
+        let live = verbose.then(|| (out.clone(), head.clone()));
+        let mut c = Capture::new(live, false, DEFAULT_SAVE_LIMIT);
+        for chunk in text.chunks(65536) {
+            c.chunk(chunk);
+        }
+        c.finish().lines
+    });
+    std::io::stdout().flush().expect("flush");
+    // SAFETY: as above; `saved` is the original stdout.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    rates
 }

@@ -107,14 +107,30 @@ fn assert_files_clean(dir: &Path, skip: &[PathBuf], secret: &str) {
 
 /// Samples /proc/*/cmdline and /proc/*/environ (of this uid's processes) while running `f`.
 fn sampling<T>(f: impl FnOnce() -> T) -> (T, String) {
+    sampling_with(None, f)
+}
+
+/// `sampling`, with a handshake for a task that must be seen: once the task creates
+/// `dir/sample-me`, three whole scans are made before `dir/sampled` tells it to go on (a
+/// fixed sleep is not enough when the machine is loaded: one scan can take longer).
+fn sampling_with<T>(handshake: Option<&Path>, f: impl FnOnce() -> T) -> (T, String) {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let me = std::process::id().to_string();
+    let handshake = handshake.map(Path::to_path_buf);
+    if let Some(h) = &handshake {
+        let _ = std::fs::remove_file(h.join("sample-me"));
+        let _ = std::fs::remove_file(h.join("sampled"));
+    }
     let sampler = std::thread::spawn(move || {
         let mut seen = std::collections::BTreeSet::new();
         let mut samples = 0;
+        let mut scans_while_wanted = 0;
         while !s2.load(Ordering::Relaxed) || samples == 0 {
             samples += 1;
+            let wanted = handshake
+                .as_ref()
+                .is_some_and(|h| h.join("sample-me").exists());
             for e in std::fs::read_dir("/proc").unwrap().flatten() {
                 let pid = e.file_name().to_string_lossy().into_owned();
                 if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
@@ -123,6 +139,14 @@ fn sampling<T>(f: impl FnOnce() -> T) -> (T, String) {
                 for what in ["cmdline", "environ"] {
                     if let Ok(b) = std::fs::read(e.path().join(what)) {
                         seen.insert(String::from_utf8_lossy(&b).replace('\0', " "));
+                    }
+                }
+            }
+            if wanted {
+                scans_while_wanted += 1;
+                if scans_while_wanted == 3 {
+                    if let Some(h) = &handshake {
+                        std::fs::write(h.join("sampled"), "").unwrap();
                     }
                 }
             }
@@ -149,7 +173,7 @@ fn project(decl: &str, template: &str) -> Project {
     p.file("templates/app.conf.hb", template).file(
         "playbooks/pb.yml",
         &format!(
-            "- name: sources\n  groups: [all]\n{secrets}  tasks:\n    - !template\n      name: render\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      name: show\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; sleep 0.3\n"
+            "- name: sources\n  groups: [all]\n{secrets}  tasks:\n    - !template\n      name: render\n      src: app.conf.hb\n      dest: @OUT@/app.conf\n    - !shell\n      name: show\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; touch @OUT@/sample-me; i=0; while [ ! -e @OUT@/sampled ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
         ),
     );
     p
@@ -167,7 +191,7 @@ fn run_everywhere(p: &Project, env: &[(&str, &str)], extra: &[&str], secret: &st
         let mut args = vec!["local", "-p", "playbooks/pb.yml"];
         args.extend_from_slice(extra);
         args.extend_from_slice(mode);
-        let (r, procs) = sampling(|| p.run_env(&args, &env));
+        let (r, procs) = sampling_with(Some(&p.out()), || p.run_env(&args, &env));
         assert_eq!(r.code, 0, "{mode:?}: {}", r.all());
         assert_run_clean(&r, secret);
         if !mode.is_empty() {
@@ -178,7 +202,7 @@ fn run_everywhere(p: &Project, env: &[(&str, &str)], extra: &[&str], secret: &st
             );
         }
         assert!(
-            procs.contains("sleep 0.3"),
+            procs.contains("sleep 0.05"),
             "the sampler saw the run's processes: {procs}"
         );
         assert_clean(
@@ -335,7 +359,7 @@ fn pass_provider_with_a_throwaway_gpg_key() {
     .file("templates/app.conf.j2", "db={{ secret(\"pw\", \"prod/db\") }}\n")
     .file(
         "playbooks/pb.yml",
-        "- name: jinja\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.j2\n      dest: @OUT@/app.conf\n    - !shell\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; sleep 0.3\n",
+        "- name: jinja\n  groups: [all]\n  tasks:\n    - !template\n      src: app.conf.j2\n      dest: @OUT@/app.conf\n    - !shell\n      cmd: env > @OUT@/child-env.txt; cat @OUT@/app.conf; touch @OUT@/sample-me; i=0; while [ ! -e @OUT@/sampled ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n",
     );
     run_everywhere(
         &p,

@@ -279,6 +279,35 @@ mod tests {
     }
 
     #[test]
+    fn secrets_across_the_filter_block_boundaries_are_masked() {
+        // Large buffers are filtered in blocks (patterns::find): a secret, long or short,
+        // that starts just before a block boundary, straddles it or starts just after it is
+        // masked all the same, whole and streamed.
+        let long: &[u8] = b"Zq8-long-secret-Value";
+        let pin: &[u8] = b"483920";
+        let mk = masker(&[long, pin]);
+        for at in [32 * 1024, 64 * 1024] {
+            for shift in 0..24 {
+                let mut text = b"ab cd ".repeat(at / 6 + 20_000 / 6);
+                let mut placed = 0;
+                for (pos, v) in [(at - shift, long), (at + 40 - shift, pin)] {
+                    text[pos - 1] = b' ';
+                    text[pos..pos + v.len()].copy_from_slice(v);
+                    text[pos + v.len()] = b' ';
+                    placed += 1;
+                }
+                let whole = mk.mask(&text);
+                let token_count = whole
+                    .windows(MASK_TOKEN.len())
+                    .filter(|w| *w == MASK_TOKEN)
+                    .count();
+                assert_eq!(token_count, placed, "at {at}, shift {shift}");
+                assert_eq!(streamed(&mk, &text, &[at - 7, at + 3]), whole);
+            }
+        }
+    }
+
+    #[test]
     fn raw_value() {
         assert_eq!(
             m(&[b"s3cr3t-value"], b"pw=s3cr3t-value; again s3cr3t-value\n"),

@@ -16,6 +16,8 @@ pub(super) struct PatternSet {
     pub(super) long: Grams,
     /// The same, one bitset per offset: on a hit, which starts are worth checking.
     pub(super) long_at: [Grams; LONG_STRIDE],
+    /// The first 8 bytes of patterns of 8+ bytes: a second filter before the trie walk.
+    pub(super) long_head: Grams,
     /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
     pub(super) short_word: Option<Grams>,
     /// 4-grams at offset 0 of other patterns of 4-7 bytes (with a non-word byte): probed at
@@ -38,10 +40,12 @@ impl PatternSet {
         let mut short_word = Grams::new(16);
         let mut short_other = Grams::new(16);
         let mut first = Grams::new(18);
+        let mut long_head = Grams::new(16);
         let (mut has_word, mut has_other) = (false, false);
         let mut other_runs = 0u8;
         for p in pats {
             if p.len() >= MIN_ANYWHERE {
+                long_head.insert(gram8(p));
                 for (off, at) in long_at.iter_mut().enumerate() {
                     long.insert(gram(&p[off..]));
                     at.insert(gram(&p[off..]));
@@ -61,6 +65,7 @@ impl PatternSet {
             trie: Trie::new(pats),
             long,
             long_at,
+            long_head,
             short_word: has_word.then_some(short_word),
             short_other: has_other.then_some(short_other),
             other_runs,
@@ -127,107 +132,161 @@ impl PatternSet {
     }
 
     /// Every valid match in `text` as (start, end), and the `unsure` start (see `scan`).
+    /// The text is filtered a block at a time, so that the text, its word bits and the
+    /// candidate starts stay in cache however large the buffer is; a match may run past its
+    /// block (the trie walks the whole text).
     pub(super) fn find(
         &self,
         text: &[u8],
         prev: Option<u8>,
         eof: bool,
     ) -> (Vec<(usize, usize)>, Option<usize>) {
-        let n = text.len();
         let mut found = Vec::new();
         let mut unsure: Option<usize> = None;
-        if n < MIN_MASKED || self.is_empty() {
+        if text.len() < MIN_MASKED || self.is_empty() {
             return (found, unsure);
         }
-        // Candidate starts, increasing. A pattern of 8+ bytes at `s` covers a probe position
-        // `i` (a multiple of 5) with `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`.
         let mut starts: Vec<usize> = Vec::new();
-        let mut i = 0;
-        while i + 4 <= n {
+        let mut from = 0;
+        while from < text.len() {
+            let to = (from + FIND_BLOCK).min(text.len());
+            starts.clear();
+            self.long_starts(text, from, to, &mut starts);
+            if self.short_word.is_some() || self.short_other.is_some() {
+                let before = if from == 0 {
+                    prev
+                } else {
+                    Some(text[from - 1])
+                };
+                let pushed = starts.len();
+                self.short_starts(text, from, to, before, &mut starts);
+                if starts.len() > pushed {
+                    starts.sort_unstable();
+                    starts.dedup();
+                }
+            }
+            for &s in &starts {
+                self.matches_from(text, s, prev, eof, &mut found, &mut unsure);
+            }
+            from = to;
+        }
+        (found, unsure)
+    }
+
+    /// Candidate starts of patterns of 8+ bytes, from the probes in `from..to`. A pattern of
+    /// 8+ bytes at `s` covers a probe position `i` (a multiple of 5) with
+    /// `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`; its first 8 bytes must then be
+    /// the start of some pattern too, which one more filter checks before the trie is walked.
+    fn long_starts(&self, text: &[u8], from: usize, to: usize, starts: &mut Vec<usize>) {
+        let n = text.len();
+        let mut i = from.next_multiple_of(LONG_STRIDE);
+        while i < to && i + 4 <= n {
             let g = gram(&text[i..]);
             if self.long.has(g) {
                 // Offsets 4..=0, so starts stay increasing.
                 for off in (0..LONG_STRIDE).rev() {
-                    if off <= i && self.long_at[off].has(g) {
+                    if off <= i
+                        && self.long_at[off].has(g)
+                        && (i - off + 8 > n || self.long_head.has(gram8(&text[i - off..])))
+                    {
                         starts.push(i - off);
                     }
                 }
             }
             i += LONG_STRIDE;
         }
-        // A pattern of 4-7 bytes starts where the byte before is not a word byte. One made
-        // of word bytes only is then a whole token of its length: only tokens of 4-7 bytes
-        // are probed for those, found 64 bytes at a time from a bit-per-byte word mask.
-        let mut extra = Vec::new();
-        if self.short_word.is_some() || self.short_other.is_some() {
-            let words = word_bits(text);
-            let mut carry = u64::from(prev.is_some_and(is_word));
-            for (j, &w) in words.iter().enumerate() {
-                let next = words.get(j + 1).copied().unwrap_or(0);
-                let ahead = |k: u32| (w >> k) | (next << (64 - k));
-                // `runs[r]`: a word byte starting a run of at least `r + 1` word bytes.
-                let mut runs = [w; 8];
-                for r in 1..8 {
-                    runs[r] = runs[r - 1] & ahead(u32::try_from(r).unwrap_or(7));
-                }
-                let before_non_word = !((w << 1) | carry);
-                carry = w >> 63;
-                let token_start = w & before_non_word;
-                let mut probe = |mut m: u64, bits: &Grams| {
-                    while m != 0 {
-                        let i = 64 * j + m.trailing_zeros() as usize;
-                        if i + MIN_MASKED <= n && bits.has(gram(&text[i..])) {
-                            extra.push(i);
-                        }
-                        m &= m - 1;
+    }
+
+    /// Candidate starts of patterns of 4-7 bytes in `from..to` (`from` a multiple of 64;
+    /// `before`: the byte before it). Such a pattern starts where the byte before is not a
+    /// word byte. One made of word bytes only is then a whole token of its length: only
+    /// tokens of 4-7 bytes are probed for those, found 64 bytes at a time from a bit-per-byte
+    /// word mask.
+    fn short_starts(
+        &self,
+        text: &[u8],
+        from: usize,
+        to: usize,
+        before: Option<u8>,
+        starts: &mut Vec<usize>,
+    ) {
+        let n = text.len();
+        // One word of bits past the block: a run may continue into the next block.
+        let words = word_bits(&text[from..(to + 64).min(n)]);
+        let block_words = (to - from).div_ceil(64);
+        let mut carry = u64::from(before.is_some_and(is_word));
+        for (j, &w) in words.iter().take(block_words).enumerate() {
+            let next = words.get(j + 1).copied().unwrap_or(0);
+            let ahead = |k: u32| (w >> k) | (next << (64 - k));
+            // `runs[r]`: a word byte starting a run of at least `r + 1` word bytes.
+            let mut runs = [w; 8];
+            for r in 1..8 {
+                runs[r] = runs[r - 1] & ahead(u32::try_from(r).unwrap_or(7));
+            }
+            let before_non_word = !((w << 1) | carry);
+            carry = w >> 63;
+            let token_start = w & before_non_word;
+            let base = from + 64 * j;
+            let mut probe = |mut m: u64, bits: &Grams| {
+                while m != 0 {
+                    let i = base + m.trailing_zeros() as usize;
+                    if i + MIN_MASKED <= n && bits.has(gram(&text[i..])) {
+                        starts.push(i);
                     }
-                };
-                if let Some(short) = &self.short_word {
-                    // A token of 4-7 bytes.
-                    probe(token_start & runs[3] & !runs[7], short);
+                    m &= m - 1;
                 }
-                if let Some(short) = &self.short_other {
-                    // A token of exactly a first-run length of some pattern, or a non-word
-                    // byte after a non-word byte for patterns that start with one.
-                    let mut m = 0;
-                    for r in 1..7 {
-                        if self.other_runs & (1 << r) != 0 {
-                            m |= token_start & runs[r - 1] & !runs[r];
-                        }
+            };
+            if let Some(short) = &self.short_word {
+                // A token of 4-7 bytes.
+                probe(token_start & runs[3] & !runs[7], short);
+            }
+            if let Some(short) = &self.short_other {
+                // A token of exactly a first-run length of some pattern, or a non-word byte
+                // after a non-word byte for patterns that start with one.
+                let mut m = 0;
+                for r in 1..7 {
+                    if self.other_runs & (1 << r) != 0 {
+                        m |= token_start & runs[r - 1] & !runs[r];
                     }
-                    if self.other_runs & 1 != 0 {
-                        m |= !w & before_non_word;
-                    }
-                    probe(m, short);
                 }
+                if self.other_runs & 1 != 0 {
+                    m |= !w & before_non_word;
+                }
+                probe(m, short);
             }
         }
-        if !extra.is_empty() {
-            starts.extend(extra);
-            starts.sort_unstable();
-            starts.dedup();
-        }
-        for s in starts {
-            self.trie.matches_at(&text[s..], |len| {
-                let e = s + len;
-                if len < MIN_ANYWHERE {
-                    let before = if s == 0 { prev } else { Some(text[s - 1]) };
-                    if before.is_some_and(is_word) {
-                        return;
-                    }
-                    if e == n {
-                        if !eof {
-                            unsure = Some(unsure.map_or(s, |u| u.min(s)));
-                            return;
-                        }
-                    } else if is_word(text[e]) {
-                        return;
-                    }
+    }
+
+    /// Walks the trie from `s`: every pattern found there that is a valid match goes to
+    /// `found`; a short one ending at the end waits for the next byte (`unsure`).
+    fn matches_from(
+        &self,
+        text: &[u8],
+        s: usize,
+        prev: Option<u8>,
+        eof: bool,
+        found: &mut Vec<(usize, usize)>,
+        unsure: &mut Option<usize>,
+    ) {
+        let n = text.len();
+        self.trie.matches_at(&text[s..], |len| {
+            let e = s + len;
+            if len < MIN_ANYWHERE {
+                let before = if s == 0 { prev } else { Some(text[s - 1]) };
+                if before.is_some_and(is_word) {
+                    return;
                 }
-                found.push((s, e));
-            });
-        }
-        (found, unsure)
+                if e == n {
+                    if !eof {
+                        *unsure = Some(unsure.map_or(s, |u| u.min(s)));
+                        return;
+                    }
+                } else if is_word(text[e]) {
+                    return;
+                }
+            }
+            found.push((s, e));
+        });
     }
 
     /// How many trailing bytes of `text` could still grow into a match: the longest suffix
@@ -264,6 +323,18 @@ pub(super) fn gram(b: &[u8]) -> u32 {
     let w = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) | 0x2020_2020;
     w.wrapping_mul(0x9E37_79B1)
 }
+
+/// The case-folded hash of the 8 bytes at the start of `b` (at least 8 long), folded as
+/// [`gram`] folds.
+#[inline]
+pub(super) fn gram8(b: &[u8]) -> u32 {
+    let w = u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) | 0x2020_2020_2020_2020;
+    // The high half of the product mixes every input byte.
+    u32::try_from(w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).unwrap_or(u32::MAX)
+}
+
+/// The text is filtered in blocks of this size (a multiple of 64: see `short_starts`).
+const FIND_BLOCK: usize = 32 * 1024;
 
 /// A bitset of 4-gram hashes.
 pub(super) struct Grams {

@@ -156,6 +156,15 @@ impl Output {
     fn write_out_inner(&self, bytes: &[u8], premasked: bool) {
         let progress = self.progress.lock().unwrap().clone();
         let mut s = self.streams.lock().unwrap();
+        if premasked && progress.is_none() {
+            // The common case of `-vvv` output: no copy of the (large) lines.
+            let held = s.out.finish();
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(&held);
+            let _ = o.write_all(bytes);
+            let _ = o.flush();
+            return;
+        }
         let mut masked = if premasked {
             let mut m = s.out.finish();
             m.extend_from_slice(bytes);
@@ -193,29 +202,32 @@ impl Output {
         continued: bool,
         partial: bool,
     ) {
-        let mut lines = text.split(|&b| b == b'\n');
         // The first line is `head` followed by the first line of `text`.
-        let first_line = lines.next().unwrap_or_default();
         match self.format {
             Format::Human => {
                 let n = memchr::memchr_iter(b'\n', text).count() + 1;
-                let mut s = Vec::with_capacity(head.len() + text.len() + n * (who.host.len() + 5));
-                let mut put = |i: usize, parts: &[&[u8]]| {
+                let prefix_len = who.host.len() + 5;
+                let mut s = Vec::with_capacity(head.len() + text.len() + n * prefix_len);
+                let mut start = 0;
+                for (i, end) in memchr::memchr_iter(b'\n', text)
+                    .chain(std::iter::once(text.len()))
+                    .enumerate()
+                {
                     s.extend_from_slice(b"  ");
                     s.extend_from_slice(who.host.as_bytes());
                     s.extend_from_slice(if i == 0 && continued { b" + " } else { b" | " });
-                    for p in parts {
-                        s.extend_from_slice(p);
+                    if i == 0 {
+                        s.extend_from_slice(head);
                     }
+                    s.extend_from_slice(&text[start..end]);
                     s.push(b'\n');
-                };
-                put(0, &[head, first_line]);
-                for (i, l) in lines.enumerate() {
-                    put(i + 1, &[l]);
+                    start = end + 1;
                 }
                 self.write_out_inner(&s, true);
             }
             Format::Json => {
+                let mut lines = text.split(|&b| b == b'\n');
+                let first_line = lines.next().unwrap_or_default();
                 let mut all =
                     vec![String::from_utf8_lossy(&[head, first_line].concat()).into_owned()];
                 all.extend(lines.map(|l| String::from_utf8_lossy(l).into_owned()));
