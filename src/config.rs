@@ -254,12 +254,20 @@ impl RunConfig {
         };
         let extra_vars = ExtraVars::parse(&args.extra_vars)?;
         crate::playbook::set_role_paths(role_paths(&args.roles, args.roles_env.as_ref()))?;
+        let persist = match args.persist.filter(|s| *s > 0) {
+            Some(secs) if mode.is_ssh() => Some(crate::persist::Persist {
+                secs,
+                dir: crate::persist::directory().map_err(Error::Runtime)?,
+            }),
+            _ => None,
+        };
         let ssh = mode.is_ssh().then(|| SshOptions {
             user: args.user.clone(),
             port: args.port,
             config_file: args.ssh_config.clone(),
             accept_new_host_keys: args.accept_new_host_keys,
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            persist,
         });
         Ok(RunConfig {
             mode,
