@@ -29,11 +29,9 @@ fn a_secret_in_a_failure_message_is_masked_in_the_summary_too() {
     let r = p.run_env(&args, &[("APP_TOKEN", &secret)]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(!r.all().contains(&secret[..16]), "{}", r.all());
-    let summary = r
-        .stdout
-        .split_once("FAILURES")
-        .map(|(_, s)| s)
-        .unwrap_or_else(|| panic!("no failure summary:\n{}", r.stdout));
+    let Some((_, summary)) = r.stdout.split_once("FAILURES") else {
+        panic!("no failure summary:\n{}", r.stdout)
+    };
     assert_eq!(
         summary,
         " (1 host, 1 distinct error)\n  task \"refuse\": bad config token=***\n    1 host: localhost\n",
