@@ -233,7 +233,18 @@ pub fn disconnect(dir: &Path, hosts: Option<&std::collections::BTreeSet<String>>
         }
         files.remove();
     }
+    remove_orphan_locks(dir);
     closed
+}
+
+/// Lock files of masters that never started (their host was unreachable).
+fn remove_orphan_locks(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|x| x == "lock") && !p.with_extension("").exists() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 #[cfg(test)]
