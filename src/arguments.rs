@@ -48,6 +48,9 @@ pub enum Command {
     /// Review playbooks without connecting anywhere or reading secrets: every static check,
     /// a secret-flow report, hard-coded secrets and shell hygiene.
     Lint(LintArgs),
+    /// Close the SSH connections earlier runs kept up with --persist: all of yours, or those
+    /// of one inventory's hosts.
+    Disconnect(DisconnectArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -155,6 +158,13 @@ pub struct RunArgs {
     #[arg(long = "connect-timeout", default_value_t = 10, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub connect_timeout: u64,
+    /// Keep each host's SSH connection up SECS seconds after the run (0: close it, the
+    /// default), so the next run skips the handshake; `jetlike disconnect` closes them.
+    /// Masters live in ${TMPDIR:-/tmp}/jetlike-UID (0700): one per host, so the number of
+    /// ssh processes is bounded by the fleet, not --threads.
+    #[arg(long, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub persist: Option<u64>,
     /// CI output beside --output: `github` adds workflow commands (::error) for failed tasks
     /// and unreachable hosts, on stdout (on stderr with --output json).
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -235,4 +245,11 @@ pub struct InventoryArgs {
     /// Report on these groups (as Jet): related groups, hosts and the group's variables.
     #[arg(long = "show-groups", value_name = "GROUPS")]
     pub show_groups: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DisconnectArgs {
+    /// Only the connections to this inventory's hosts (default: every persisted connection).
+    #[arg(short = 'i', long, value_name = "DIR")]
+    pub inventory: Option<PathBuf>,
 }

@@ -25,6 +25,8 @@ pub enum UsageError {
         "local modes run on this machine only and take no --inventory; use `jetlike ssh` for inventory hosts"
     )]
     LocalTakesNoInventory,
+    #[error("--persist keeps SSH connections: it applies to `jetlike ssh` and `check-ssh` only")]
+    PersistNeedsSsh,
     #[error("--limit-hosts: no host named {0:?} in the inventory")]
     UnknownHost(String),
     #[error("--limit-groups: no group named {0:?} in the inventory")]
@@ -254,12 +256,21 @@ impl RunConfig {
         };
         let extra_vars = ExtraVars::parse(&args.extra_vars)?;
         crate::playbook::set_role_paths(role_paths(&args.roles, args.roles_env.as_ref()))?;
+        let persist = match args.persist.filter(|s| *s > 0) {
+            Some(_) if !mode.is_ssh() => return Err(UsageError::PersistNeedsSsh.into()),
+            Some(secs) => Some(crate::persist::Persist {
+                secs,
+                dir: crate::persist::directory().map_err(Error::Runtime)?,
+            }),
+            None => None,
+        };
         let ssh = mode.is_ssh().then(|| SshOptions {
             user: args.user.clone(),
             port: args.port,
             config_file: args.ssh_config.clone(),
             accept_new_host_keys: args.accept_new_host_keys,
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            persist,
         });
         Ok(RunConfig {
             mode,

@@ -63,6 +63,10 @@ fn dispatch(command: Command) -> ExitCode {
             let _ = crate::environment::load(false);
             with_output(|out| show_inventory(&args, out).map(|()| ExitCode::Ok))
         }
+        Command::Disconnect(args) => {
+            let _ = crate::environment::load(false);
+            with_output(|out| disconnect(&args, out))
+        }
         Command::Lint(args) => {
             let _ = crate::environment::load(false);
             with_output(|out| lint(&args, out))
@@ -86,6 +90,19 @@ fn with_output(command: impl FnOnce(&Output) -> Result<ExitCode>) -> ExitCode {
 fn report(e: &Error, out: &Output) -> ExitCode {
     out.error(&e.render());
     e.exit_code()
+}
+
+/// `jetlike disconnect`: closes persisted masters (all, or those of an inventory's hosts).
+fn disconnect(args: &crate::arguments::DisconnectArgs, out: &Output) -> Result<ExitCode> {
+    let dir = crate::persist::directory().map_err(Error::Runtime)?;
+    let hosts = match &args.inventory {
+        Some(inv) => Some(crate::inventory::Inventory::load(inv)?.all_hosts()),
+        None => None,
+    };
+    let closed = crate::persist::disconnect(&dir, hosts.as_ref());
+    let s = if closed == 1 { "" } else { "s" };
+    out.text(&format!("closed {closed} persisted SSH connection{s}\n"));
+    Ok(ExitCode::Ok)
 }
 
 fn completions(shell: clap_complete::Shell) -> ExitCode {
@@ -145,6 +162,9 @@ fn prepare_and_run(
     providers: &crate::secret_source::Config,
     out: &Arc<Output>,
 ) -> Result<ExitCode> {
+    if config.mode.is_ssh() {
+        crate::fd_limit::ensure(config.threads).map_err(Error::Runtime)?;
+    }
     for w in &config.inventory.warnings {
         out.warn(&w.message);
     }

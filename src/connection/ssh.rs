@@ -3,6 +3,8 @@
 //! file transfer is a channel over it (openssh's native mux, no process per command). This
 //! file owns the session, the persistent shell and the channel fallback (the `Transport`);
 //! the file operations on top are `file_ops`', the command strings `scripts`'.
+//! With `--persist` the master is started by hand to outlive the run and reattached to by
+//! the next one (`persisted_session`; its directory and names are `crate::persist`'s).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,12 +33,32 @@ pub struct SshTarget {
     pub config_file: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
+    /// The run's private socket directory, or with `persist` the persisted masters' one.
     pub control_dir: PathBuf,
+    /// `--persist SECS`: the master outlives the run by that long (see `crate::persist`).
+    pub persist: Option<u64>,
+}
+
+impl SshTarget {
+    /// What names this target's persisted master.
+    fn master_key(&self) -> crate::persist::MasterKey<'_> {
+        crate::persist::MasterKey {
+            host: &self.host,
+            hostname: &self.hostname,
+            port: self.port,
+            user: self.user.as_deref(),
+            key_file: self.key_file.as_deref(),
+            config_file: self.config_file.as_deref(),
+            accept_new_host_keys: self.accept_new_host_keys,
+        }
+    }
 }
 
 pub struct SshConnection {
     session: Arc<Session>,
     host: String,
+    /// A persisted master (`--persist`): left running when the connection closes.
+    persisted: bool,
     /// The persistent remote shell every operation goes through (when bash is there).
     agent: tokio::sync::Mutex<Option<Agent>>,
     /// Without bash, an idle channel that keeps the master from timing out between
@@ -139,7 +161,11 @@ fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
     let detail = std::error::Error::source(e)
         .map(ToString::to_string)
         .unwrap_or_default();
-    let all = format!("{raw} {detail}");
+    explain_ssh_failure(t, &format!("{raw} {detail}"))
+}
+
+/// A connection failure in words the user can act on, from what ssh said (`all`).
+fn explain_ssh_failure(t: &SshTarget, all: &str) -> String {
     let port = t.port.unwrap_or(22);
     if all.contains("Host key verification failed")
         || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
@@ -168,8 +194,99 @@ fn explain_connect_error(t: &SshTarget, e: &openssh::Error) -> String {
     }
 }
 
+/// Starts a master for `t` on `files.socket` that stays up `secs` after its last channel
+/// closes, past jetlike's exit: the options `connect` gives the openssh crate, by hand,
+/// because the crate's masters live in a directory of their own that dies with the session.
+fn launch_persisted_master(
+    t: &SshTarget,
+    files: &crate::persist::MasterFiles,
+    secs: u64,
+) -> Result<(), String> {
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .arg("-E")
+        .arg(&files.log)
+        .arg("-S")
+        .arg(&files.socket)
+        .args(["-M", "-f", "-N", "-o"])
+        .arg(format!("ControlPersist={secs}s"))
+        .args(["-o", "BatchMode=yes", "-o"])
+        .arg(if t.accept_new_host_keys {
+            "StrictHostKeyChecking=accept-new"
+        } else {
+            "StrictHostKeyChecking=yes"
+        })
+        .arg("-o")
+        .arg(format!(
+            "ConnectTimeout={}",
+            t.connect_timeout.as_secs().max(1)
+        ))
+        .args(["-o", "ServerAliveInterval=5"]);
+    if let Some(p) = t.port {
+        cmd.arg("-p").arg(p.to_string());
+    }
+    if let Some(u) = &t.user {
+        cmd.arg("-l").arg(u);
+    }
+    if let Some(k) = &t.key_file {
+        cmd.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(k);
+    }
+    if let Some(c) = &t.config_file {
+        cmd.arg("-F").arg(c);
+    }
+    let status = cmd
+        .arg("--")
+        .arg(&t.hostname)
+        .status()
+        .map_err(|e| format!("cannot run ssh: {e}"))?;
+    if status.success() {
+        return Ok(());
+    }
+    let log = std::fs::read_to_string(&files.log).unwrap_or_default();
+    let _ = std::fs::remove_file(&files.log);
+    Err(explain_ssh_failure(t, &log))
+}
+
+/// A session on `t`'s persisted master: the live one an earlier run left, else a new one.
+async fn persisted_session(t: &SshTarget, secs: u64) -> Result<Session, ConnError> {
+    let files = crate::persist::MasterFiles::new(&t.control_dir, &t.master_key().socket_name());
+    let target = t.clone();
+    let f = files.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::persist::ensure_master(&f, &target.host, || {
+            launch_persisted_master(&target, &f, secs)
+        })
+    })
+    .await
+    .map_err(|e| ConnError::Unreachable(format!("cannot connect to {}: {e}", t.host)))?
+    .map_err(ConnError::Unreachable)?;
+    Ok(Session::resume_mux(
+        files.socket.into_boxed_path(),
+        Some(files.log.into_boxed_path()),
+    ))
+}
+
 impl SshConnection {
     pub async fn connect(t: &SshTarget) -> Result<Self, ConnError> {
+        let session = match t.persist {
+            Some(secs) => persisted_session(t, secs).await?,
+            None => Self::fresh_session(t).await?,
+        };
+        let session = Arc::new(session);
+        let agent = Agent::start(&session).await;
+        Ok(SshConnection {
+            session,
+            host: t.host.clone(),
+            persisted: t.persist.is_some(),
+            agent: tokio::sync::Mutex::new(agent),
+            keepalive: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// A master of this run alone, in its private directory.
+    async fn fresh_session(t: &SshTarget) -> Result<Session, ConnError> {
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if t.accept_new_host_keys {
             KnownHosts::Add
@@ -195,18 +312,9 @@ impl SshConnection {
         if let Some(c) = &t.config_file {
             b.config_file(c);
         }
-        let session = b
-            .connect_mux(&t.hostname)
+        b.connect_mux(&t.hostname)
             .await
-            .map_err(|e| ConnError::Unreachable(explain_connect_error(t, &e)))?;
-        let session = Arc::new(session);
-        let agent = Agent::start(&session).await;
-        Ok(SshConnection {
-            session,
-            host: t.host.clone(),
-            agent: tokio::sync::Mutex::new(agent),
-            keepalive: std::sync::Mutex::new(None),
-        })
+            .map_err(|e| ConnError::Unreachable(explain_connect_error(t, &e)))
     }
 
     /// The persistent shell is gone before it ever answered: the host has no bash, and each
@@ -222,18 +330,24 @@ impl SshConnection {
         *self.keepalive.lock().unwrap() = child;
     }
 
-    /// Tears down the `ControlMaster`.
+    /// Tears down the `ControlMaster`; a persisted one is left up for the next run (it
+    /// exits by itself `--persist` seconds after its last channel closes).
     pub async fn close(self) {
         let SshConnection {
             session,
             agent,
             keepalive,
+            persisted,
             ..
         } = self;
         drop(agent.into_inner());
         drop(keepalive.into_inner());
         if let Ok(session) = Arc::try_unwrap(session) {
-            let _ = session.close().await;
+            if persisted {
+                drop(session.detach());
+            } else {
+                let _ = session.close().await;
+            }
         }
     }
 

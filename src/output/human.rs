@@ -181,8 +181,34 @@ impl Human {
             s.push_str(&self.paint(code, &line));
             s.push('\n');
         }
+        if hosts.len() > TOTALS_FROM {
+            s.push_str(&totals(hosts, w));
+        }
         s
     }
+}
+
+/// Past this many hosts the recap ends with a line of totals (a long table is not read).
+const TOTALS_FROM: usize = 20;
+
+/// The recap's totals line: the sum of every column, and how many hosts each concerns.
+fn totals(hosts: &BTreeMap<String, HostRecap>, w: usize) -> String {
+    let sum = |f: fn(&HostRecap) -> usize| hosts.values().map(f).sum::<usize>();
+    let with = |f: fn(&HostRecap) -> usize| hosts.values().filter(|r| f(r) > 0).count();
+    let label = format!("{} hosts", super::failures::thousands(hosts.len()));
+    format!(
+        "  {label:<w$}  {:>6}  {:>7}  {:>6}  {:>7}  {:>11}  {:>7}\n  ({} host{} changed, {} failed, {} unreachable)\n",
+        sum(|r| r.ok),
+        sum(|r| r.changed),
+        sum(|r| r.failed),
+        sum(|r| r.skipped),
+        sum(|r| r.unreachable),
+        sum(|r| r.ignored),
+        super::failures::thousands(with(|r| r.changed)),
+        plural(with(|r| r.changed)),
+        with(|r| r.failed),
+        with(|r| r.unreachable),
+    )
 }
 
 /// The failure details under a task line (`show_cmd`: the event did not show it already).
@@ -262,4 +288,38 @@ fn diff_summary(
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_recap_ends_with_totals() {
+        let mut hosts = BTreeMap::new();
+        for i in 0..2000 {
+            let r = HostRecap {
+                ok: 3,
+                changed: usize::from(i % 2 == 0),
+                failed: usize::from(i < 5),
+                ..HostRecap::default()
+            };
+            hosts.insert(format!("node-{i:04}"), r);
+        }
+        let h = Human {
+            color: false,
+            verbosity: 0,
+        };
+        let out = h.recap(&hosts);
+        let tail: Vec<&str> = out.lines().rev().take(2).collect();
+        assert_eq!(
+            tail,
+            [
+                "  (1,000 hosts changed, 5 failed, 0 unreachable)",
+                "  2,000 hosts    6000     1000       5        0            0        0",
+            ]
+        );
+        hosts.retain(|k, _| k.as_str() < "node-0010");
+        assert!(!h.recap(&hosts).contains("hosts changed"));
+    }
 }

@@ -3,6 +3,7 @@
 //! streaming masker for its file descriptor. Nothing else in the program prints.
 
 mod event;
+mod failures;
 mod human;
 mod recap;
 
@@ -41,6 +42,8 @@ pub struct Output {
     pub verbosity: u8,
     streams: Mutex<Streams>,
     recap: Mutex<recap::Recap>,
+    /// Failed and unreachable hosts by error, for the summary after the human recap.
+    failures: Mutex<failures::Failures>,
     /// The live progress line (TTY, human output only), redrawn under the latest output.
     progress: Mutex<Option<Progress>>,
     observers: Mutex<Vec<Arc<dyn Observer>>>,
@@ -118,6 +121,7 @@ impl Output {
                 err: m.stream(),
             }),
             recap: Mutex::new(recap::Recap::default()),
+            failures: Mutex::default(),
             progress: Mutex::new(None),
             observers: Mutex::new(vec![]),
         })
@@ -362,21 +366,42 @@ impl Output {
         for o in self.observers.lock().unwrap().iter() {
             o.event(ev);
         }
-        if let Event::Task(t) = ev {
-            self.recap.lock().unwrap().task(t);
-        }
-        if let Event::Unreachable { host, .. } = ev {
-            self.record_unreachable(host);
-        }
+        self.tally(ev);
         match self.format {
             Format::Json => {
                 let value = serde_json::to_value(ev).unwrap_or_default();
                 self.write_json(value);
             }
             Format::Human => {
-                let text = self.human.event(ev);
+                let mut text = self.human.event(ev);
+                if let Event::Recap { .. } = ev {
+                    let heading = self.human.paint("1", "FAILURES");
+                    text.push_str(&self.failures.lock().unwrap().render(&heading));
+                }
                 self.write_out(text.as_bytes());
             }
+        }
+    }
+
+    /// Counts `ev` in the recap, and a failure (not an ignored one) in the failure summary.
+    fn tally(&self, ev: &Event) {
+        match ev {
+            Event::Task(t) => {
+                self.recap.lock().unwrap().task(t);
+                if let (Some(f), false) = (&t.failure, t.ignored) {
+                    let masker = current_masker();
+                    let what = format!("task {:?}", t.task);
+                    let mut failures = self.failures.lock().unwrap();
+                    failures.add(&masker, &what, &t.host, &f.message);
+                }
+            }
+            Event::Unreachable { host, message, .. } => {
+                self.record_unreachable(host);
+                let masker = current_masker();
+                let mut failures = self.failures.lock().unwrap();
+                failures.add(&masker, "unreachable", host, message);
+            }
+            _ => {}
         }
     }
 }

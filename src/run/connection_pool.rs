@@ -1,7 +1,9 @@
 //! The connection pool: one connection per host, opened on first use, the SSH target of a
 //! host worked out from its precedence rules. Open masters are bounded by `--threads`, not
 //! by the fleet: past the cap the least recently used idle ones are closed, a host no later
-//! play selects is closed after its last play, and the rest at the end.
+//! play selects is closed after its last play, and the rest at the end. With `--persist`
+//! "closed" means let go: the master stays up for the next run (`crate::persist`), so the
+//! cap bounds the connections in use, and the ssh processes are bounded by the fleet.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,9 +42,12 @@ pub(super) struct ConnectionPool {
 
 impl ConnectionPool {
     pub(super) fn new(ssh: Option<SshOptions>, cap: usize) -> std::io::Result<Self> {
+        // Persisted masters live in their own directory, which outlives the pool.
         let control_dir = match &ssh {
-            Some(_) => Some(tempfile::Builder::new().prefix("jetlike-ssh.").tempdir()?),
-            None => None,
+            Some(SshOptions { persist: None, .. }) => {
+                Some(tempfile::Builder::new().prefix("jetlike-ssh.").tempdir()?)
+            }
+            _ => None,
         };
         Ok(ConnectionPool {
             ssh,
@@ -82,10 +87,12 @@ impl ConnectionPool {
             config_file: ssh.config_file.clone(),
             accept_new_host_keys: ssh.accept_new_host_keys,
             connect_timeout: ssh.connect_timeout,
-            control_dir: self
-                .control_dir
-                .as_ref()
-                .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf()),
+            control_dir: match (&ssh.persist, &self.control_dir) {
+                (Some(p), _) => p.dir.clone(),
+                (None, Some(d)) => d.path().to_path_buf(),
+                (None, None) => std::env::temp_dir(),
+            },
+            persist: ssh.persist.as_ref().map(|p| p.secs),
         })
     }
 

@@ -28,6 +28,8 @@ pub struct SshOptions {
     pub config_file: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
+    /// `--persist SECS`: masters outlive the run (see `crate::persist`).
+    pub persist: Option<crate::persist::Persist>,
 }
 
 /// What the command line asks of the run.
