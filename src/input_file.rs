@@ -163,15 +163,35 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
     })
 }
 
-/// Reads a copy source: a regular file of any size, read up to the size it had when opened
-/// (a file growing while it is read cannot make jetlike read forever).
-pub fn read_copy_source(path: &Path) -> Result<Vec<u8>, InputError> {
+/// The size of the pieces a copy source is read in: it is never held whole.
+pub const COPY_CHUNK: usize = 64 * 1024;
+
+/// Opens a copy source (a regular file of any size, checked as every project file is) for
+/// streaming; returns it with the size it has now.
+pub fn open_copy_source(path: &Path) -> Result<(std::fs::File, u64), InputError> {
+    open_regular(path)
+}
+
+/// Reads a copy source through `each` in [`COPY_CHUNK`] pieces, up to the size it had when
+/// opened (a file growing while it is read cannot make jetlike read forever); returns the
+/// number of bytes read, counted, not taken from `fstat` (a file shrinking while it is read
+/// gives fewer).
+pub fn stream_copy_source(path: &Path, each: &mut dyn FnMut(&[u8])) -> Result<u64, InputError> {
     let (file, size) = open_regular(path)?;
-    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(size)
-        .read_to_end(&mut buf)
-        .map_err(|e| io(path, e))?;
-    Ok(buf)
+    let mut file = file.take(size);
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut total = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                each(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(path, e)),
+        }
+    }
 }
 
 /// Checks, without opening it, that `path` names a regular file (following symlinks).
@@ -220,19 +240,21 @@ mod tests {
         let f = dir.path().join("f.yml");
         std::fs::write(&f, "a: 1\n").unwrap();
         assert_eq!(read_text(&f).unwrap(), "a: 1\n");
-        assert_eq!(read_copy_source(&f).unwrap(), b"a: 1\n");
+        let mut read = Vec::new();
+        let n = stream_copy_source(&f, &mut |b| read.extend_from_slice(b)).unwrap();
+        assert_eq!((n, &read[..]), (5, &b"a: 1\n"[..]));
 
         let fifo = dir.path().join("fifo");
         mkfifo(&fifo);
         let e = read_text(&fifo).unwrap_err();
         assert!(matches!(e, InputError::NotRegular { kind, .. } if kind.contains("FIFO")));
-        assert!(read_copy_source(&fifo).is_err());
+        assert!(stream_copy_source(&fifo, &mut |_| ()).is_err());
 
         let zero = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         let e = read_text(&zero).unwrap_err();
         assert!(matches!(e, InputError::NotRegular { kind, .. } if kind.contains("character")));
-        assert!(read_copy_source(&zero).is_err());
+        assert!(stream_copy_source(&zero, &mut |_| ()).is_err());
 
         assert!(matches!(
             read_text(dir.path()).unwrap_err(),

@@ -872,7 +872,9 @@ fn a_second_interrupt_stops_at_once() {
     std::fs::create_dir_all(big.parent().unwrap()).unwrap();
     std::fs::File::create(&big)
         .unwrap()
-        .set_len(384 << 20)
+        // Large enough that its three copies are still being written well after the first
+        // interrupt, even on a loaded machine (they are streamed at disk speed).
+        .set_len(1 << 30)
         .unwrap();
     for tasks in [
         "    - !shell\n      cmd: touch @OUT@/started; sleep 60\n",
@@ -893,6 +895,11 @@ fn a_second_interrupt_stops_at_once() {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !p.out().join("started").exists() {
             assert!(std::time::Instant::now() < deadline, "never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The copies in flight: a temp file beside the destination.
+        while tasks.contains("!copy") && p.temp_files().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the copy never started");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let pid = libc::pid_t::try_from(child.id()).unwrap();

@@ -30,15 +30,19 @@ pub enum WriteStep {
     Attrs,
     /// The temp file could not be renamed over the destination.
     Rename,
+    /// The verdict after the content was not `payload::COMMIT` (a copy source changed while
+    /// it was sent): the temp file is removed, nothing is written.
+    Aborted,
 }
 
 impl WriteStep {
-    pub const ALL: [WriteStep; 5] = [
+    pub const ALL: [WriteStep; 6] = [
         WriteStep::NoParent,
         WriteStep::NoTemp,
         WriteStep::Write,
         WriteStep::Attrs,
         WriteStep::Rename,
+        WriteStep::Aborted,
     ];
 
     /// The exit code of the writer scripts when this step fails.
@@ -49,6 +53,7 @@ impl WriteStep {
             WriteStep::Write => 72,
             WriteStep::Attrs => 73,
             WriteStep::Rename => 74,
+            WriteStep::Aborted => 75,
         }
     }
 
@@ -65,6 +70,9 @@ impl WriteStep {
             WriteStep::Write => format!("cannot write a temporary file beside {path}"),
             WriteStep::Attrs => format!("cannot set owner, group or mode for {path}"),
             WriteStep::Rename => format!("cannot move the new file into place at {path}"),
+            WriteStep::Aborted => {
+                format!("the content sent for {path} was not confirmed; nothing was written")
+            }
         }
     }
 }

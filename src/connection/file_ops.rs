@@ -4,11 +4,16 @@
 //! everything; the local connection for everything done as another user (without a
 //! privilege it reads and writes in-process instead, see `local`).
 
-use super::error::{put_error, ConnError};
+use super::error::{put_error, ConnError, WriteStep};
 use super::file_status::{wanted_facts, Ensured, FileAttrs, FileStatus, WantedFile};
+use super::payload::Payload;
 use super::privilege::Privilege;
 use super::scripts;
-use super::transport::{OutputSink, Transport};
+use super::transport::{OutputSink, RunOutput, Transport};
+
+/// The largest content `ensure` sends along with its test, in one round trip, whether or not
+/// the target needs it; a larger one is sent only once a first round trip found it differs.
+pub const INLINE_LIMIT: u64 = 64 * 1024;
 
 /// Runs a task's command, its stderr joined to its stdout.
 pub async fn run<T: Transport>(
@@ -17,7 +22,7 @@ pub async fn run<T: Transport>(
     privilege: Option<&Privilege>,
     sink: &mut dyn OutputSink,
 ) -> Result<i32, ConnError> {
-    t.exec(&scripts::run(cmd), b"", privilege, sink).await
+    Ok(t.exec(&scripts::run(cmd), &[], privilege, sink).await?.rc)
 }
 
 /// One round trip: existence, hash, mode, owner and group (and content if asked).
@@ -28,7 +33,7 @@ pub async fn stat<T: Transport>(
     privilege: Option<&Privilege>,
 ) -> Result<FileStatus, ConnError> {
     let out = t
-        .exec_collect(&scripts::stat(path, with_content), b"", privilege)
+        .exec_collect(&scripts::stat(path, with_content), &[], privilege)
         .await?;
     if out.rc != 0 {
         return Err(ConnError::Failed(format!(
@@ -44,43 +49,70 @@ pub async fn stat<T: Transport>(
 pub async fn put<T: Transport>(
     t: &T,
     path: &str,
-    content: &[u8],
+    content: &Payload,
     attrs: &FileAttrs,
     privilege: Option<&Privilege>,
 ) -> Result<(), ConnError> {
     let out = t
-        .exec_collect(&scripts::put(path, attrs), content, privilege)
+        .exec_collect(
+            &scripts::put(path, attrs, content.len()),
+            &[content],
+            privilege,
+        )
         .await?;
+    written(path, out, &[]).map(|_| ())
+}
+
+/// The outcome of a write script: its failing step's message (what it printed after the
+/// reply's `head`), or why a copy source changed when that aborted it.
+fn written(path: &str, out: RunOutput, head: &[u8]) -> Result<RunOutput, ConnError> {
     if out.rc != 0 {
-        return Err(ConnError::Failed(put_error(path, out.rc, &out.out)));
+        let detail = out.out.strip_prefix(head).unwrap_or(&out.out);
+        return Err(ConnError::Failed(failure(path, &out, detail)));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Why writing `path` failed: the source's change if the script stopped at the verdict (the
+/// remote cannot have written anything else, as the verdict is the only thing it waits for
+/// after the content), else the failing step.
+fn failure(path: &str, out: &RunOutput, detail: &[u8]) -> String {
+    match &out.source_error {
+        Some(why) if out.rc == WriteStep::Aborted.code() => why.clone(),
+        _ => put_error(path, out.rc, detail),
+    }
 }
 
 /// One round trip: the script reports the target's facts and writes only if they differ
 /// from the wanted ones (see `scripts::ensure`); what changed is decided here, from the
-/// reported facts, by `FileStatus::decide`.
+/// reported facts, by `FileStatus::decide`. Content over `INLINE_LIMIT` takes two: `stat`,
+/// then `put` only if it differs, so an unchanged large file is never sent.
 pub async fn ensure<T: Transport>(
     t: &T,
     path: &str,
-    content: &[u8],
+    content: &Payload,
     want_sha256: &str,
     attrs: &FileAttrs,
     privilege: Option<&Privilege>,
 ) -> Result<Ensured, ConnError> {
-    let script = scripts::ensure(path, attrs, &wanted_facts(want_sha256, attrs));
-    let out = t.exec_collect(&script, content, privilege).await?;
+    if content.len() > INLINE_LIMIT {
+        let ensured = stat(t, path, false, privilege)
+            .await?
+            .decide(path, want_sha256, attrs)?;
+        if !ensured.matched() {
+            put(t, path, content, attrs, privilege).await?;
+        }
+        return Ok(ensured);
+    }
+    let facts = wanted_facts(want_sha256, attrs);
+    let script = scripts::ensure(path, attrs, &facts, content.len());
+    let out = t.exec_collect(&script, &[content], privilege).await?;
     let nl = memchr::memchr(b'\n', &out.out).map_or(out.out.len(), |i| i + 1);
     let status = scripts::parse_stat(&out.out[..nl], false);
-    if out.rc != 0 {
-        // After the facts line comes what the failing write step printed.
-        let detail = if status.is_ok() {
-            &out.out[nl..]
-        } else {
-            &out.out[..]
-        };
-        return Err(ConnError::Failed(put_error(path, out.rc, detail)));
-    }
+    // After the facts line comes what the failing write step printed.
+    let head = if status.is_ok() { &out.out[..nl] } else { &[] };
+    let head = head.to_vec();
+    written(path, out, &head)?;
     status
         .map_err(|_| ConnError::Failed(format!("unexpected reply while writing {path}")))?
         .decide(path, want_sha256, attrs)
@@ -149,7 +181,7 @@ async fn ensure_batch<T: Transport>(
         // Files after the one that failed were not attempted.
         let (failed_at, w) = &plan.writes[done.min(writes.len() - 1)];
         results.truncate(*failed_at);
-        results.push(Err(ConnError::Failed(put_error(w.path, out.rc, &rest))));
+        results.push(Err(ConnError::Failed(failure(w.path, &out, &rest))));
     }
     results
 }
@@ -162,7 +194,7 @@ async fn inspect<T: Transport>(
 ) -> Result<scripts::Inspected, ConnError> {
     let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
     let out = t
-        .exec_collect(&scripts::inspect(&paths), b"", privilege)
+        .exec_collect(&scripts::inspect(&paths), &[], privilege)
         .await?;
     if out.rc != 0 {
         return Err(ConnError::Failed(format!(
@@ -181,15 +213,15 @@ struct PlannedWrites<'a> {
     results: Vec<Result<Ensured, ConnError>>,
     /// The files that differ, by their index in the batch.
     writes: Vec<(usize, scripts::Write<'a>)>,
-    /// Their contents, back to back (may hold secrets: wiped when dropped).
-    input: zeroize::Zeroizing<Vec<u8>>,
+    /// Their contents, in order (sent back to back, each with its verdict byte).
+    input: Vec<&'a Payload>,
 }
 
 fn plan_writes<'a>(files: &[WantedFile<'a>], statuses: &[FileStatus]) -> PlannedWrites<'a> {
     let mut plan = PlannedWrites {
         results: Vec::with_capacity(files.len()),
         writes: Vec::new(),
-        input: zeroize::Zeroizing::new(Vec::new()),
+        input: Vec::new(),
     };
     for (i, (f, status)) in files.iter().zip(statuses).enumerate() {
         let decided = status.decide(f.path, f.sha256, f.attrs);
@@ -211,7 +243,7 @@ fn plan_writes<'a>(files: &[WantedFile<'a>], statuses: &[FileStatus]) -> Planned
                     len: f.content.len(),
                 },
             ));
-            plan.input.extend_from_slice(f.content);
+            plan.input.push(f.content);
         }
         plan.results.push(decided);
     }

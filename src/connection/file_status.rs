@@ -3,6 +3,21 @@
 //! `wanted_facts`, which `scripts::ensure` also generates its write-or-not test from.
 
 use super::error::{not_a_file_error, put_error, ConnError, WriteStep};
+use super::payload::Payload;
+
+/// The largest old content fetched for a check-mode diff: what a diff shows at most (a larger
+/// file is summarised, so it is never read into memory).
+pub const FETCH_LIMIT: u64 = crate::diff::MAX_DIFF_BYTES as u64;
+
+/// A file's current content, fetched for a check-mode diff; may hold old secret values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OldContent {
+    Bytes(Vec<u8>),
+    /// Over `FETCH_LIMIT`: not fetched.
+    TooLarge {
+        size: u64,
+    },
+}
 
 /// Wanted ownership and permissions of a file; `None` keeps what is there (or the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,8 +38,8 @@ pub enum FileStatus {
         mode: u32,
         owner: String,
         group: String,
-        /// Only fetched when asked for (check mode diffs); may hold old secret values.
-        content: Option<Vec<u8>>,
+        /// Only fetched when asked for (check mode diffs), and only up to `FETCH_LIMIT`.
+        content: Option<OldContent>,
     },
 }
 
@@ -46,7 +61,7 @@ impl Ensured {
 #[derive(Clone, Copy)]
 pub struct WantedFile<'a> {
     pub path: &'a str,
-    pub content: &'a [u8],
+    pub content: &'a Payload,
     pub sha256: &'a str,
     pub attrs: &'a FileAttrs,
 }

@@ -12,9 +12,10 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::error::{put_error, ConnError, WriteStep};
-use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
+use super::file_status::{Ensured, FileAttrs, FileStatus, OldContent, WantedFile, FETCH_LIMIT};
+use super::payload::{Payload, SourceCheck};
 use super::privilege::{wrap, Privilege};
-use super::transport::{feed, pump, OutputSink, RunOutput, Transport};
+use super::transport::{feed, pump, Exit, OutputSink, RunOutput, Transport, CHUNK};
 use super::users::{gid_of, group_name, uid_of, user_name};
 use super::{file_ops, scripts, Connection};
 
@@ -85,15 +86,15 @@ pub fn kill_all_sessions() {
 /// Runs `script` locally under `sh` with the allowlisted environment, in a session of its
 /// own (no controlling terminal: a task writing to `/dev/tty` cannot reach the terminal
 /// around the masker), the script on stdin followed by `input`. stdout goes to `out`, stderr
-/// to `err` (or to `out` as well when `err` is `None`), in chunks as they arrive; returns the
-/// exit code.
+/// to `err` (or to `out` as well when `err` is `None`), in chunks as they arrive; returns how
+/// it ended.
 pub async fn run_local(
     script: &str,
-    input: &[u8],
+    input: &[&Payload],
     privilege: Option<&Privilege>,
     out: &mut dyn OutputSink,
     err: Option<&mut dyn OutputSink>,
-) -> Result<i32, ConnError> {
+) -> Result<Exit, ConnError> {
     let mut child = spawn_sh(&wrap(&scripts::bootstrap(script.len()), privilege))?;
     let mut guard = SessionGuard::new(child.id().and_then(|p| i32::try_from(p).ok()));
     let writer = feed(child.stdin.take(), script, input);
@@ -109,13 +110,16 @@ pub async fn run_local(
             );
         }
     }
-    tokio::join!(writer, pump(so, se, out, err));
+    let (source_error, ()) = tokio::join!(writer, pump(so, se, out, err));
     let status = child
         .wait()
         .await
         .map_err(|e| ConnError::Failed(format!("waiting for sh: {e}")))?;
     guard.reaped();
-    Ok(status.code().unwrap_or(128 + 9))
+    Ok(Exit {
+        rc: status.code().unwrap_or(128 + 9),
+        source_error,
+    })
 }
 
 /// Starts `sh -c command_line` with piped stdio, the allowlisted environment, in a session
@@ -145,6 +149,8 @@ fn spawn_sh(command_line: &str) -> Result<tokio::process::Child, ConnError> {
         .map_err(|e| ConnError::Failed(format!("cannot start sh: {e}")))
 }
 
+/// The file's facts, its sha256 computed in `CHUNK` pieces, and (if asked) its content up to
+/// `FETCH_LIMIT`: memory does not grow with its size.
 fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnError> {
     let p = Path::new(path);
     let meta = match std::fs::metadata(p) {
@@ -160,18 +166,67 @@ fn stat_in_process(path: &str, with_content: bool) -> Result<FileStatus, ConnErr
     if !meta.is_file() {
         return Ok(FileStatus::NotAFile);
     }
-    let content =
-        std::fs::read(p).map_err(|e| ConnError::Failed(format!("cannot read {path}: {e}")))?;
+    let cannot = |e: std::io::Error| ConnError::Failed(format!("cannot read {path}: {e}"));
+    let mut file = std::fs::File::open(p).map_err(cannot)?;
+    let mut hasher = Sha256::new();
+    // Kept while it is small enough to show in a diff.
+    let mut kept = with_content.then(Vec::new);
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(cannot(e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        if size > FETCH_LIMIT {
+            kept = None;
+        } else if let Some(k) = &mut kept {
+            k.extend_from_slice(&buf[..n]);
+        }
+    }
     Ok(FileStatus::File {
-        sha256: hex::encode(Sha256::digest(&content)),
+        sha256: hex::encode(hasher.finalize()),
         mode: meta.mode() & 0o7777,
         owner: user_name(meta.uid()),
         group: group_name(meta.gid()),
-        content: with_content.then_some(content),
+        content: with_content.then_some(match kept {
+            Some(k) => OldContent::Bytes(k),
+            None => OldContent::TooLarge { size },
+        }),
     })
 }
 
-fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), String> {
+/// Writes `content` to `file`: a copy source in `CHUNK` pieces, checked against what was
+/// hashed before the run (the temp file is removed, not renamed, if it changed).
+fn write_content(file: &mut std::fs::File, tmp: &Path, content: &Payload) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("cannot write {}: {e}", tmp.display());
+    let src = match content {
+        Payload::Bytes(b) => return file.write_all(b).map_err(cannot),
+        Payload::File(src) => src,
+    };
+    let mut check = SourceCheck::new(src);
+    let (source, _) = crate::input_file::open_copy_source(&src.path)
+        .map_err(|e| check.changed(&e.to_string()))?;
+    let mut source = std::io::Read::take(source, src.len);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match std::io::Read::read(&mut source, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(check.changed(&format!("read error: {e}"))),
+        };
+        check.accept(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(cannot)?;
+    }
+    check.finish()
+}
+
+fn put_in_process(path: &str, content: &Payload, attrs: &FileAttrs) -> Result<(), String> {
     let p = Path::new(path);
     let dir = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -205,8 +260,7 @@ fn put_in_process(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(), S
     };
     let _in_flight = crate::temp_files::InFlight::register(&tmp);
     let result = (|| -> Result<(), String> {
-        file.write_all(content)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        write_content(&mut file, &tmp, content)?;
         let (mut uid, mut gid) = (None, None);
         let mut mode = 0o644;
         if let Some(m) = &existing {
@@ -249,10 +303,10 @@ impl Transport for LocalConnection {
     async fn exec(
         &self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         privilege: Option<&Privilege>,
         sink: &mut dyn OutputSink,
-    ) -> Result<i32, ConnError> {
+    ) -> Result<Exit, ConnError> {
         run_local(script, input, privilege, sink, None).await
     }
 
@@ -260,13 +314,17 @@ impl Transport for LocalConnection {
     async fn exec_collect(
         &self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         privilege: Option<&Privilege>,
     ) -> Result<RunOutput, ConnError> {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let rc = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
+        let exit = run_local(script, input, privilege, &mut out, Some(&mut err)).await?;
         out.extend_from_slice(&err);
-        Ok(RunOutput { rc, out })
+        Ok(RunOutput {
+            rc: exit.rc,
+            out,
+            source_error: exit.source_error,
+        })
     }
 }
 
@@ -276,7 +334,7 @@ impl Connection for LocalConnection {
     async fn ensure(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         want_sha256: &str,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
@@ -343,19 +401,16 @@ impl Connection for LocalConnection {
     async fn put(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<(), ConnError> {
         if privilege.is_some() {
             return file_ops::put(self, path, content, attrs, privilege).await;
         }
-        // The content may hold secrets: the copy handed to the blocking thread is wiped.
-        let (path, content, attrs) = (
-            path.to_string(),
-            zeroize::Zeroizing::new(content.to_vec()),
-            attrs.clone(),
-        );
+        // Rendered content may hold secrets: the copy handed to the blocking thread is wiped
+        // (`Payload::Bytes` is `Zeroizing`); a copy source is only its path.
+        let (path, content, attrs) = (path.to_string(), content.clone(), attrs.clone());
         tokio::task::spawn_blocking(move || put_in_process(&path, &content, &attrs))
             .await
             .map_err(|e| ConnError::Failed(e.to_string()))?

@@ -1,7 +1,8 @@
 //! Connections: how commands and files reach a host. Task modules talk only to this trait, so
 //! local and SSH targets share every module, check mode and the masking of what comes back.
 //!
-//! Layers, bottom up: `error` and `file_status` (types and the one "changed" decision),
+//! Layers, bottom up: `error`, `payload` (what a write sends: bytes, or a copy source
+//! streamed from disk) and `file_status` (types and the one "changed" decision),
 //! `scripts` (every command string), `privilege`, `transport` (run a script on a target),
 //! `file_ops` (the file operations written once over a transport), then the two
 //! connections, `local` and `ssh`.
@@ -10,6 +11,7 @@ pub mod error;
 pub mod file_ops;
 pub mod file_status;
 pub mod local;
+pub mod payload;
 pub mod privilege;
 pub mod scripts;
 pub mod ssh;
@@ -19,19 +21,20 @@ pub mod users;
 use std::future::Future;
 
 pub use error::ConnError;
-pub use file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
+pub use file_status::{Ensured, FileAttrs, FileStatus, OldContent, WantedFile, FETCH_LIMIT};
 pub use local::LocalConnection;
+pub use payload::{Payload, SourceFile};
 pub use privilege::{wrap, Privilege, COMMAND_PLACEHOLDER};
 pub use ssh::SshConnection;
 pub use transport::{OutputSink, RunOutput, CHUNK};
 
 pub trait Connection: Send + Sync {
     /// Makes `path` hold `content` with `attrs`, writing only if something differs, in as few
-    /// round trips as the transport allows.
+    /// round trips as the transport allows (a large payload is sent only when it differs).
     fn ensure(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         want_sha256: &str,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
@@ -56,7 +59,8 @@ pub trait Connection: Send + Sync {
         sink: &mut dyn OutputSink,
     ) -> impl Future<Output = Result<i32, ConnError>> + Send;
 
-    /// One round trip: existence, hash, mode, owner and group (and content if asked).
+    /// One round trip: existence, hash, mode, owner and group (and content if asked, up to
+    /// `FETCH_LIMIT`).
     fn stat(
         &self,
         path: &str,
@@ -69,7 +73,7 @@ pub trait Connection: Send + Sync {
     fn put(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> impl Future<Output = Result<(), ConnError>> + Send;
@@ -85,7 +89,7 @@ impl Connection for AnyConnection {
     async fn ensure(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         want_sha256: &str,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
@@ -132,7 +136,7 @@ impl Connection for AnyConnection {
     async fn put(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<(), ConnError> {

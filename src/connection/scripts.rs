@@ -6,7 +6,8 @@
 //! Rust constants interpolated into both writers, never retyped.
 
 use super::error::{ConnError, WriteStep};
-use super::file_status::{Change, FileAttrs, FileStatus};
+use super::file_status::{Change, FileAttrs, FileStatus, OldContent, FETCH_LIMIT};
+use super::payload::COMMIT;
 
 /// POSIX single-quoting: safe for any byte string.
 pub fn quote(s: &str) -> String {
@@ -71,7 +72,7 @@ pub fn agent_needle(marker: &str) -> Vec<u8> {
 /// then the marker and the exit code are printed. With input, exactly `input_len` bytes
 /// after the request are the script's stdin (read by `head -c`, the rest of a short read
 /// drained), so the next request starts where the input ends.
-pub fn agent_request(script: &str, input_len: usize, marker: &str) -> String {
+pub fn agent_request(script: &str, input_len: u64, marker: &str) -> String {
     let quoted = quote(script);
     if input_len == 0 {
         format!("( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {marker} \"$?\"\n")
@@ -102,9 +103,16 @@ const fn fact_position(change: Change) -> u8 {
 /// Sets `d` to the directory of `$p` as the write steps see it (`.` for a bare name).
 const PARENT_OF_P: &str = "case $p in */*) d=${p%/*}; d=${d:-/};; *) d=.;; esac";
 
-/// Prints `F mode owner group sha256` (then the content if asked), `N` for a non-file,
-/// or `M 1` / `M 0` for a missing file whose parent directory does / does not exist.
+/// Prints `F mode owner group sha256` (then, if asked, `S size` and the content when it is
+/// at most `FETCH_LIMIT` bytes), `N` for a non-file, or `M 1` / `M 0` for a missing file
+/// whose parent directory does / does not exist.
 pub fn stat(path: &str, with_content: bool) -> String {
+    let cat = format!(
+        r#"z=$(stat -c %s -- "$p") || exit 1
+  echo "S $z"
+  [ "$z" -gt {FETCH_LIMIT} ] || head -c {} -- "$p""#,
+        FETCH_LIMIT + 1
+    );
     format!(
         r#"p={p}
 if [ -f "$p" ]; then
@@ -114,7 +122,7 @@ elif [ -e "$p" ]; then echo N
 elif [ -d "$(dirname -- "$p")" ]; then echo 'M 1'
 else echo 'M 0'; fi"#,
         p = quote(path),
-        cat = if with_content { r#"cat -- "$p""# } else { ":" }
+        cat = if with_content { &cat } else { ":" }
     )
 }
 
@@ -136,7 +144,11 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
         Some("F") => {
             let (mode, owner, group) = parse_mode_owner_group(&mut parts).ok_or_else(bad)?;
             let sha256 = parts.next().ok_or_else(bad)?.to_string();
-            let content = with_content.then(|| out.get(nl + 1..).unwrap_or_default().to_vec());
+            let content = if with_content {
+                Some(parse_content(out.get(nl + 1..).unwrap_or_default()).ok_or_else(bad)?)
+            } else {
+                None
+            };
             Ok(FileStatus::File {
                 sha256,
                 mode,
@@ -147,6 +159,23 @@ pub fn parse_stat(out: &[u8], with_content: bool) -> Result<FileStatus, ConnErro
         }
         _ => Err(bad()),
     }
+}
+
+/// The `S size` line and the content after it (see `stat`).
+fn parse_content(out: &[u8]) -> Option<OldContent> {
+    let nl = memchr::memchr(b'\n', out)?;
+    let size: u64 = std::str::from_utf8(out[..nl].strip_prefix(b"S ")?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let body = &out[nl + 1..];
+    Some(if size > FETCH_LIMIT || body.len() as u64 > FETCH_LIMIT {
+        OldContent::TooLarge {
+            size: size.max(body.len() as u64),
+        }
+    } else {
+        OldContent::Bytes(body.to_vec())
+    })
 }
 
 /// The `%a %U %G` words of `stat -c`: octal mode, owner, group.
@@ -165,6 +194,7 @@ const NO_TEMP: i32 = WriteStep::NoTemp.code();
 const WRITE: i32 = WriteStep::Write.code();
 const ATTRS: i32 = WriteStep::Attrs.code();
 const RENAME: i32 = WriteStep::Rename.code();
+const ABORTED: i32 = WriteStep::Aborted.code();
 
 /// The exit code of a writer stopped by each signal (128 + its number), in both writers.
 const SIGNAL_EXITS: [(&str, i32); 3] = [("HUP", 129), ("INT", 130), ("TERM", 143)];
@@ -191,20 +221,12 @@ pub enum Existing {
     },
 }
 
-/// Where the new content comes from on stdin.
-#[derive(Debug, Clone, Copy)]
-enum Source {
-    /// Everything up to the end of input.
-    Rest,
-    /// Exactly this many bytes, so that several files can follow one another.
-    Exactly(usize),
-}
-
 /// The steps that write one file atomically: a fresh 0600 temp file with an unguessable name
-/// beside `path`, the content, attributes (keeping the existing file's where none are asked),
-/// then a rename. Needs `WRITE_PRELUDE` first. Few processes on purpose: a mode of 0600 needs
-/// no `chmod`, a new file no `chown --reference`.
-fn write_one(path: &str, attrs: &FileAttrs, existing: Existing, source: Source) -> String {
+/// beside `path`, the content (exactly `len` bytes of stdin), the verdict byte after it
+/// (anything but `payload::COMMIT` removes the temp file: see `payload`), attributes (keeping
+/// the existing file's where none are asked), then a rename. Needs `WRITE_PRELUDE` first. Few
+/// processes on purpose: a mode of 0600 needs no `chmod`, a new file no `chown --reference`.
+fn write_one(path: &str, attrs: &FileAttrs, existing: Existing, len: u64) -> String {
     let mut s = format!(
         r#"p={p}
 {PARENT_OF_P}
@@ -212,14 +234,12 @@ fn write_one(path: &str, attrs: &FileAttrs, existing: Existing, source: Source) 
 n="$d/.jetlike.{name:032x}"
 {{ : > "$n"; }} 2>/dev/null || exit {NO_TEMP}
 t=$n
-{read} >| "$t" || exit {WRITE}
+head -c {len} >| "$t" || exit {WRITE}
+[ "$(head -c 1)" = {commit} ] || exit {ABORTED}
 "#,
         p = quote(path),
         name = rand::random::<u128>(),
-        read = match source {
-            Source::Rest => "cat".to_string(),
-            Source::Exactly(n) => format!("head -c {n}"),
-        }
+        commit = char::from(COMMIT),
     );
     if attrs.owner.is_none() || attrs.group.is_none() {
         match existing {
@@ -253,12 +273,12 @@ t=$n
     s
 }
 
-/// Writes stdin to `path` atomically (see `write_one`).
-pub fn put(path: &str, attrs: &FileAttrs) -> String {
+/// Writes `len` bytes of stdin (and their verdict) to `path` atomically (see `write_one`).
+pub fn put(path: &str, attrs: &FileAttrs, len: u64) -> String {
     format!(
         "{}{}",
         write_prelude(),
-        write_one(path, attrs, Existing::Unknown, Source::Rest)
+        write_one(path, attrs, Existing::Unknown, len)
     )
 }
 
@@ -267,7 +287,7 @@ pub fn put(path: &str, attrs: &FileAttrs) -> String {
 /// the same atomic steps as `put`: one round trip. The test must run remotely, since the
 /// content follows on the same stdin, but it is generated from the same facts that
 /// `FileStatus::decide` compares, and the reply is decided by `decide`, never by the shell.
-pub fn ensure(path: &str, attrs: &FileAttrs, wanted: &[(Change, String)]) -> String {
+pub fn ensure(path: &str, attrs: &FileAttrs, wanted: &[(Change, String)], len: u64) -> String {
     let same: Vec<String> = wanted
         .iter()
         .map(|(change, value)| format!("[ \"${}\" = {} ]", fact_position(*change), quote(value)))
@@ -285,7 +305,7 @@ fi
 {put}"#,
         p = quote(path),
         same = same.join(" && "),
-        put = put(path, attrs)
+        put = put(path, attrs, len)
     )
 }
 
@@ -391,7 +411,8 @@ pub struct Write<'a> {
     pub path: &'a str,
     pub attrs: &'a FileAttrs,
     pub existing: Existing,
-    pub len: usize,
+    /// Of the content; its verdict byte follows it.
+    pub len: u64,
 }
 
 /// Printed after each file `write_all` put in place.
@@ -402,12 +423,7 @@ const WROTE: &str = "JETLIKE-WROTE";
 pub fn write_all(writes: &[Write<'_>]) -> String {
     let mut s = write_prelude();
     for w in writes {
-        s.push_str(&write_one(
-            w.path,
-            w.attrs,
-            w.existing,
-            Source::Exactly(w.len),
-        ));
+        s.push_str(&write_one(w.path, w.attrs, w.existing, w.len));
         s.push_str("echo ");
         s.push_str(WROTE);
         s.push('\n');
@@ -417,7 +433,7 @@ pub fn write_all(writes: &[Write<'_>]) -> String {
 
 /// `write_all` in one perl process instead of several processes per file: each file is
 /// created 0600 with `O_EXCL` and an unguessable name beside its destination, filled with
-/// exactly its length from stdin, given its attributes and renamed into place, in order,
+/// exactly its length from stdin, confirmed by its verdict byte, given its attributes and renamed into place, in order,
 /// stopping at the first failure with the same exit codes and markers as the shell steps.
 /// Only core perl (`perl-base` on Debian); the program is paths and modes, never content.
 pub fn perl_write_all(writes: &[Write<'_>]) -> String {
@@ -478,6 +494,8 @@ sub put {{ my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
     $n -= $r;
   }}
   close($fh) or fail({WRITE}, "$!");
+  my $v = "";
+  sysread(STDIN, $v, 1) == 1 && $v eq "{commit}" or exit {ABORTED};
   if ($preserve) {{ my @s = stat($p); chown($s[4], $s[5], $t) if @s; }}
   if (defined $mode) {{ chmod($mode, $t) or fail({ATTRS}, "chmod: $!"); }}
   if (defined $owner) {{
@@ -494,7 +512,8 @@ sub put {{ my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
   undef $t;
   print "{WROTE}\n";
 }}
-"#
+"#,
+        commit = char::from(COMMIT),
     )
 }
 
@@ -540,6 +559,50 @@ mod tests {
             done,
             String::from_utf8_lossy(&rest).into_owned(),
         )
+    }
+
+    /// Contents back to back on stdin, each confirmed by its verdict byte.
+    fn framed(contents: &[&[u8]]) -> Vec<u8> {
+        contents
+            .iter()
+            .flat_map(|c| [*c, &[COMMIT]])
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// A verdict other than `COMMIT` leaves nothing behind, in both writers: the first file
+    /// is written, the second (aborted) neither replaces its destination nor leaves a temp
+    /// file, and the third is not attempted.
+    #[test]
+    fn an_aborted_write_leaves_nothing() {
+        let attrs = FileAttrs::default();
+        for perl in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().to_str().unwrap().to_string();
+            std::fs::write(format!("{d}/b"), "old").unwrap();
+            let paths = [format!("{d}/a"), format!("{d}/b"), format!("{d}/c")];
+            let writes: Vec<Write<'_>> = paths
+                .iter()
+                .map(|p| Write {
+                    path: p,
+                    attrs: &attrs,
+                    existing: Existing::Unknown,
+                    len: 3,
+                })
+                .collect();
+            let script = if perl {
+                perl_write_all(&writes)
+            } else {
+                write_all(&writes)
+            };
+            let (rc, done, _) = run_writer(&script, b"AAA1BB\x000CCC0");
+            assert_eq!((rc, done), (ABORTED, 1), "perl={perl}");
+            let files = state(dir.path());
+            let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+            assert_eq!(names, ["a", "b"], "perl={perl}");
+            assert_eq!(files[1].1, b"old", "perl={perl}");
+        }
     }
 
     /// Names, contents and modes under `dir`, sorted: what a writer left behind.
@@ -608,25 +671,25 @@ mod tests {
                         path: &paths[0],
                         attrs: &attrs_600,
                         existing: Existing::Missing,
-                        len: contents[0].len(),
+                        len: contents[0].len() as u64,
                     },
                     Write {
                         path: &paths[1],
                         attrs: &attrs_600,
                         existing: Existing::File { mode: 0o604 },
-                        len: contents[1].len(),
+                        len: contents[1].len() as u64,
                     },
                     Write {
                         path: &paths[2],
                         attrs: &attrs_640,
                         existing: Existing::Missing,
-                        len: contents[2].len(),
+                        len: contents[2].len() as u64,
                     },
                     Write {
                         path: &paths[3],
                         attrs: &attrs_owned,
                         existing: Existing::Missing,
-                        len: contents[3].len(),
+                        len: contents[3].len() as u64,
                     },
                 ];
                 let script = if perl {
@@ -634,7 +697,7 @@ mod tests {
                 } else {
                     write_all(&writes)
                 };
-                let (rc, done, rest) = run_writer(&script, &contents.concat());
+                let (rc, done, rest) = run_writer(&script, &framed(&contents));
                 results.push((rc, done, state(dir.path()), rest.is_empty()));
             }
             assert_eq!(results[0], results[1], "failing={failing}: shell vs perl");
@@ -698,8 +761,8 @@ mod tests {
                 std::fs::write(&path, b).unwrap();
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             }
-            let script = ensure(&path, &attrs, &wanted_facts(&sha, &attrs));
-            let (rc, _, reply) = run_writer(&script, new);
+            let script = ensure(&path, &attrs, &wanted_facts(&sha, &attrs), new.len() as u64);
+            let (rc, _, reply) = run_writer(&script, &framed(&[new]));
             assert_eq!(rc, 0, "{name}: {reply}");
             let decided = parse_stat(reply.as_bytes(), false)
                 .unwrap()
@@ -745,7 +808,7 @@ mod tests {
                 parent_exists: false
             }
         );
-        let f = parse_stat(b"F 640 root adm abcd\nbody", true).unwrap();
+        let f = parse_stat(b"F 640 root adm abcd\nS 4\nbody", true).unwrap();
         assert_eq!(
             f,
             FileStatus::File {
@@ -753,9 +816,17 @@ mod tests {
                 mode: 0o640,
                 owner: "root".into(),
                 group: "adm".into(),
-                content: Some(b"body".to_vec())
+                content: Some(OldContent::Bytes(b"body".to_vec()))
             }
         );
+        let big = parse_stat(b"F 640 root adm abcd\nS 999999999\n", true).unwrap();
+        assert!(matches!(
+            big,
+            FileStatus::File {
+                content: Some(OldContent::TooLarge { size: 999_999_999 }),
+                ..
+            }
+        ));
         assert!(parse_stat(b"garbage", false).is_err());
     }
 }

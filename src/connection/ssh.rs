@@ -15,8 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::ConnError;
 use super::file_status::{Ensured, FileAttrs, FileStatus, WantedFile};
+use super::payload::Payload;
 use super::privilege::{wrap, Privilege};
-use super::transport::{feed, pump, OutputSink, Transport, CHUNK};
+use super::transport::{feed, input_len, pump, write_payloads, Exit, OutputSink, Transport, CHUNK};
 use super::{file_ops, scripts, Connection};
 
 /// How long (seconds) a `ControlMaster` with no channel open stays up.
@@ -69,9 +70,9 @@ pub struct SshConnection {
 /// One `bash -s` per host, fed requests over a single channel: no channel set-up, login
 /// shell or exec per operation. The framing is `scripts::agent_request`: each request runs
 /// in a subshell and its output ends with a random per-connection marker followed by the
-/// exit code. Input bytes (file content) follow the request on the same stream and are read
-/// exactly by `head -c`; bash reads its own commands byte by byte from a pipe, so it never
-/// swallows them.
+/// exit code. Input bytes (file content, streamed in pieces while the reply is read) follow
+/// the request on the same stream and are read exactly by `head -c`; bash reads its own
+/// commands byte by byte from a pipe, so it never swallows them.
 struct Agent {
     stdin: openssh::ChildStdin,
     stdout: openssh::ChildStdout,
@@ -104,55 +105,77 @@ impl Agent {
         })
     }
 
-    /// Sends one request and passes its output to `sink` as it arrives, holding back only
-    /// what could be the start of the end marker; returns the exit code.
+    /// Sends one request, its input streamed while its output goes to `sink` as it arrives
+    /// (holding back only what could be the start of the end marker); returns how it ended.
     async fn call_streaming(
         &mut self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         sink: &mut dyn OutputSink,
-    ) -> std::io::Result<i32> {
-        let request = scripts::agent_request(script, input.len(), &self.marker);
-        let mut bytes = zeroize::Zeroizing::new(request.into_bytes());
-        bytes.extend_from_slice(input);
-        self.stdin.write_all(&bytes).await?;
-        self.stdin.flush().await?;
-        drop(bytes);
+    ) -> std::io::Result<Exit> {
+        // The request holds the script, which may hold a rendered secret: wiped when sent.
+        let request = zeroize::Zeroizing::new(scripts::agent_request(
+            script,
+            input_len(input),
+            &self.marker,
+        ));
         let needle = scripts::agent_needle(&self.marker);
-        let finder = memchr::memmem::Finder::new(&needle);
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            match finder.find(&self.buf) {
-                Some(at) => {
-                    let rest = &self.buf[at + needle.len()..];
-                    if let Some(nl) = memchr::memchr(b'\n', rest) {
-                        let rc = std::str::from_utf8(&rest[..nl])
-                            .ok()
-                            .and_then(|s| s.trim().parse().ok())
-                            .unwrap_or(255);
-                        sink.chunk(&self.buf[..at]);
-                        self.buf.clear();
-                        self.proven = true;
-                        return Ok(rc);
-                    }
+        let Agent {
+            stdin, stdout, buf, ..
+        } = self;
+        let send = async {
+            stdin.write_all(request.as_bytes()).await?;
+            let failed = write_payloads(stdin, input).await?;
+            stdin.flush().await?;
+            Ok::<_, std::io::Error>(failed)
+        };
+        let (sent, rc) = tokio::join!(send, read_reply(stdout, buf, &needle, sink));
+        let (source_error, rc) = (sent?, rc?);
+        self.proven = true;
+        Ok(Exit { rc, source_error })
+    }
+}
+
+/// Reads one reply of the persistent shell up to its end marker (`needle`) and exit code,
+/// passing the output before it to `sink` as it arrives.
+async fn read_reply(
+    stdout: &mut openssh::ChildStdout,
+    buf: &mut Vec<u8>,
+    needle: &[u8],
+    sink: &mut dyn OutputSink,
+) -> std::io::Result<i32> {
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        match finder.find(buf) {
+            Some(at) => {
+                let rest = &buf[at + needle.len()..];
+                if let Some(nl) = memchr::memchr(b'\n', rest) {
+                    let rc = std::str::from_utf8(&rest[..nl])
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(255);
+                    sink.chunk(&buf[..at]);
+                    buf.clear();
+                    return Ok(rc);
                 }
-                None if self.buf.len() >= needle.len() => {
-                    // The marker cannot start before the last `needle.len() - 1` bytes.
-                    let done = self.buf.len() + 1 - needle.len();
-                    sink.chunk(&self.buf[..done]);
-                    self.buf.drain(..done);
-                }
-                None => {}
             }
-            let n = self.stdout.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the remote shell went away",
-                ));
+            None if buf.len() >= needle.len() => {
+                // The marker cannot start before the last `needle.len() - 1` bytes.
+                let done = buf.len() + 1 - needle.len();
+                sink.chunk(&buf[..done]);
+                buf.drain(..done);
             }
-            self.buf.extend_from_slice(&chunk[..n]);
+            None => {}
         }
+        let n = stdout.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the remote shell went away",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -356,13 +379,13 @@ impl SshConnection {
     async fn exec_streaming(
         &self,
         script: &str,
-        stdin: &[u8],
+        stdin: &[&Payload],
         sink: &mut dyn OutputSink,
-    ) -> Result<i32, ConnError> {
+    ) -> Result<Exit, ConnError> {
         let mut agent = self.agent.lock().await;
         if let Some(a) = agent.as_mut() {
             return match a.call_streaming(script, stdin, sink).await {
-                Ok(rc) => Ok(rc),
+                Ok(exit) => Ok(exit),
                 Err(_) if !a.proven => {
                     // No bash on the host: one channel per operation instead.
                     *agent = None;
@@ -389,9 +412,9 @@ impl SshConnection {
     async fn exec_channel(
         &self,
         script: &str,
-        stdin: &[u8],
+        stdin: &[&Payload],
         sink: &mut dyn OutputSink,
-    ) -> Result<i32, ConnError> {
+    ) -> Result<Exit, ConnError> {
         let lost =
             |e: openssh::Error| ConnError::Lost(format!("connection to {} failed: {e}", self.host));
         let mut cmd = self
@@ -403,10 +426,10 @@ impl SshConnection {
         let mut child = cmd.spawn().await.map_err(lost)?;
         let feed = feed(child.stdin().take(), script, stdin);
         let reader = pump(child.stdout().take(), child.stderr().take(), sink, None);
-        tokio::join!(feed, reader);
+        let (source_error, ()) = tokio::join!(feed, reader);
         let status = child.wait().await.map_err(lost)?;
         match status.code() {
-            Some(rc) => Ok(rc),
+            Some(rc) => Ok(Exit { rc, source_error }),
             None => Err(ConnError::Lost(format!(
                 "connection to {} lost while a command ran",
                 self.host
@@ -421,10 +444,10 @@ impl Transport for SshConnection {
     async fn exec(
         &self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         privilege: Option<&Privilege>,
         sink: &mut dyn OutputSink,
-    ) -> Result<i32, ConnError> {
+    ) -> Result<Exit, ConnError> {
         self.exec_streaming(&wrap(script, privilege), input, sink)
             .await
     }
@@ -435,7 +458,7 @@ impl Connection for SshConnection {
     async fn ensure(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         want_sha256: &str,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
@@ -474,7 +497,7 @@ impl Connection for SshConnection {
     async fn put(
         &self,
         path: &str,
-        content: &[u8],
+        content: &Payload,
         attrs: &FileAttrs,
         privilege: Option<&Privilege>,
     ) -> Result<(), ConnError> {

@@ -2,13 +2,16 @@
 //! shell script there, with input on its stdin, and stream its output back (`Transport`).
 //! `file_ops` writes stat, put, ensure and the batches once on top of it; the local `sh`
 //! and the SSH persistent shell are its two implementations. Also the output plumbing both
-//! share: `OutputSink`, the chunk size, and `pump` for a child's two output pipes.
+//! share: `OutputSink`, the chunk size, `pump` for a child's two output pipes, and the
+//! writing of a script's input (`feed`, `write_payloads`): file contents streamed in `CHUNK`
+//! pieces, each followed by its verdict byte (see `payload`).
 
 use std::future::Future;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::ConnError;
+use super::payload::{Payload, SourceCheck, SourceFile, ABORT, COMMIT};
 use super::privilege::Privilege;
 
 /// What one of jetlike's own scripts printed, collected, and its exit code.
@@ -18,6 +21,16 @@ pub struct RunOutput {
     /// stdout and stderr: how they are interleaved is the transport's (see
     /// `Transport::exec_collect`).
     pub out: Vec<u8>,
+    /// Why a copy source in the input was not sent as hashed (its write was aborted).
+    pub source_error: Option<String>,
+}
+
+/// How a script ended: its exit code, and why a copy source in its input was not sent as
+/// hashed, if one was not (see `write_payloads`).
+#[derive(Debug, Clone, Default)]
+pub struct Exit {
+    pub rc: i32,
+    pub source_error: Option<String>,
 }
 
 /// Where a command's output goes as it arrives: bounded chunks, in order, never the whole
@@ -39,17 +52,18 @@ pub const CHUNK: usize = 64 * 1024;
 /// Runs shell scripts on a target.
 pub trait Transport: Sync {
     /// Runs `script` with `sh` on the target, as `privilege`'s user if given, with `input`
-    /// on its stdin. The script text itself never appears in a local argv. Privilege is the
+    /// on its stdin (each payload's content then its verdict byte, see `write_payloads`; a
+    /// copy source that changed while it was sent is an error, after the script ended). The script text itself never appears in a local argv. Privilege is the
     /// transport's to apply: locally the bootstrap that reads the script is wrapped (so the
     /// script stays off `sudo`'s argv), over SSH the script itself. stdout and stderr go to
-    /// `sink` as they arrive; returns the exit code.
+    /// `sink` as they arrive; returns how it ended.
     fn exec(
         &self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         privilege: Option<&Privilege>,
         sink: &mut dyn OutputSink,
-    ) -> impl Future<Output = Result<i32, ConnError>> + Send;
+    ) -> impl Future<Output = Result<Exit, ConnError>> + Send;
 
     /// `exec` for jetlike's own scripts, whose small replies are parsed whole: collected.
     /// A transport may order the two streams differently here (local: stdout, then stderr,
@@ -57,28 +71,123 @@ pub trait Transport: Sync {
     fn exec_collect(
         &self,
         script: &str,
-        input: &[u8],
+        input: &[&Payload],
         privilege: Option<&Privilege>,
     ) -> impl Future<Output = Result<RunOutput, ConnError>> + Send {
         async move {
             let mut out = Vec::new();
-            let rc = self.exec(script, input, privilege, &mut out).await?;
-            Ok(RunOutput { rc, out })
+            let exit = self.exec(script, input, privilege, &mut out).await?;
+            Ok(RunOutput {
+                rc: exit.rc,
+                out,
+                source_error: exit.source_error,
+            })
         }
     }
 }
 
-/// Writes a script and then its input to a child's stdin and closes it. The copy that joins
-/// them may hold secret content (a rendered file): it is wiped when written. A child may exit
+/// Writes a script and then its input to a child's stdin and closes it. A child may exit
 /// without reading everything: that is its business, so write errors are not errors here.
-pub async fn feed<W: AsyncWrite + Unpin>(stdin: Option<W>, script: &str, input: &[u8]) {
-    let mut all = zeroize::Zeroizing::new(Vec::with_capacity(script.len() + input.len()));
-    all.extend_from_slice(script.as_bytes());
-    all.extend_from_slice(input);
-    if let Some(mut w) = stdin {
-        let _ = w.write_all(&all).await;
-        let _ = w.shutdown().await;
+/// Returns why a copy source could not be sent as it was hashed, if it could not.
+pub async fn feed<W: AsyncWrite + Unpin>(
+    stdin: Option<W>,
+    script: &str,
+    input: &[&Payload],
+) -> Option<String> {
+    let mut w = stdin?;
+    let mut failed = None;
+    if w.write_all(script.as_bytes()).await.is_ok() {
+        if let Ok(f) = write_payloads(&mut w, input).await {
+            failed = f;
+        }
     }
+    let _ = w.shutdown().await;
+    failed
+}
+
+/// The number of bytes `write_payloads` writes for `input`.
+pub fn input_len(input: &[&Payload]) -> u64 {
+    input.iter().map(|p| p.framed_len()).sum()
+}
+
+/// Writes each payload's content, in `CHUNK` pieces for a copy source, then its verdict
+/// byte: `COMMIT`, or `ABORT` when the source is not what was hashed (its missing bytes made
+/// up with zeros, so the stream keeps its announced length, and every later payload aborted
+/// likewise). `Ok(Some(why))`: a source changed; `Err`: the reader went away.
+pub async fn write_payloads<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    input: &[&Payload],
+) -> std::io::Result<Option<String>> {
+    let mut failed: Option<String> = None;
+    for p in input {
+        if failed.is_some() {
+            pad(w, p.len()).await?;
+            w.write_all(&[ABORT]).await?;
+            continue;
+        }
+        let verdict = match p {
+            Payload::Bytes(b) => {
+                w.write_all(b).await?;
+                COMMIT
+            }
+            Payload::File(src) => match send_file(w, src).await? {
+                Ok(()) => COMMIT,
+                Err(why) => {
+                    failed = Some(why);
+                    ABORT
+                }
+            },
+        };
+        w.write_all(&[verdict]).await?;
+    }
+    w.flush().await?;
+    Ok(failed)
+}
+
+/// Streams `src` exactly as long as it was hashed (zeros make up for a shrunk file), then
+/// says whether what was read is what was hashed.
+async fn send_file<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    src: &SourceFile,
+) -> std::io::Result<Result<(), String>> {
+    let mut check = SourceCheck::new(src);
+    let file = match crate::input_file::open_copy_source(&src.path) {
+        Ok((f, _)) => f,
+        Err(e) => {
+            pad(w, src.len).await?;
+            return Ok(Err(check.changed(&e.to_string())));
+        }
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    let mut buf = vec![0u8; CHUNK];
+    while check.left() > 0 {
+        let want = usize::try_from(check.left()).map_or(CHUNK, |l| l.min(CHUNK));
+        let n = match file.read(&mut buf[..want]).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let left = check.left();
+                pad(w, left).await?;
+                return Ok(Err(check.changed(&format!("read error: {e}"))));
+            }
+        };
+        check.accept(&buf[..n]);
+        w.write_all(&buf[..n]).await?;
+    }
+    pad(w, check.left()).await?;
+    Ok(check.finish())
+}
+
+/// Writes `n` zero bytes.
+async fn pad<W: AsyncWrite + Unpin>(w: &mut W, mut n: u64) -> std::io::Result<()> {
+    static ZEROS: [u8; CHUNK] = [0; CHUNK];
+    while n > 0 {
+        let k = usize::try_from(n).map_or(CHUNK, |l| l.min(CHUNK));
+        w.write_all(&ZEROS[..k]).await?;
+        n -= k as u64;
+    }
+    Ok(())
 }
 
 /// Reads a child's stdout and stderr until both end, passing stdout to `out` and stderr to

@@ -547,6 +547,30 @@ impl FileDiff {
         }
     }
 
+    /// A content change too large to diff (either side over [`MAX_DIFF_BYTES`]), decided
+    /// without reading either side whole. `detail` (a copy's sizes and hashes; never given for
+    /// secret-bearing content) follows the summary.
+    pub fn oversized(
+        path: &str,
+        existed: bool,
+        holes: &[Hole],
+        all_secret: bool,
+        detail: Option<&str>,
+    ) -> Self {
+        let mut summary = format!(
+            "content differs (over {} KiB, diff not shown)",
+            MAX_DIFF_BYTES / 1024
+        );
+        if let Some(d) = detail {
+            summary.push_str(": ");
+            summary.push_str(d);
+        }
+        FileDiff {
+            summary: Some(summary),
+            ..FileDiff::withheld(path, existed, holes, all_secret)
+        }
+    }
+
     /// A diff with no content change, only attribute changes (add them with
     /// `with_attribute_change`).
     pub fn attributes_only(path: &str) -> Self {

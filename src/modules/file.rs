@@ -1,6 +1,8 @@
 //! `!copy` and `!template`: idempotent file delivery. The wanted content's SHA-256 and the
 //! wanted owner/group/mode are compared with the target; only a difference causes a write,
-//! and the write is atomic (see `Connection::put`).
+//! and the write is atomic (see `Connection::put`). A copied file is never held in memory:
+//! hashed before the run and streamed when sent (see `connection::payload`); a check-mode
+//! diff of content over `diff::MAX_DIFF_BYTES` is a summary line, read from neither side.
 
 use std::sync::Arc;
 
@@ -11,7 +13,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::registry::{common_fields, FieldProblem, ModuleFields};
 use super::{Applied, Plan, TaskCtx, TaskError, TaskModule};
-use crate::connection::{Connection, Ensured, FileAttrs, FileStatus, WantedFile};
+use crate::connection::{
+    Connection, Ensured, FileAttrs, FileStatus, OldContent, Payload, SourceFile, WantedFile,
+};
 use crate::field_path::{push_optional, FieldStep, TemplatedField};
 use crate::output::Status;
 use crate::secret::Secret;
@@ -141,7 +145,8 @@ pub struct LoadedTemplate {
 }
 
 pub enum Content<'a> {
-    Copy(Arc<Vec<u8>>),
+    /// A copy source, hashed before the run.
+    Copy(Arc<SourceFile>),
     Template {
         template: Arc<LoadedTemplate>,
         env: &'a std::collections::BTreeMap<String, Secret>,
@@ -186,9 +191,20 @@ impl FileModule<'_> {
 
     /// The wanted content, and (for diffs) where its secret bytes are; `None` holes means
     /// they could not be located, so the whole content counts as secret.
-    fn render(&self, ctx: &TaskCtx<'_>) -> Result<Rendered, TaskError> {
+    fn render(&self, ctx: &TaskCtx<'_>) -> Result<(Payload, Option<Vec<Hole>>), TaskError> {
         match &self.content {
-            Content::Copy(bytes) => Ok((Zeroizing::new(bytes.as_ref().clone()), Some(vec![]))),
+            Content::Copy(source) => Ok((Payload::File(source.clone()), Some(vec![]))),
+            Content::Template { .. } => {
+                let (bytes, holes) = self.render_template(ctx)?;
+                Ok((Payload::Bytes(bytes), holes))
+            }
+        }
+    }
+
+    /// `render` of a template.
+    fn render_template(&self, ctx: &TaskCtx<'_>) -> Result<Rendered, TaskError> {
+        match &self.content {
+            Content::Copy(_) => unreachable!("only templates are rendered"),
             Content::Template {
                 template,
                 env,
@@ -296,7 +312,7 @@ fn taint(
 /// tasks send to the target together (`Connection::ensure_all`).
 pub struct Wanted {
     pub dest: String,
-    pub content: Zeroizing<Vec<u8>>,
+    pub content: Payload,
     pub sha256: String,
     pub attrs: FileAttrs,
 }
@@ -373,7 +389,10 @@ impl FileModule<'_> {
             .map_err(|e| TaskError::new(format!("cannot render dest: {e}")))?;
         let attrs = self.wanted_attrs(ctx)?;
         let (content, holes) = self.render(ctx)?;
-        let sha256 = hex::encode(Sha256::digest(&content[..]));
+        let sha256 = match &content {
+            Payload::Bytes(b) => hex::encode(Sha256::digest(&b[..])),
+            Payload::File(source) => source.sha256.clone(),
+        };
         let want = Wanted {
             dest,
             content,
@@ -412,32 +431,9 @@ impl TaskModule for FileModule<'_> {
         }
         let content_changes = created || changes.iter().any(|c| c == "content");
         let attribute_changes = attribute_changes(&status, &attrs, &changes);
-        let old = match status {
-            FileStatus::File { content, .. } => content,
-            _ => None,
-        };
         let diff = ctx.want_diff.then(|| {
-            let diff = if content_changes && !ctx.diff_content {
-                crate::diff::FileDiff::withheld(
-                    &dest,
-                    !created,
-                    holes.as_deref().unwrap_or_default(),
-                    holes.is_none(),
-                )
-            } else if content_changes {
-                // The template's own source is reviewed text, not secret: its tokens may show.
-                let known: Vec<&str> = match &self.content {
-                    Content::Template { template, .. } => vec![template.text.as_str()],
-                    Content::Copy(_) => vec![],
-                };
-                crate::diff::file_diff_knowing(
-                    &dest,
-                    old.as_deref(),
-                    &content,
-                    holes.as_deref().unwrap_or_default(),
-                    holes.is_none(),
-                    &known,
-                )
+            let diff = if content_changes {
+                self.content_diff(&dest, &content, holes.as_deref(), &status, ctx.diff_content)
             } else {
                 crate::diff::FileDiff::attributes_only(&dest)
             };
@@ -447,7 +443,13 @@ impl TaskModule for FileModule<'_> {
             Box::new(diff)
         });
         // The target's old content may hold a rotated-out secret: wipe it.
-        drop(old.map(Zeroizing::new));
+        if let FileStatus::File {
+            content: Some(OldContent::Bytes(old)),
+            ..
+        } = status
+        {
+            drop(Zeroizing::new(old));
+        }
         Ok(Plan::Put {
             dest,
             content,
@@ -458,7 +460,8 @@ impl TaskModule for FileModule<'_> {
         })
     }
 
-    /// One round trip over SSH: the target compares and writes only if needed.
+    /// One round trip over SSH: the target compares and writes only if needed (two for a
+    /// large file, which is sent only if needed).
     async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<(Applied, Vec<String>), TaskError> {
         let want = self.want(ctx)?;
         let done = ctx

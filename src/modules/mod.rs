@@ -7,6 +7,7 @@
 
 pub mod assert;
 pub mod common;
+mod copy_diff;
 pub mod debug;
 pub mod directory;
 pub mod echo;
@@ -27,12 +28,10 @@ pub mod user;
 
 pub use registry::{CommonFields, FieldProblem, ModuleFields, Task, MODULES};
 
-use serde_json::Value;
-use zeroize::Zeroizing;
-
-use crate::connection::{AnyConnection, FileAttrs, Privilege};
+use crate::connection::{AnyConnection, FileAttrs, Payload, Privilege};
 use crate::output::Status;
 use crate::template::Engine;
+use serde_json::Value;
 
 /// What a module needs to plan and apply one task on one host.
 pub struct TaskCtx<'a> {
@@ -77,7 +76,7 @@ pub enum Plan {
     Control(Box<Applied>),
     Put {
         dest: String,
-        content: Zeroizing<Vec<u8>>,
+        content: Payload,
         attrs: FileAttrs,
         created: bool,
         changes: Vec<String>,

@@ -27,7 +27,8 @@ use crate::var_precedence::task_vars;
 #[derive(Default)]
 pub struct Prepared {
     pub templates: HashMap<PathBuf, Arc<LoadedTemplate>>,
-    pub files: HashMap<PathBuf, Arc<Vec<u8>>>,
+    /// Copy sources, hashed (never held: see `connection::payload`).
+    pub files: HashMap<PathBuf, Arc<crate::connection::SourceFile>>,
     /// `ENV_` variables referenced by template files: their values are the secret set.
     pub secret_names: BTreeSet<String>,
     /// Where each of them comes from (resolved by `secret_source::resolve` before the run).
@@ -475,7 +476,7 @@ impl Checker<'_> {
                 continue;
             };
             if kind == SourceKind::Files {
-                self.read_copy_source(task, path);
+                self.hash_copy_source(task, path);
                 continue;
             }
             if let Some(t) = self.load_template(play, task, &path) {

@@ -1,5 +1,6 @@
 //! The sources a task names, during the pre-run checks: a rendered `src` resolved by the one
-//! resolver (`crate::source`) with located diagnostics, and copy sources read once.
+//! resolver (`crate::source`) with located diagnostics, and copy sources hashed once (read in
+//! pieces, never held whole).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,14 +51,14 @@ impl Checker<'_> {
         }
     }
 
-    /// Reads a copy source once (through the one bounded reader) for every task that uses it.
-    pub(super) fn read_copy_source(&mut self, task: &LoadedTask, path: PathBuf) {
+    /// Hashes a copy source once (through the one bounded reader) for every task that uses it.
+    pub(super) fn hash_copy_source(&mut self, task: &LoadedTask, path: PathBuf) {
         let std::collections::hash_map::Entry::Vacant(slot) = self.prepared.files.entry(path)
         else {
             return;
         };
         let path = slot.key().clone();
-        match crate::input_file::read_copy_source(&path) {
+        match crate::connection::SourceFile::hash(&path) {
             Ok(b) => {
                 slot.insert(Arc::new(b));
             }

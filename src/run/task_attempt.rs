@@ -232,14 +232,14 @@ impl HostRun<'_> {
                 secret,
             )
         } else {
-            let bytes = match runner.prepared.files.get(&path) {
-                Some(b) => b.clone(),
+            let source = match runner.prepared.files.get(&path) {
+                Some(s) => s.clone(),
                 None => Arc::new(
-                    crate::input_file::read_copy_source(&path)
+                    crate::connection::SourceFile::hash(&path)
                         .map_err(|e| TaskError::new(e.to_string()))?,
                 ),
             };
-            (Content::Copy(bytes), false)
+            (Content::Copy(source), false)
         };
         Ok(FileModule {
             task: f,
