@@ -33,3 +33,19 @@ SSH_OPTS=(-p "$SSH_PORT" -i "$KEY" -o IdentitiesOnly=yes -o BatchMode=yes
 host_name() { printf 'host%03d' "$1"; }
 host_list() { local i; for ((i = 1; i <= $1; i++)); do host_name "$i"; echo; done; }
 die() { echo "error: $*" >&2; exit 1; }
+
+# For the single-binary memory benches (output-memory.sh, copy-memory.sh): GNU time is
+# required, and BINS gets the jetlike binaries to compare (the arguments, or $JETLIKE_BIN).
+bench_binaries() {
+  TIME=/usr/bin/time
+  [[ -x $TIME ]] || die "GNU time is needed: apt-get install -y time"
+  BINS=()
+  local b
+  for b in "${@:-$JETLIKE_BIN}"; do BINS+=("$(realpath "$b")"); done
+}
+
+# host_vars of one inventory host served by the private loopback sshd.
+loopback_host_vars() {
+  printf 'jet_ssh_hostname: %s\njet_ssh_port: %s\njet_ssh_user: %s\njet_ssh_private_key_file: %s\n' \
+    "$SSH_ADDR" "$SSH_PORT" "$SSH_USER" "$KEY"
+}

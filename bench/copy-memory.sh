@@ -21,10 +21,7 @@ SSH="${SSH:-1}"
 export BENCH_DIR="${COPY_BENCH_DIR:-/tmp/bench-copy-memory}"
 export SSH_PORT="${COPY_BENCH_PORT:-2298}"
 source "$HERE/common.sh"
-TIME=/usr/bin/time
-[[ -x $TIME ]] || die "GNU time is needed: apt-get install -y time"
-BINS=()
-for b in "${@:-$JETLIKE_BIN}"; do BINS+=("$(realpath "$b")"); done
+bench_binaries "$@"
 
 WORK="$(mktemp -d /tmp/copy-memory.XXXXXX)"
 cleanup() {
@@ -65,12 +62,7 @@ verify() { # dest
 
 if [[ $SSH == 1 ]]; then
   "$HERE/sshd-up.sh" >/dev/null
-  cat > "$WORK/inv/host_vars/bench1" <<VARS
-jet_ssh_hostname: $SSH_ADDR
-jet_ssh_port: $SSH_PORT
-jet_ssh_user: $SSH_USER
-jet_ssh_private_key_file: $KEY
-VARS
+  loopback_host_vars > "$WORK/inv/host_vars/bench1"
   echo "hosts: [bench1]" > "$WORK/inv/groups/fleet"
 fi
 

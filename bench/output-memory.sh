@@ -26,10 +26,7 @@ FLEET_BYTES="${FLEET_BYTES:-50000000}"
 export BENCH_DIR="${OUTPUT_BENCH_DIR:-/tmp/bench-output-memory}"
 export SSH_PORT="${OUTPUT_BENCH_PORT:-2297}"
 source "$HERE/common.sh"
-TIME=/usr/bin/time
-[[ -x $TIME ]] || die "GNU time is needed: apt-get install -y time"
-BINS=()
-for b in "${@:-$JETLIKE_BIN}"; do BINS+=("$(realpath "$b")"); done
+bench_binaries "$@"
 
 WORK="$(mktemp -d /tmp/output-memory.XXXXXX)"
 cleanup() {
@@ -79,12 +76,7 @@ measure() { # label cmd... -> "label wall_s peak_rss_mb", best wall of $REPS
 
 if [[ $SSH == 1 ]]; then
   "$HERE/sshd-up.sh" >/dev/null
-  cat > "$WORK/inv/host_vars/bench1" <<VARS
-jet_ssh_hostname: $SSH_ADDR
-jet_ssh_port: $SSH_PORT
-jet_ssh_user: $SSH_USER
-jet_ssh_private_key_file: $KEY
-VARS
+  loopback_host_vars > "$WORK/inv/host_vars/bench1"
   echo "hosts: [bench1]" > "$WORK/inv/groups/fleet"
   # $FLEET hosts (all on the one loopback sshd, each its own connection) printing
   # $FLEET_BYTES each at once.
