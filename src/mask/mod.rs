@@ -308,6 +308,37 @@ mod tests {
     }
 
     #[test]
+    fn long_secrets_are_found_at_every_offset_of_the_probe_stride() {
+        // Long patterns are probed every `shortest - 3` bytes (up to 13), 64 probes at a
+        // time: a secret of any length, at any position in and across those batches, is
+        // masked, whole and streamed.
+        let value: &[u8] = b"Zq8-lOng_secret-Value.with/many=parts+and-more-bytes-to-cut";
+        for len in [8, 9, 12, 15, 16, 17, 24, 40, 59] {
+            let secret = &value[..len];
+            let mk = masker(&[secret]);
+            for pos in (0..2 * 64 * 13 + 40).step_by(if len < 16 { 7 } else { 1 }) {
+                let mut text = b"ab cd ".repeat(400);
+                text[pos..pos + len].copy_from_slice(secret);
+                let whole = mk.mask(&text);
+                assert!(
+                    !whole.windows(len).any(|w| w.eq_ignore_ascii_case(secret)),
+                    "length {len} at {pos}: {}",
+                    String::from_utf8_lossy(&whole)
+                );
+                assert_eq!(
+                    whole
+                        .windows(MASK_TOKEN.len())
+                        .filter(|w| *w == MASK_TOKEN)
+                        .count(),
+                    1,
+                    "length {len} at {pos}"
+                );
+                assert_eq!(streamed(&mk, &text, &[pos + 1, pos + len / 2]), whole);
+            }
+        }
+    }
+
+    #[test]
     fn raw_value() {
         assert_eq!(
             m(&[b"s3cr3t-value"], b"pw=s3cr3t-value; again s3cr3t-value\n"),

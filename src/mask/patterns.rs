@@ -12,10 +12,14 @@ pub(super) struct PatternSet {
     pub(super) generation: u64,
     /// Every pattern (ASCII-lowercased) with its end marked: exact matching and hold-back.
     pub(super) trie: Trie,
-    /// 4-grams at offsets 0-4 of patterns of 8+ bytes: probed every 5 bytes.
+    /// 4-grams at offsets `0..long_stride` of patterns of 8+ bytes: probed every
+    /// `long_stride` bytes.
     pub(super) long: Grams,
     /// The same, one bitset per offset: on a hit, which starts are worth checking.
-    pub(super) long_at: [Grams; LONG_STRIDE],
+    pub(super) long_at: Vec<Grams>,
+    /// The shortest pattern of 8+ bytes minus 3 (at most `MAX_LONG_STRIDE`): every such
+    /// pattern covers a whole 4-gram at one probe position at least.
+    pub(super) long_stride: usize,
     /// The first 8 bytes of patterns of 8+ bytes: a second filter before the trie walk.
     pub(super) long_head: Grams,
     /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
@@ -34,9 +38,15 @@ pub(super) struct PatternSet {
 
 impl PatternSet {
     pub(super) fn new(pats: &[Bytes], generation: u64) -> PatternSet {
+        let long_stride = pats
+            .iter()
+            .map(|p| p.len())
+            .filter(|&l| l >= MIN_ANYWHERE)
+            .min()
+            .map_or(MIN_ANYWHERE - 3, |l| (l - 3).min(MAX_LONG_STRIDE));
         // 2^18 bits: 32 KiB, so probes hit the L1 cache.
         let mut long = Grams::new(18);
-        let mut long_at: [Grams; LONG_STRIDE] = std::array::from_fn(|_| Grams::new(16));
+        let mut long_at: Vec<Grams> = (0..long_stride).map(|_| Grams::new(16)).collect();
         let mut short_word = Grams::new(16);
         let mut short_other = Grams::new(16);
         let mut first = Grams::new(18);
@@ -65,6 +75,7 @@ impl PatternSet {
             trie: Trie::new(pats),
             long,
             long_at,
+            long_stride,
             long_head,
             short_word: has_word.then_some(short_word),
             short_other: has_other.then_some(short_other),
@@ -174,26 +185,39 @@ impl PatternSet {
     }
 
     /// Candidate starts of patterns of 8+ bytes, from the probes in `from..to`. A pattern of
-    /// 8+ bytes at `s` covers a probe position `i` (a multiple of 5) with
-    /// `s <= i <= s + len - 4`, so `s` is one of `i-4..=i`; its first 8 bytes must then be
-    /// the start of some pattern too, which one more filter checks before the trie is walked.
+    /// `len` bytes at `s` covers a probe position `i` (a multiple of the stride, at most
+    /// `len - 3`) with `s <= i <= s + len - 4`, so `s` is one of `i-stride+1..=i`; its first
+    /// 8 bytes must then be the start of some pattern too, which one more filter checks
+    /// before the trie is walked.
     fn long_starts(&self, text: &[u8], from: usize, to: usize, starts: &mut Vec<usize>) {
         let n = text.len();
-        let mut i = from.next_multiple_of(LONG_STRIDE);
-        while i < to && i + 4 <= n {
-            let g = gram(&text[i..]);
-            if self.long.has(g) {
-                // Offsets 4..=0, so starts stay increasing.
-                for off in (0..LONG_STRIDE).rev() {
-                    if off <= i
+        let stride = self.long_stride;
+        // Probe positions `i` with `i < to` and a whole 4-gram at `i`.
+        let end = to.min((n + 1).saturating_sub(4));
+        let mut i = from.next_multiple_of(stride);
+        while i < end {
+            // Up to 64 probes first, without a branch, into a bit mask: the loads overlap
+            // and a hit costs no mispredicted jump in the scan; then only the hits are checked.
+            let count = (end - i).div_ceil(stride).min(64);
+            let mut hits = 0u64;
+            for k in 0..count {
+                hits |= u64::from(self.long.has(gram(&text[i + k * stride..]))) << k;
+            }
+            while hits != 0 {
+                let p = i + hits.trailing_zeros() as usize * stride;
+                hits &= hits - 1;
+                let g = gram(&text[p..]);
+                // Offsets from the stride down to 0, so starts stay increasing.
+                for off in (0..stride).rev() {
+                    if off <= p
                         && self.long_at[off].has(g)
-                        && (i - off + 8 > n || self.long_head.has(gram8(&text[i - off..])))
+                        && (p - off + 8 > n || self.long_head.has(gram8(&text[p - off..])))
                     {
-                        starts.push(i - off);
+                        starts.push(p - off);
                     }
                 }
             }
-            i += LONG_STRIDE;
+            i += count * stride;
         }
     }
 
@@ -314,7 +338,9 @@ pub(super) struct Before {
     pub(super) raw: Option<u8>,
 }
 
-pub(super) const LONG_STRIDE: usize = MIN_ANYWHERE - 3;
+/// The longest probe stride: each offset up to it has a bitset to check on a hit, so a
+/// larger stride trades fewer probes for more checks per hit.
+const MAX_LONG_STRIDE: usize = 13;
 
 /// The case-folded hash of the 4 bytes at the start of `b` (at least 4 long). `| 0x20` folds
 /// ASCII letters (and a few other pairs: a filter may over-approximate).
