@@ -5,7 +5,7 @@
 #
 # One `!shell` prints $BYTES bytes (default 200 MB) of log-like lines. Measured, each with
 # GNU time (peak RSS of the process, wall time), best of $REPS runs:
-#   bare        the command alone, output to /dev/null
+#   bare        the command alone, output to /dev/null (over SSH too, as "ssh bare")
 #   quiet       jetlike local, no -v
 #   vvv         jetlike local -vvv, stdout to /dev/null
 # Both with $SECRETS secrets loaded (--loadenv) and used by a template, so all are masked.
@@ -104,6 +104,11 @@ measure "bare" sh -c "$CMD"
 # The floor for anything that reads the output: the bare command writes straight into
 # /dev/null, a reader must copy every byte out of a pipe.
 measure "bare | cat" sh -c "$CMD | cat"
+if [[ $SSH == 1 ]]; then
+  # The same command over one fresh SSH connection to the same sshd, output to /dev/null:
+  # what the SSH rows compare with (handshake and the encrypted transfer included).
+  measure "ssh bare" ssh "${SSH_OPTS[@]}" "$SSH_USER@$SSH_ADDR" "$CMD"
+fi
 for bin in "${BINS[@]}"; do
   echo "== $bin"
   measure "local quiet" env "${SECRET_ENV[@]}" "$bin" local -p playbooks/pb.yml --loadenv
