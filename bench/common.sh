@@ -49,3 +49,10 @@ loopback_host_vars() {
   printf 'jet_ssh_hostname: %s\njet_ssh_port: %s\njet_ssh_user: %s\njet_ssh_private_key_file: %s\n' \
     "$SSH_ADDR" "$SSH_PORT" "$SSH_USER" "$KEY"
 }
+
+# bench_workdir NAME: a scratch directory in $WORK, removed at exit together with this
+# bench's own sshd when it started one (SSH=1).
+bench_workdir() {
+  WORK="$(mktemp -d "/tmp/$1.XXXXXX")"
+  trap '{ [[ ${SSH:-0} == 1 ]] && "$BENCH_SCRIPTS/sshd-down.sh" >/dev/null 2>&1; } || true; rm -rf "$WORK"' EXIT
+}

@@ -23,12 +23,7 @@ export SSH_PORT="${COPY_BENCH_PORT:-2298}"
 source "$HERE/common.sh"
 bench_binaries "$@"
 
-WORK="$(mktemp -d /tmp/copy-memory.XXXXXX)"
-cleanup() {
-  [[ $SSH == 1 ]] && "$HERE/sshd-down.sh" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir copy-memory
 
 mkdir -p "$WORK/playbooks" "$WORK/files" "$WORK/inv/groups" "$WORK/inv/host_vars" "$WORK/local" "$WORK/remote"
 head -c "$SIZE" /dev/urandom > "$WORK/files/big.bin"

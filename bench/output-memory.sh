@@ -28,12 +28,7 @@ export SSH_PORT="${OUTPUT_BENCH_PORT:-2297}"
 source "$HERE/common.sh"
 bench_binaries "$@"
 
-WORK="$(mktemp -d /tmp/output-memory.XXXXXX)"
-cleanup() {
-  [[ $SSH == 1 ]] && "$HERE/sshd-down.sh" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir output-memory
 
 LINE='2026-12-03T10:00:00Z INFO worker[42] processed request id=7f3a path=/api/v1/items status=200'
 CMD="yes '$LINE' | head -c $BYTES"

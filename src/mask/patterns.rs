@@ -12,14 +12,13 @@ pub(super) struct PatternSet {
     pub(super) generation: u64,
     /// Every pattern (ASCII-lowercased) with its end marked: exact matching and hold-back.
     pub(super) trie: Trie,
-    /// 4-grams at offsets `0..long_stride` of patterns of 8+ bytes: probed every
-    /// `long_stride` bytes.
+    /// 4-grams at offsets `0..stride` of patterns of 8+ bytes, probed every `stride` bytes:
+    /// the shortest such pattern minus 3 (at most `MAX_LONG_STRIDE`), so every one of them
+    /// covers a whole 4-gram at one probe position at least.
     pub(super) long: Grams,
-    /// The same, one bitset per offset: on a hit, which starts are worth checking.
+    /// The same, one bitset per offset (so the stride is its length): on a hit, which
+    /// starts are worth checking.
     pub(super) long_at: Vec<Grams>,
-    /// The shortest pattern of 8+ bytes minus 3 (at most `MAX_LONG_STRIDE`): every such
-    /// pattern covers a whole 4-gram at one probe position at least.
-    pub(super) long_stride: usize,
     /// The first 8 bytes of patterns of 8+ bytes: a second filter before the trie walk.
     pub(super) long_head: Grams,
     /// 4-grams at offset 0 of patterns of 4-7 word bytes: probed at each token of 4-7 bytes.
@@ -75,7 +74,6 @@ impl PatternSet {
             trie: Trie::new(pats),
             long,
             long_at,
-            long_stride,
             long_head,
             short_word: has_word.then_some(short_word),
             short_other: has_other.then_some(short_other),
@@ -191,7 +189,7 @@ impl PatternSet {
     /// before the trie is walked.
     fn long_starts(&self, text: &[u8], from: usize, to: usize, starts: &mut Vec<usize>) {
         let n = text.len();
-        let stride = self.long_stride;
+        let stride = self.long_at.len();
         // Probe positions `i` with `i < to` and a whole 4-gram at `i`.
         let end = to.min((n + 1).saturating_sub(4));
         let mut i = from.next_multiple_of(stride);
@@ -207,7 +205,7 @@ impl PatternSet {
                 let p = i + hits.trailing_zeros() as usize * stride;
                 hits &= hits - 1;
                 let g = gram(&text[p..]);
-                // Offsets from the stride down to 0, so starts stay increasing.
+                // Offsets from the largest down to 0, so starts stay increasing.
                 for off in (0..stride).rev() {
                     if off <= p
                         && self.long_at[off].has(g)
