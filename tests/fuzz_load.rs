@@ -16,6 +16,10 @@
 //! JETLIKE_FUZZ_CASES=20000 cargo test --release --test fuzz_load -- --nocapture
 //! JETLIKE_FUZZ_SECONDS=1800 JETLIKE_FUZZ_CASES=2000 cargo test --release --test fuzz_load fuzz_masker -- --nocapture
 //! ```
+//!
+//! A stack overflow aborts the process before proptest can print the input: with
+//! `JETLIKE_FUZZ_LAST=<file>`, the template and masker targets write each input there before
+//! trying it, so the file holds the one that crashed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,13 @@ fn runner() -> TestRunner {
         failure_persistence: None,
         ..Config::default()
     })
+}
+
+/// Saves `input` to `$JETLIKE_FUZZ_LAST`, if set (see the module doc).
+fn keep_last(input: &[u8]) {
+    if let Ok(path) = std::env::var("JETLIKE_FUZZ_LAST") {
+        std::fs::write(path, input).unwrap();
+    }
 }
 
 /// The seed files of one corpus directory, by name.
@@ -364,6 +375,7 @@ fn fuzz_templates() {
             .run(&mutated(templates.len()), |(seed, muts)| {
                 runs.set(runs.get() + 1);
                 let bytes = apply(&templates[seed], &muts);
+                keep_last(&bytes);
                 let text = String::from_utf8_lossy(&bytes);
                 for dialect in [Dialect::Handlebars, Dialect::Jinja] {
                     let refs = engine.references(dialect, &text);
@@ -485,6 +497,7 @@ fn fuzz_masker() {
             .run(&strategy, |((seed, muts), cuts_of_secrets, cuts)| {
                 runs.set(runs.get() + 1);
                 let text = apply(&seeds[seed], &muts);
+                keep_last(&text);
                 // Secrets are pieces of the text itself, so every one occurs at least once; a
                 // piece that is mostly blank, or holds the mask token's `*`, is not a fair test.
                 let values: Vec<Vec<u8>> = cuts_of_secrets

@@ -358,6 +358,46 @@ fn deep_jinja_is_refused() {
     assert_eq!(o.code, Some(3), "{}", o.stderr);
 }
 
+/// minijinja's parser builds chains (`x|f|f|…`, `a ~ a ~ …`, `x.a.a…`, `not not …`) in a
+/// loop, without its recursion limit, and its compiler then recurses once per link: 100,000
+/// links overflowed the stack of a release build. Each shape is refused before parsing, with
+/// its position, by every command; 250 links render.
+#[test]
+fn long_jinja_chains_are_refused_before_parsing() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.j2\n      dest: @OUT@/t\n",
+    );
+    for (link, tail) in [("|upper", ""), (" ~ 'a'", ""), (".a", ""), ("not ", "true")] {
+        let chain = |n: usize| {
+            if tail.is_empty() {
+                format!("{{{{ 'x'{} }}}}", link.repeat(n))
+            } else {
+                format!("{{{{ {}{tail} }}}}", link.repeat(n))
+            }
+        };
+        p.file("templates/t.j2", &format!("line one\n{}\n", chain(100_000)));
+        for command in ["check-local", "lint", "local"] {
+            let o = refused(
+                &p,
+                &[command, "-p", "playbooks/pb.yml"],
+                "nested more than 500",
+            );
+            let all = o.stdout + &o.stderr;
+            // The error says where: `(line 2, column …)`, or lint's `templates/t.j2:2:…`.
+            let located = all.contains("templates/t.j2")
+                && (all.contains("(line 2, column") || all.contains("templates/t.j2:2:"));
+            assert!(located, "{command} {link}: {all}");
+        }
+        if link != ".a" {
+            p.file("templates/t.j2", &chain(250));
+            let o = run(&p, &["local", "-p", "playbooks/pb.yml"]);
+            assert_eq!(o.code, Some(0), "{link}: {}", o.stderr);
+        }
+    }
+}
+
 #[test]
 fn deep_yaml_is_refused_with_its_position() {
     let n = 50_000;

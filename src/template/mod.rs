@@ -233,10 +233,12 @@ impl Engine {
                     .render_template(text, ctx)
                     .map_err(|e| TemplateError::handlebars(&e))
             }
-            Dialect::Jinja => self
-                .jinja
-                .render_str(text, ctx)
-                .map_err(|e| TemplateError::jinja(&e)),
+            Dialect::Jinja => {
+                jinja_depth(text)?;
+                self.jinja
+                    .render_str(text, ctx)
+                    .map_err(|e| TemplateError::jinja(&e))
+            }
         }
     }
 }
@@ -258,6 +260,12 @@ pub(super) fn position_of(text: &str, needle: &str) -> (usize, usize) {
 /// [`crate::depth`]), before either sees it.
 pub(super) fn hb_depth(text: &str) -> Result<(), TemplateError> {
     Ok(crate::depth::check_handlebars(text)?)
+}
+
+/// The same for Jinja: minijinja's compiler and tree walks recurse once per link of a chain
+/// (`x|f|f|…`), which its parser does not limit.
+pub(super) fn jinja_depth(text: &str) -> Result<(), TemplateError> {
+    Ok(crate::depth::check_jinja(text)?)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_json::Value;
 
 use super::{
-    hb_depth, line_col, position_of, Dialect, Engine, Reference, TemplateError, TextPosition,
+    hb_depth, jinja_depth, line_col, position_of, Dialect, Engine, Reference, TemplateError,
+    TextPosition,
 };
 
 impl Engine {
@@ -73,6 +74,7 @@ impl Engine {
     }
 
     pub(super) fn jinja_references(&self, text: &str) -> Result<Vec<Reference>, TemplateError> {
+        jinja_depth(text)?;
         let tpl = self
             .jinja
             .template_from_str(text)

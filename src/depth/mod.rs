@@ -1,11 +1,15 @@
 //! Nesting limits, checked before a recursive parser or renderer sees the input.
 //!
-//! `serde_yaml_ng`, the Handlebars parser (pest) and renderer, and jetlike's own walks over parsed
-//! templates recurse once per nesting level: input nested deeply enough overflows the stack and
-//! aborts the process. These checks are linear scans that stop at the first level over the
+//! `serde_yaml_ng`, the Handlebars parser (pest) and renderer, minijinja's parser, compiler and
+//! tree walks, and jetlike's own walks over parsed templates recurse once per nesting level:
+//! input nested deeply enough overflows the stack and aborts the process. These checks are linear scans that stop at the first level over the
 //! limit and say where it is (1-based line and column).
 
 use yaml_rust2::parser::{Event, Parser};
+
+mod jinja;
+
+pub use jinja::{check_jinja, JINJA_CHAIN_LIMIT, JINJA_NESTING_LIMIT};
 
 /// The deepest YAML nesting (sequences and mappings inside each other) jetlike accepts; the
 /// same limit `serde_yaml_ng` applies, found here without recursion.
@@ -264,7 +268,7 @@ impl FlowScan<'_> {
 }
 
 /// 1-based line and column (in characters) of byte offset `off` of `text`.
-fn line_col(text: &str, off: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, off: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..off];
     let line = memchr::memchr_iter(b'\n', before).count() + 1;
     let start = before
