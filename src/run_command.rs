@@ -182,8 +182,12 @@ fn prepare_and_run(
         &env,
     )?;
     let (secrets, masker) = resolve_secrets(&prepared, env, providers, out)?;
+    // Templates render on these threads: give them the main thread's 8 MiB (untouched
+    // pages cost no memory), so a template within the nesting limits of `depth` renders in
+    // any build, not only where 2 MiB happens to suffice.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;

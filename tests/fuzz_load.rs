@@ -74,6 +74,18 @@ fn runner() -> TestRunner {
     })
 }
 
+/// Runs a target on a thread with the stack every jetlike thread that parses or renders
+/// has (8 MiB: the main thread's, and the runtime's workers are built with it), not the 2 MiB
+/// of a test thread: the depth limits are chosen for that stack.
+fn on_jetlike_stack(target: fn()) {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(target)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 /// Saves `input` to `$JETLIKE_FUZZ_LAST`, if set (see the module doc).
 fn keep_last(input: &[u8]) {
     if let Ok(path) = std::env::var("JETLIKE_FUZZ_LAST") {
@@ -172,6 +184,12 @@ const FRAGMENTS: &[&str] = &[
     "{% for x in xs %}",
     "{% endfor %}",
     "{% include 'x' %}",
+    "{% elif a %}",
+    "{{else if a}}",
+    "|upper",
+    " ~ a",
+    ".a",
+    "not ",
     "{#",
     "#}",
     "((",
@@ -280,6 +298,10 @@ type Seeded = (usize, Vec<Mutation>);
 
 #[test]
 fn fuzz_playbook_loading_and_lint() {
+    on_jetlike_stack(fuzz_playbook_loading_and_lint_target);
+}
+
+fn fuzz_playbook_loading_and_lint_target() {
     let playbooks = corpus("playbook");
     let templates = corpus("template");
     let inventory = corpus("inventory");
@@ -366,6 +388,10 @@ fn fuzz_playbook_loading_and_lint() {
 
 #[test]
 fn fuzz_templates() {
+    on_jetlike_stack(fuzz_templates_target);
+}
+
+fn fuzz_templates_target() {
     let templates = corpus("template");
     let engine = Engine::new();
     let ctx = serde_json::json!({"a": 1, "xs": [1, 2], "maybe": "m", "ENV_X": "s", "x": 3});
@@ -412,6 +438,10 @@ fn fuzz_templates() {
 
 #[test]
 fn fuzz_inventory() {
+    on_jetlike_stack(fuzz_inventory_target);
+}
+
+fn fuzz_inventory_target() {
     let seeds = corpus("inventory");
     let n = seeds.len();
     let files = prop::collection::vec(
@@ -478,6 +508,10 @@ fn fuzz_inventory() {
 
 #[test]
 fn fuzz_masker() {
+    on_jetlike_stack(fuzz_masker_target);
+}
+
+fn fuzz_masker_target() {
     use jetlike::mask::{Masker, MIN_ANYWHERE};
     use jetlike::secret::Secret;
     use std::sync::Arc;

@@ -398,6 +398,46 @@ fn long_jinja_chains_are_refused_before_parsing() {
     }
 }
 
+/// Each `{% elif %}` and `{{else if}}` nests inside the branch before it: 100,000 of them
+/// overflowed the stack of a release build. Refused with their position; 400 render.
+#[test]
+fn long_elif_chains_are_refused_before_parsing() {
+    let p = Project::new();
+    for (file, open, branch, close) in [
+        (
+            "t.j2",
+            "{% if a %}",
+            "{% elif a %}",
+            "{% else %}z{% endif %}",
+        ),
+        ("t.hb", "{{#if a}}", "{{else if a}}", "{{else}}z{{/if}}"),
+    ] {
+        p.file(
+            "playbooks/pb.yml",
+            &format!("- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: {file}\n      dest: @OUT@/t\n"),
+        );
+        let chain = |n: usize| format!("{open}x{}{close}", format!("{branch}y").repeat(n));
+        p.file(
+            &format!("templates/{file}"),
+            &format!("line one\n{}\n", chain(100_000)),
+        );
+        for command in ["check-local", "lint", "local"] {
+            let o = refused(
+                &p,
+                &[command, "-p", "playbooks/pb.yml", "-e", "a: 0"],
+                "nested more than 500",
+            );
+            let all = o.stdout + &o.stderr;
+            let located = all.contains("(line 2, column") || all.contains(&format!("{file}:2:"));
+            assert!(located, "{command} {file}: {all}");
+        }
+        p.file(&format!("templates/{file}"), &chain(400));
+        let o = run(&p, &["local", "-p", "playbooks/pb.yml", "-e", "a: 0"]);
+        assert_eq!(o.code, Some(0), "{file}: {}", o.stderr);
+        assert_eq!(p.read("out/t"), "z", "{file}");
+    }
+}
+
 #[test]
 fn deep_yaml_is_refused_with_its_position() {
     let n = 50_000;

@@ -2,12 +2,12 @@
 //!
 //! minijinja's parser guards its own recursion (150 levels), but a debug build overflows a
 //! 2 MiB thread stack well before that on nested brackets, and chains the parser builds in a
-//! loop (`x|f|f|…`, `a ~ a ~ …`, `x.a.a…`, `not not …`) are not guarded at all: their tree is
-//! as deep as the chain is long, and compiling or walking it overflows the stack of a release
-//! build too (100,000 links in 8 MiB). This scan follows minijinja's lexer — comments and raw
+//! loop (`x|f|f|…`, `a ~ a ~ …`, `x.a.a…`, `not not …`, `{% elif %}` after `{% elif %}`) are
+//! not guarded at all: their tree is as deep as the chain is long, and compiling or walking it
+//! overflows the stack of a release build too (100,000 links in 8 MiB). This scan follows minijinja's lexer — comments and raw
 //! blocks are text, a tag ends only outside brackets, strings are skipped — and bounds both.
 
-use super::{line_col, DepthError};
+use super::{line_col, DepthError, OpenBlocks};
 
 /// The deepest nesting of open blocks (`{% if %}`, `{% for %}`, ...) plus brackets `( [ {`
 /// inside one tag: each level is a descent through every precedence layer of the parser.
@@ -42,13 +42,13 @@ pub fn check_jinja(text: &str) -> Result<(), DepthError> {
         text,
         b: text.as_bytes(),
     };
-    let mut blocks = 0usize;
+    let mut blocks = OpenBlocks::default();
     let mut i = 0;
     while let Some(rel) = memchr::memchr(b'{', &scan.b[i..]) {
         let open = i + rel;
         let next = match scan.b.get(open + 1) {
             Some(b'#') => scan.find(open + 2, b"#}").map(|e| e + 2),
-            Some(b'{') => scan.tag(open + 2, b"}}", blocks)?.map(|t| t.end),
+            Some(b'{') => scan.tag(open + 2, b"}}", blocks.len())?.map(|t| t.end),
             Some(b'%') => match scan.basic_tag(open + 2, b"raw") {
                 Some(body) => scan.after_raw(body),
                 None => scan.statement(open, &mut blocks)?,
@@ -94,20 +94,24 @@ impl Scan<'_> {
         }
     }
 
-    /// A `{% %}` tag at `open`: opens or closes a block, or neither.
-    fn statement(&self, open: usize, blocks: &mut usize) -> Result<Option<usize>, DepthError> {
-        let Some(tag) = self.tag(open + 2, b"%}", *blocks)? else {
+    /// A `{% %}` tag at `open`: opens or closes a block, adds an `elif` to one, or neither.
+    fn statement(&self, open: usize, blocks: &mut OpenBlocks) -> Result<Option<usize>, DepthError> {
+        let Some(tag) = self.tag(open + 2, b"%}", blocks.len())? else {
             return Ok(None);
         };
         let word = &self.b[tag.first_word];
         let set_block = word == b"set" && !tag.assigns;
         if BLOCK_TAGS.contains(&word) || set_block {
-            *blocks += 1;
-            if *blocks > JINJA_NESTING_LIMIT {
+            if blocks.open() > JINJA_NESTING_LIMIT {
                 return Err(self.error(open, "Jinja blocks and brackets", JINJA_NESTING_LIMIT));
             }
+        } else if word == b"elif" {
+            if blocks.chain() > JINJA_CHAIN_LIMIT {
+                let what = "Jinja `elif` branches (each nests in the one before)";
+                return Err(self.error(open, what, JINJA_CHAIN_LIMIT));
+            }
         } else if word.starts_with(b"end") {
-            *blocks = blocks.saturating_sub(1);
+            blocks.close();
         }
         Ok(Some(tag.end))
     }
@@ -333,6 +337,23 @@ mod tests {
         // Closed blocks and `{% set x = … %}` leave no block open.
         let flat = "{% if a %}{% endif %}{% set x = 1 %}".repeat(10 * JINJA_NESTING_LIMIT);
         assert_eq!(check_jinja(&flat), Ok(()));
+    }
+
+    #[test]
+    fn elif_branches_chain_inside_their_block() {
+        let chain = |n: usize| format!("{{% if a %}}x{}{{% endif %}}", "{% elif a %}x".repeat(n));
+        assert_eq!(check_jinja(&chain(JINJA_CHAIN_LIMIT)), Ok(()));
+        assert_eq!(check_jinja(&chain(JINJA_CHAIN_LIMIT).repeat(3)), Ok(()));
+        let (what, ..) = depth_error(&chain(JINJA_CHAIN_LIMIT + 1)).unwrap();
+        assert!(what.contains("elif"), "{what}");
+        // Branches of the blocks still open add up: 251 in the outer block, 250 in the inner.
+        let half = chain(JINJA_CHAIN_LIMIT / 2);
+        let unclosed = &half[..half.len() - "{% endif %}".len()];
+        assert!(depth_error(&format!("{unclosed}{{% elif b %}}x{unclosed}")).is_some());
+        assert_eq!(
+            check_jinja(&format!("{unclosed}{half}{{% elif b %}}x")),
+            Ok(())
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub const YAML_DEPTH_LIMIT: usize = 128;
 /// plus, inside one `{{ }}`, nested subexpressions `( )` and literals `[ ]` / `{ }`.
 pub const HANDLEBARS_DEPTH_LIMIT: usize = 100;
 
+/// The most `{{else …}}` branches chained onto the open blocks (3,000 overflowed a 2 MiB
+/// stack in a release build).
+pub const HANDLEBARS_ELSE_CHAIN_LIMIT: usize = 500;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} nested more than {limit} levels deep (line {line}, column {column})")]
 pub struct DepthError {
@@ -288,7 +292,7 @@ pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
         text,
         b: text.as_bytes(),
     };
-    let mut blocks = 0usize;
+    let mut blocks = OpenBlocks::default();
     let mut i = 0;
     while let Some(open) = scan.find(i, "{{") {
         if open > 0 && scan.b[open - 1] == b'\\' {
@@ -305,22 +309,64 @@ pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
             continue;
         }
         let j = scan.after_open(open);
-        match scan.b.get(j) {
-            Some(b'#') => {
-                blocks += 1;
-                if blocks > HANDLEBARS_DEPTH_LIMIT {
-                    return Err(scan.error(open));
-                }
+        let too_deep = match scan.b.get(j) {
+            Some(b'#') => (blocks.open() > HANDLEBARS_DEPTH_LIMIT).then(|| scan.error(open)),
+            Some(b'/') => {
+                blocks.close();
+                None
             }
-            Some(b'/') => blocks = blocks.saturating_sub(1),
-            _ => {}
+            // `{{else if b}}` nests an `if` in the block's else branch, closed by its `{{/if}}`.
+            Some(b'e') if scan.else_chain(j) => (blocks.chain() > HANDLEBARS_ELSE_CHAIN_LIMIT)
+                .then(|| DepthError {
+                    what: "Handlebars `{{else …}}` branches (each nests in the one before)",
+                    limit: HANDLEBARS_ELSE_CHAIN_LIMIT,
+                    ..scan.error(open)
+                }),
+            _ => None,
+        };
+        if let Some(e) = too_deep {
+            return Err(e);
         }
-        match scan.mustache(j, blocks)? {
+        match scan.mustache(j, blocks.len())? {
             Some(close) => i = close + 2,
             None => return Ok(()), // unterminated: the parser reports it
         }
     }
     Ok(())
+}
+
+/// The blocks open at a point of a template, with the branches chained onto each: Jinja's
+/// `{% elif %}` and Handlebars' `{{else if}}` each nest inside the branch before them, and
+/// all close with the block.
+#[derive(Default)]
+struct OpenBlocks {
+    chains: Vec<usize>,
+    chained: usize,
+}
+
+impl OpenBlocks {
+    fn len(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// Opens a block; the number now open.
+    fn open(&mut self) -> usize {
+        self.chains.push(0);
+        self.chains.len()
+    }
+
+    /// Chains a branch onto the innermost block; the branches now chained in all open blocks.
+    fn chain(&mut self) -> usize {
+        if let Some(top) = self.chains.last_mut() {
+            *top += 1;
+            self.chained += 1;
+        }
+        self.chained
+    }
+
+    fn close(&mut self) {
+        self.chained -= self.chains.pop().unwrap_or(0);
+    }
 }
 
 /// What [`HbScan::skip_raw_or_comment`] found at a `{{`.
@@ -352,6 +398,20 @@ impl HbScan<'_> {
             line,
             column,
         }
+    }
+
+    /// Whether a name follows `j` (after spaces), not the end of the mustache.
+    fn names_something(&self, j: usize) -> bool {
+        let rest = &self.b[j.min(self.b.len())..];
+        let spaces = rest.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        rest.get(spaces).is_some_and(|&c| !matches!(c, b'}' | b'~'))
+    }
+
+    /// Whether the mustache at `j` is `else` followed by a helper (`{{else if b}}`).
+    fn else_chain(&self, j: usize) -> bool {
+        self.b[j..].starts_with(b"else")
+            && self.b.get(j + 4).is_some_and(u8::is_ascii_whitespace)
+            && self.names_something(j + 4)
     }
 
     /// The offset after `{{` and any further `{`, `~` and spaces.
@@ -464,6 +524,22 @@ mod tests {
         ] {
             assert!(check_handlebars(&t).is_ok(), "{t}");
         }
+    }
+
+    #[test]
+    fn handlebars_else_chains_nest_inside_their_block() {
+        let chain = |n: usize| format!("{{{{#if a}}}}x{}{{{{/if}}}}", "{{else if a}}x".repeat(n));
+        assert!(check_handlebars(&chain(HANDLEBARS_ELSE_CHAIN_LIMIT)).is_ok());
+        assert!(check_handlebars(&chain(HANDLEBARS_ELSE_CHAIN_LIMIT).repeat(3)).is_ok());
+        let e = check_handlebars(&format!("\n{}", chain(3000))).unwrap_err();
+        assert_eq!((e.limit, e.line), (HANDLEBARS_ELSE_CHAIN_LIMIT, 2));
+        assert!(e.to_string().contains("else"), "{e}");
+        // A plain `{{else}}`, `{{^}}` or a helper named `elsewhere` chains nothing.
+        let plain = format!(
+            "{{{{#if a}}}}{}{{{{/if}}}}",
+            "{{else}}{{^}}{{elsewhere a}}".repeat(3000)
+        );
+        assert!(check_handlebars(&plain).is_ok());
     }
 
     #[test]
