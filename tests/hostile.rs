@@ -20,10 +20,14 @@ struct Out {
 }
 
 fn run(p: &Project, args: &[&str]) -> Out {
+    run_within(p, args, TIMEOUT)
+}
+
+fn run_within(p: &Project, args: &[&str], timeout: Duration) -> Out {
     let out = p
         .cmd(args)
         .env("NO_COLOR", "1")
-        .timeout(TIMEOUT)
+        .timeout(timeout)
         .output()
         .unwrap();
     Out {
@@ -396,6 +400,37 @@ fn long_jinja_chains_are_refused_before_parsing() {
             assert_eq!(o.code, Some(0), "{link}: {}", o.stderr);
         }
     }
+}
+
+/// A Jinja loop that never ends in practice (3^60 iterations) fails on its instruction budget
+/// within seconds, naming the template, and writes nothing; 90,000 iterations render.
+#[test]
+fn a_runaway_jinja_loop_fails_on_its_budget() {
+    let p = Project::new();
+    p.file(
+        "playbooks/pb.yml",
+        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.j2\n      dest: @OUT@/t\n",
+    );
+    let nested = |n: usize, range: &str| {
+        let open = format!("{{% for i in range({range}) %}}");
+        format!("{}x{}", open.repeat(n), "{% endfor %}".repeat(n))
+    };
+    p.file("templates/t.j2", &nested(60, "3"));
+    // A debug build spends some 6 s on the budget: more than `TIMEOUT` allows under load.
+    let o = run_within(
+        &p,
+        &["local", "-p", "playbooks/pb.yml"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
+    let all = o.stdout + &o.stderr;
+    assert!(all.contains("budget of 10000000 instructions"), "{all}");
+    assert!(all.contains("templates/t.j2"), "{all}");
+    assert!(!p.path().join("out/t").exists());
+    p.file("templates/t.j2", &nested(2, "300"));
+    let o = run(&p, &["local", "-p", "playbooks/pb.yml"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert_eq!(p.read("out/t").len(), 90_000);
 }
 
 /// Each `{% elif %}` and `{{else if}}` nests inside the branch before it: 100,000 of them

@@ -160,6 +160,12 @@ impl TemplateError {
     pub(super) fn jinja(e: &minijinja::Error) -> Self {
         use minijinja::ErrorKind as K;
         let mut message = e.kind().to_string();
+        if e.kind() == K::OutOfFuel {
+            message = format!(
+                "the template ran past its budget of {} instructions (a loop that does not end, or nested too many times?)",
+                super::JINJA_FUEL
+            );
+        }
         if let Some(d) = e.detail() {
             message.push_str(": ");
             message.push_str(d);
