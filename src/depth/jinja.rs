@@ -4,8 +4,9 @@
 //! 2 MiB thread stack well before that on nested brackets, and chains the parser builds in a
 //! loop (`x|f|f|…`, `a ~ a ~ …`, `x.a.a…`, `not not …`, `{% elif %}` after `{% elif %}`) are
 //! not guarded at all: their tree is as deep as the chain is long, and compiling or walking it
-//! overflows the stack of a release build too (100,000 links in 8 MiB). This scan follows minijinja's lexer — comments and raw
-//! blocks are text, a tag ends only outside brackets, strings are skipped — and bounds both.
+//! overflows the stack of a release build too (100,000 links in 8 MiB). This scan follows
+//! minijinja's lexer — comments and raw blocks are text, a tag ends only outside brackets,
+//! strings are skipped — and bounds both.
 
 use super::{line_col, DepthError, OpenBlocks};
 

@@ -2,8 +2,9 @@
 //!
 //! `serde_yaml_ng`, the Handlebars parser (pest) and renderer, minijinja's parser, compiler and
 //! tree walks, and jetlike's own walks over parsed templates recurse once per nesting level:
-//! input nested deeply enough overflows the stack and aborts the process. These checks are linear scans that stop at the first level over the
-//! limit and say where it is (1-based line and column).
+//! input nested deeply enough overflows the stack and aborts the process. These checks are
+//! linear scans that stop at the first level over the limit and say where it is (1-based line
+//! and column).
 
 use yaml_rust2::parser::{Event, Parser};
 
@@ -286,7 +287,8 @@ pub(crate) fn line_col(text: &str, off: usize) -> (usize, usize) {
 /// Checks the nesting depth of a Handlebars template: open blocks plus brackets inside the
 /// current `{{ }}`. Comments (`{{! }}`, `{{!-- --}}`), raw blocks (`{{{{raw}}}}`), escaped
 /// `\{{` and string literals are skipped as the parser skips them. The count errs on the side
-/// of more depth, never less.
+/// of more depth, never less. `{{else if …}}` branches, each nested in the one before, are
+/// counted apart against [`HANDLEBARS_ELSE_CHAIN_LIMIT`].
 pub fn check_handlebars(text: &str) -> Result<(), DepthError> {
     let scan = HbScan {
         text,
