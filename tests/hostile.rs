@@ -20,14 +20,10 @@ struct Out {
 }
 
 fn run(p: &Project, args: &[&str]) -> Out {
-    run_within(p, args, TIMEOUT)
-}
-
-fn run_within(p: &Project, args: &[&str], timeout: Duration) -> Out {
     let out = p
         .cmd(args)
         .env("NO_COLOR", "1")
-        .timeout(timeout)
+        .timeout(TIMEOUT)
         .output()
         .unwrap();
     Out {
@@ -268,6 +264,11 @@ fn oversized_playbook() {
     refused(&p, &["lint", "-p", "playbooks/pb.yml"], "16 MiB");
 }
 
+/// A playbook of one `!template` task rendering `templates/<src>` to `out/t`.
+fn template_playbook(src: &str) -> String {
+    format!("- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: {src}\n      dest: @OUT@/t\n")
+}
+
 fn nested_handlebars(n: usize) -> String {
     format!(
         "{{{{{}to_upper_case \"x\"{}}}}}",
@@ -281,11 +282,8 @@ fn deep_handlebars_is_refused_before_parsing() {
     let deep = nested_handlebars(2000);
     // In a template file: located in the file, on line 2.
     let p = Project::new();
-    p.file(
-        "playbooks/pb.yml",
-        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t\n",
-    )
-    .file("templates/t.hb", &format!("first line\n{deep}\n"));
+    p.file("playbooks/pb.yml", &template_playbook("t.hb"))
+        .file("templates/t.hb", &format!("first line\n{deep}\n"));
     let o = refused(
         &p,
         &["check-local", "-p", "playbooks/pb.yml"],
@@ -331,11 +329,8 @@ fn deep_handlebars_is_refused_before_parsing() {
 
     // Within the limit, the same shape renders.
     let p = Project::new();
-    p.file(
-        "playbooks/pb.yml",
-        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.hb\n      dest: @OUT@/t\n",
-    )
-    .file("templates/t.hb", &nested_handlebars(100));
+    p.file("playbooks/pb.yml", &template_playbook("t.hb"))
+        .file("templates/t.hb", &nested_handlebars(100));
     let o = run(&p, &["local", "-p", "playbooks/pb.yml"]);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert_eq!(p.read("out/t"), "X");
@@ -345,11 +340,7 @@ fn deep_handlebars_is_refused_before_parsing() {
 fn deep_jinja_is_refused() {
     let p = Project::new();
     let n = 5000;
-    p.file(
-        "playbooks/pb.yml",
-        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.j2\n      dest: @OUT@/t\n",
-    )
-    .file(
+    p.file("playbooks/pb.yml", &template_playbook("t.j2")).file(
         "templates/t.j2",
         &format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n)),
     );
@@ -369,10 +360,7 @@ fn deep_jinja_is_refused() {
 #[test]
 fn long_jinja_chains_are_refused_before_parsing() {
     let p = Project::new();
-    p.file(
-        "playbooks/pb.yml",
-        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.j2\n      dest: @OUT@/t\n",
-    );
+    p.file("playbooks/pb.yml", &template_playbook("t.j2"));
     for (link, tail) in [("|upper", ""), (" ~ 'a'", ""), (".a", ""), ("not ", "true")] {
         let chain = |n: usize| {
             if tail.is_empty() {
@@ -403,34 +391,48 @@ fn long_jinja_chains_are_refused_before_parsing() {
 }
 
 /// A Jinja loop that never ends in practice (3^60 iterations) fails on its instruction budget
-/// within seconds, naming the template, and writes nothing; 90,000 iterations render.
+/// within seconds, naming the template, and writes nothing (not even a temp file), and the
+/// secret it renders reaches no output byte; 90,000 iterations render.
 #[test]
 fn a_runaway_jinja_loop_fails_on_its_budget() {
     let p = Project::new();
-    p.file(
-        "playbooks/pb.yml",
-        "- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: t.j2\n      dest: @OUT@/t\n",
-    );
+    p.file("playbooks/pb.yml", &template_playbook("t.j2"));
+    // The secret is rendered inside the loop: whatever the budget's error says, not its value.
     let nested = |n: usize, range: &str| {
         let open = format!("{{% for i in range({range}) %}}");
-        format!("{}x{}", open.repeat(n), "{% endfor %}".repeat(n))
+        format!(
+            "{}{{{{ ENV_TOKEN }}}}{}",
+            open.repeat(n),
+            "{% endfor %}".repeat(n)
+        )
     };
+    let secret = project::canary("runaway-");
     p.file("templates/t.j2", &nested(60, "3"));
     // A debug build spends some 6 s on the budget: more than `TIMEOUT` allows under load.
-    let o = run_within(
-        &p,
-        &["local", "-p", "playbooks/pb.yml"],
-        Duration::from_secs(120),
-    );
-    assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
-    let all = o.stdout + &o.stderr;
+    let args = ["local", "-p", "playbooks/pb.yml", "--loadenv"];
+    let slow = p
+        .cmd(&args)
+        .env("NO_COLOR", "1")
+        .env("TOKEN", &secret)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(slow.status.code(), Some(1));
+    let all = String::from_utf8_lossy(&[slow.stdout, slow.stderr].concat()).into_owned();
     assert!(all.contains("budget of 10000000 instructions"), "{all}");
     assert!(all.contains("templates/t.j2"), "{all}");
+    assert!(!all.contains(&secret), "the secret leaked: {all}");
     assert!(!p.path().join("out/t").exists());
+    assert!(p.temp_files().is_empty(), "{:?}", p.temp_files());
     p.file("templates/t.j2", &nested(2, "300"));
-    let o = run(&p, &["local", "-p", "playbooks/pb.yml"]);
-    assert_eq!(o.code, Some(0), "{}", o.stderr);
-    assert_eq!(p.read("out/t").len(), 90_000);
+    let done = p
+        .cmd(&args)
+        .env("TOKEN", &secret)
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(0));
+    assert_eq!(p.read("out/t"), secret.repeat(90_000));
 }
 
 /// Each `{% elif %}` and `{{else if}}` nests inside the branch before it: 100,000 of them
@@ -447,10 +449,7 @@ fn long_elif_chains_are_refused_before_parsing() {
         ),
         ("t.hb", "{{#if a}}", "{{else if a}}", "{{else}}z{{/if}}"),
     ] {
-        p.file(
-            "playbooks/pb.yml",
-            &format!("- name: p\n  groups: [all]\n  tasks:\n    - !template\n      src: {file}\n      dest: @OUT@/t\n"),
-        );
+        p.file("playbooks/pb.yml", &template_playbook(file));
         let chain = |n: usize| format!("{open}x{}{close}", format!("{branch}y").repeat(n));
         p.file(
             &format!("templates/{file}"),
