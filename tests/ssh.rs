@@ -1175,3 +1175,48 @@ fn remote_tasks_get_no_terminal_and_no_command_line_in_proc() {
         "command line visible in /proc: {leaked:?}"
     );
 }
+
+/// The persistent shell reads each request by its length in bytes: multibyte text and input
+/// bytes keep it in step, a command holding a NUL byte (which would not) is refused alone,
+/// and a task's `cd` does not reach the next one.
+#[test]
+fn requests_stay_in_step_with_multibyte_text_and_a_nul_is_refused() {
+    let sshd = Sshd::start();
+    let mut f = Fleet::new();
+    f.host("h1", &sshd, "127.0.0.1").trust(&sshd);
+    f.file("files/in.txt", "één\n").playbook(
+        r#"- name: framing
+  groups: [web]
+  tasks:
+    - !shell
+      name: with a nul
+      cmd: "echo a\0b"
+      and: {ignore_errors: true}
+    - !shell
+      name: multibyte
+      cmd: "printf '%s\n' 'é ü — ✓' > {{root_dir}}/u.txt; cd /"
+    - !copy
+      src: in.txt
+      dest: "{{root_dir}}/in.txt"
+    - !shell
+      name: after
+      cmd: "pwd > {{root_dir}}/pwd.txt"
+"#,
+    );
+    let r = f.run("ssh", &["--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.statuses_of("h1"),
+        ["failed", "complete", "created", "complete"],
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.all().contains("the command holds a NUL byte"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(f.read("h1", "u.txt"), "é ü — ✓\n");
+    assert_eq!(f.read("h1", "in.txt"), "één\n");
+    assert_ne!(f.read("h1", "pwd.txt"), "/\n");
+}

@@ -95,6 +95,7 @@ pub async fn run_local(
     out: &mut dyn OutputSink,
     err: Option<&mut dyn OutputSink>,
 ) -> Result<Exit, ConnError> {
+    scripts::refuse_nul(script)?;
     let mut child = spawn_sh(&wrap(&scripts::bootstrap(script.len()), privilege))?;
     let mut guard = SessionGuard::new(child.id().and_then(|p| i32::try_from(p).ok()));
     let writer = feed(child.stdin.take(), script, input);

@@ -85,7 +85,7 @@ struct Agent {
 
 impl Agent {
     async fn start(session: &Arc<Session>) -> Option<Agent> {
-        let mut child = Session::arc_raw_command(session.clone(), scripts::AGENT_SHELL)
+        let mut child = Session::arc_raw_command(session.clone(), scripts::agent_shell())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -382,6 +382,7 @@ impl SshConnection {
         stdin: &[&Payload],
         sink: &mut dyn OutputSink,
     ) -> Result<Exit, ConnError> {
+        scripts::refuse_nul(script)?;
         let mut agent = self.agent.lock().await;
         if let Some(a) = agent.as_mut() {
             return match a.call_streaming(script, stdin, sink).await {
