@@ -29,7 +29,7 @@ pub fn bootstrap(len: usize) -> String {
 }
 
 /// A script with a NUL byte is refused before it is sent: no shell can run one (the
-/// command substitution of `bootstrap` drops it, and `read -N` in `AGENT_LOOP` would lose
+/// command substitution of `bootstrap` drops it, and `read -N` of a large request (`agent_request`) would lose
 /// count of the request's length).
 pub fn refuse_nul(script: &str) -> Result<(), ConnError> {
     if script.contains('\0') {
@@ -57,24 +57,9 @@ pub fn default_sudo(user: &str, command: &str) -> String {
     format!("sudo -n -H -u {} -- {command}", quote(user))
 }
 
-/// The SSH persistent shell: `bash` running `AGENT_LOOP`, or nothing (the channel closes at
-/// once) on a host without bash.
-pub fn agent_shell() -> String {
-    format!(
-        "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -c {}",
-        quote(AGENT_LOOP)
-    )
-}
-
-/// What the persistent shell runs: each request is a `: LEN` line and then LEN bytes of
-/// script, read whole by `read -N` (bytes, with `LC_ALL=C`) and evaluated. Bash reads the
-/// commands of a script on a pipe one byte per `read(2)`, about half a microsecond each
-/// here, which made a 3 KB file batch cost a millisecond of remote CPU per host. Bash
-/// older than 4.1 has no `read -N`: it reads the same stream as a script, where each `: LEN`
-/// line is a no-op command.
-const AGENT_LOOP: &str = "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)); then \
-while IFS= read -r __jetlike_len && LC_ALL=C IFS= read -r -d '' -N \"${__jetlike_len#: }\" __jetlike_req; \
-do eval \"$__jetlike_req\"; done; else exec bash --noprofile --norc -s; fi";
+/// The SSH persistent shell: `bash -s` reading requests from the channel, or nothing (the
+/// channel closes at once) on a host without bash.
+pub const AGENT_SHELL: &str = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -s";
 
 /// Holds a channel open on a host without bash, so the master does not idle out between
 /// operations.
@@ -95,25 +80,40 @@ pub fn agent_needle(marker: &str) -> Vec<u8> {
     format!("\n{marker} ").into_bytes()
 }
 
-/// One request to the persistent shell (framed for `AGENT_LOOP`): `script` runs in a
-/// subshell (`( eval '...' )`, so a task's `cd`, `exit` or syntax error cannot disturb the
-/// next), stderr joined to stdout, then the marker and the exit code are printed. With
-/// input, exactly `input_len` bytes after the request are the script's stdin (read by
-/// `head -c`, the rest of a short read drained), so the next request starts where the input
-/// ends. The loop's variables are unset first: the task sees none of its own framing.
+/// One request to the persistent shell: `script` runs in a subshell (`( eval '...' )`, so a
+/// task's `cd`, `exit` or syntax error cannot disturb the next), stderr joined to stdout,
+/// then the marker and the exit code are printed. With input, exactly `input_len` bytes
+/// after the request are the script's stdin (read by `head -c`, the rest of a short read
+/// drained), so the next request starts where the input ends.
+///
+/// Bash reads the commands of a script on a pipe one byte per `read(2)` (about half a
+/// microsecond each here), so a request of `WHOLE_READ_FROM` bytes or more is sent after a
+/// line that reads it whole with `read -N` (bytes: `LC_ALL=C`) and evaluates it: the 4 KB
+/// file batch of a first run cost 2 ms of remote CPU per host. Smaller ones are sent as
+/// they are (the extra `eval` would cost more than it saves). Bash older than 4.1 has no
+/// `read -N`: the guard is false there and bash reads the same request as plain commands.
 pub fn agent_request(script: &str, input_len: u64, marker: &str) -> String {
     let quoted = quote(script);
-    let body = if input_len == 0 {
-        format!(
-            "unset __jetlike_len __jetlike_req\n( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {marker} \"$?\"\n"
-        )
+    let request = if input_len == 0 {
+        format!("( eval {quoted} ) </dev/null 2>&1; printf '\\n%s %d\\n' {marker} \"$?\"\n")
     } else {
         format!(
-            "unset __jetlike_len __jetlike_req\nhead -c {input_len} | {{ ( eval {quoted} ) 2>&1; r=$?; cat >/dev/null; exit $r; }}; printf '\\n%s %d\\n' {marker} \"$?\"\n"
+            "head -c {input_len} | {{ ( eval {quoted} ) 2>&1; r=$?; cat >/dev/null; exit $r; }}; printf '\\n%s %d\\n' {marker} \"$?\"\n"
         )
     };
-    format!(": {}\n{body}", body.len())
+    if request.len() < WHOLE_READ_FROM {
+        return request;
+    }
+    // The task must not see its own request in a variable: unset before it runs.
+    let request = format!("unset -v __jetlike_req; {request}");
+    format!(
+        "((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)) && {{ LC_ALL=C IFS= read -r -d '' -N {} __jetlike_req; eval \"$__jetlike_req\"; }}\n{request}",
+        request.len()
+    )
 }
+
+/// From what size a request is read whole (see `agent_request`).
+const WHOLE_READ_FROM: usize = 512;
 
 /// Prints the `F mode owner group sha256` line of the regular file `$p` (parsed by
 /// `parse_stat`) and leaves those four facts in `$1`..`$4` (see `fact_position`).
@@ -464,13 +464,10 @@ pub fn write_all(writes: &[Write<'_>]) -> String {
 }
 
 /// `write_all` in one perl process instead of several processes per file: each file is
-/// created 0600 inside a private 0700 directory with an unguessable name beside its
-/// destination (`mkdir` is exclusive, so nobody can have planted anything in it), filled
-/// with exactly its length from stdin, confirmed by its verdict byte, given its attributes
-/// and renamed into place, in order, stopping at the first failure with the same exit codes
-/// and markers as the shell steps. Only core perl (`perl-base` on Debian) and no module:
-/// `use Fcntl` (for `O_EXCL`) alone took 1.6 ms of the writer's 4 ms start. The program is
-/// paths and modes, never content.
+/// created 0600 with `O_EXCL` and an unguessable name beside its destination, filled with
+/// exactly its length from stdin, confirmed by its verdict byte, given its attributes and renamed into place, in order,
+/// stopping at the first failure with the same exit codes and markers as the shell steps.
+/// Only core perl (`perl-base` on Debian); the program is paths and modes, never content.
 pub fn perl_write_all(writes: &[Write<'_>]) -> String {
     let mut program = perl_writer();
     for w in writes {
@@ -513,16 +510,15 @@ fn perl_writer() -> String {
         signals.push_str(&format!("$SIG{{{signal}}} = sub {{ exit {code} }};\n"));
     }
     format!(
-        r#"umask 077; my ($t, $td);
-END {{ unlink $t if defined $t; rmdir $td if defined $td }}
+        r#"use strict; use Fcntl;
+umask 077; my $t;
+END {{ unlink $t if defined $t }}
 {signals}sub fail {{ print STDERR "$_[1]\n"; exit $_[0] }}
 sub put {{ my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
   my $d = $p =~ m{{^(.*)/[^/]*$}}s ? ($1 eq "" ? "/" : $1) : ".";
   -d $d or exit {NO_PARENT};
-  mkdir("$d/.jetlike.$name", 0700) or fail({NO_TEMP}, "$!");
-  $td = "$d/.jetlike.$name";
-  open(my $fh, ">", "$td/f") or fail({NO_TEMP}, "$!");
-  $t = "$td/f";
+  sysopen(my $fh, "$d/.jetlike.$name", O_WRONLY|O_CREAT|O_EXCL, 0600) or fail({NO_TEMP}, "$!");
+  $t = "$d/.jetlike.$name";
   while ($n > 0) {{
     my $r = sysread(STDIN, my $buf, $n < 65536 ? $n : 65536);
     $r or fail({WRITE}, defined $r ? "input ended early" : "$!");
@@ -546,8 +542,6 @@ sub put {{ my ($p, $n, $mode, $preserve, $owner, $group, $name) = @_;
   }}
   rename($t, $p) or fail({RENAME}, "$!");
   undef $t;
-  rmdir $td;
-  undef $td;
   print "{WROTE}\n";
 }}
 "#,
@@ -599,25 +593,26 @@ mod tests {
         )
     }
 
-    /// Feeds `requests` (script, input) to a persistent shell started the way `agent_shell`
-    /// starts it (`bash -c AGENT_LOOP`, or `bash -s` as a bash older than 4.1 runs it) in a
-    /// UTF-8 locale, and splits its output into (output, exit code) per reply.
-    fn agent_replies(line_mode: bool, requests: &[(&str, &[u8])]) -> Vec<(String, i32)> {
+    /// Feeds `requests` (script, input) to `bash -s` as the persistent shell gets them, in a
+    /// UTF-8 locale, and splits its output into (output, exit code) per reply. With
+    /// `old_bash`, the guard of the whole-read line is false, as in a bash without `read -N`.
+    fn agent_replies(old_bash: bool, requests: &[(&str, &[u8])]) -> Vec<(String, i32)> {
         use std::io::Write as _;
         let marker = agent_marker();
         let mut stream = Vec::new();
         for (script, input) in requests {
-            stream.extend_from_slice(agent_request(script, input.len() as u64, &marker).as_bytes());
+            let mut request = agent_request(script, input.len() as u64, &marker);
+            if old_bash {
+                request = request.replace(
+                    "((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401))",
+                    "false",
+                );
+            }
+            stream.extend_from_slice(request.as_bytes());
             stream.extend_from_slice(input);
         }
-        let mut cmd = std::process::Command::new("bash");
-        cmd.args(["--noprofile", "--norc"]);
-        if line_mode {
-            cmd.arg("-s");
-        } else {
-            cmd.args(["-c", AGENT_LOOP]);
-        }
-        let mut child = cmd
+        let mut child = std::process::Command::new("bash")
+            .args(["--noprofile", "--norc", "-s"])
             .env("LANG", "C.UTF-8")
             .env_remove("LC_ALL")
             .stdin(std::process::Stdio::piped())
@@ -642,39 +637,48 @@ mod tests {
 
     #[test]
     fn the_persistent_shell_runs_each_request_whole_and_alone() {
+        // Large requests (read whole) and small ones (read as commands), multibyte text
+        // in both: lengths are in bytes, and the task keeps its own locale.
+        let pad = format!("# {}\n", "é—".repeat(200));
+        let multibyte = "printf '%s\\n' 'é ü'; s=é; echo ${#s} \"[$LC_ALL]\"";
+        let large = format!("{pad}{multibyte}");
+        let large_input = format!("{pad}cat; echo");
         let requests: &[(&str, &[u8])] = &[
-            // Multibyte text: the length is in bytes, and the task keeps its own locale.
-            ("printf '%s\\n' 'é ü'; s=é; echo ${#s} \"[$LC_ALL]\"", b""),
+            (multibyte, b""),
+            (&large, b""),
             ("  printf '%s|\\n' 'a\\b  '  ", b""),
             ("cd /; exit 3", b""),
-            (
-                "pwd; echo \"[${__jetlike_req-unset}${__jetlike_len-unset}]\"",
-                b"",
-            ),
+            ("pwd; echo \"[${__jetlike_req-unset}]\"", b""),
+            (&format!("{pad}echo \"[${{__jetlike_req-unset}}]\""), b""),
             ("cat; echo", b"input\xc3\xa9 bytes\n: 99\n"),
-            ("echo after the input", b""),
+            (&large_input, b"more \xc3\xa9 input\n"),
             ("set -e; false; echo not reached", b""),
             ("if then", b""),
+            (&format!("{pad}if then"), b""),
             ("echo still here", b""),
         ];
-        for line_mode in [false, true] {
-            let replies = agent_replies(line_mode, requests);
+        assert!(agent_request(&large, 0, "M").len() > WHOLE_READ_FROM + 100);
+        for old_bash in [false, true] {
+            let replies = agent_replies(old_bash, requests);
             let got: Vec<(&str, i32)> = replies.iter().map(|(o, rc)| (o.as_str(), *rc)).collect();
-            assert_eq!(got.len(), requests.len(), "line mode: {line_mode}");
+            assert_eq!(got.len(), requests.len(), "old bash: {old_bash}");
             assert_eq!(got[0], ("é ü\n1 []\n", 0));
-            assert_eq!(got[1], ("a\\b  |\n", 0));
-            assert_eq!(got[2], ("", 3));
+            assert_eq!(got[1], ("é ü\n1 []\n", 0));
+            assert_eq!(got[2], ("a\\b  |\n", 0));
+            assert_eq!(got[3], ("", 3));
             assert_ne!(
-                got[3].0.lines().next(),
+                got[4].0.lines().next(),
                 Some("/"),
                 "a cd reached the next task"
             );
-            assert!(got[3].0.ends_with("[unsetunset]\n"), "{:?}", got[3]);
-            assert_eq!(got[4], ("inputé bytes\n: 99\n\n", 0));
-            assert_eq!(got[5], ("after the input\n", 0));
-            assert_eq!(got[6], ("", 1));
-            assert_ne!(got[7].1, 0);
-            assert_eq!(got[8], ("still here\n", 0));
+            assert!(got[4].0.ends_with("[unset]\n"), "{:?}", got[4]);
+            assert_eq!(got[5], ("[unset]\n", 0));
+            assert_eq!(got[6], ("inputé bytes\n: 99\n\n", 0));
+            assert_eq!(got[7], ("more é input\n\n", 0));
+            assert_eq!(got[8], ("", 1));
+            assert_ne!(got[9].1, 0);
+            assert_ne!(got[10].1, 0);
+            assert_eq!(got[11], ("still here\n", 0));
         }
     }
 

@@ -85,7 +85,7 @@ struct Agent {
 
 impl Agent {
     async fn start(session: &Arc<Session>) -> Option<Agent> {
-        let mut child = Session::arc_raw_command(session.clone(), scripts::agent_shell())
+        let mut child = Session::arc_raw_command(session.clone(), scripts::AGENT_SHELL)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
