@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-tool.sh TOOL N [LOG] - run workload W once with TOOL against the N-host fleet
 # (no reset: the caller decides whether this is a first run or a re-run).
-# TOOL: ansible | pyinfra | baseline | persist | jetlike | jet
+# TOOL: ansible | pyinfra | baseline | persist | jetlike | jet | floor
 # Parallelism = min(N, MAX_PAR) (MAX_PAR defaults to 50): ansible --forks,
 # pyinfra --parallel, baseline/persist xargs -P, jetlike --threads.
 # Tool output goes to LOG (default $RESULTS_DIR/logs/TOOL-nN-last.log).
@@ -25,6 +25,8 @@ case "$TOOL" in
     (cd "$INV/pyinfra" && "$VENV/bin/pyinfra" -y --parallel "$PAR" inventory.py "$T/pyinfra/deploy.py") > "$LOG" 2>&1 ;;
   baseline)
     "$T/baseline/baseline.sh" "$N" "$PAR" > "$LOG" 2>&1 ;;
+  floor)     # the connection floor: N bare `ssh host true`, the same parallelism (no workload)
+    P="$PAR" "$BENCH_SCRIPTS/connect-floor.sh" "$N" > "$LOG" 2>&1 ;;
   persist)   # extra floor: one persistent remote shell per host (see tools/persist/persist.sh)
     "$T/persist/persist.sh" "$N" "$PAR" > "$LOG" 2>&1 ;;
   jetlike)
@@ -39,5 +41,5 @@ case "$TOOL" in
     [[ -x "$JET_BIN" ]] || die "jetp not found at $JET_BIN (TOOLS=jet bench/setup.sh installs it)"
     (cd "$T/jetlike" && SSH_AUTH_SOCK="$AGENT_SOCK" "$JET_BIN" ssh --playbook playbook.yml \
       --inventory "$INV/jetlike/inventory" --threads "$PAR") > "$LOG" 2>&1 ;;
-  *) die "unknown tool '$TOOL' (ansible|pyinfra|baseline|persist|jetlike|jet)" ;;
+  *) die "unknown tool '$TOOL' (ansible|pyinfra|baseline|persist|jetlike|jet|floor)" ;;
 esac
