@@ -29,8 +29,8 @@ pub fn bootstrap(len: usize) -> String {
 }
 
 /// A script with a NUL byte is refused before it is sent: no shell can run one (the
-/// command substitution of `bootstrap` drops it, and `read -N` of a large request (`agent_request`) would lose
-/// count of the request's length).
+/// command substitution of `bootstrap` drops it, and `read -N` of a large request
+/// (`agent_request`) would lose count of the request's length).
 pub fn refuse_nul(script: &str) -> Result<(), ConnError> {
     if script.contains('\0') {
         return Err(ConnError::Failed(
@@ -107,13 +107,16 @@ pub fn agent_request(script: &str, input_len: u64, marker: &str) -> String {
     // The task must not see its own request in a variable: unset before it runs.
     let request = format!("unset -v __jetlike_req; {request}");
     format!(
-        "((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401)) && {{ LC_ALL=C IFS= read -r -d '' -N {} __jetlike_req; eval \"$__jetlike_req\"; }}\n{request}",
+        "{HAS_READ_N} && {{ LC_ALL=C IFS= read -r -d '' -N {} __jetlike_req; eval \"$__jetlike_req\"; }}\n{request}",
         request.len()
     )
 }
 
 /// From what size a request is read whole (see `agent_request`).
 const WHOLE_READ_FROM: usize = 512;
+
+/// True in a bash with `read -N` (4.1 and later).
+const HAS_READ_N: &str = "((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401))";
 
 /// Prints the `F mode owner group sha256` line of the regular file `$p` (parsed by
 /// `parse_stat`) and leaves those four facts in `$1`..`$4` (see `fact_position`).
@@ -603,10 +606,7 @@ mod tests {
         for (script, input) in requests {
             let mut request = agent_request(script, input.len() as u64, &marker);
             if old_bash {
-                request = request.replace(
-                    "((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 401))",
-                    "false",
-                );
+                request = request.replace(HAS_READ_N, "false");
             }
             stream.extend_from_slice(request.as_bytes());
             stream.extend_from_slice(input);
@@ -649,7 +649,12 @@ mod tests {
             ("  printf '%s|\\n' 'a\\b  '  ", b""),
             ("cd /; exit 3", b""),
             ("pwd; echo \"[${__jetlike_req-unset}]\"", b""),
-            (&format!("{pad}echo \"[${{__jetlike_req-unset}}]\""), b""),
+            (
+                &format!(
+                    "{pad}echo \"[${{__jetlike_req-unset}}]\"; (set; env) | grep -c 'é—é—é—é—'"
+                ),
+                b"",
+            ),
             ("cat; echo", b"input\xc3\xa9 bytes\n: 99\n"),
             (&large_input, b"more \xc3\xa9 input\n"),
             ("set -e; false; echo not reached", b""),
@@ -672,7 +677,8 @@ mod tests {
                 "a cd reached the next task"
             );
             assert!(got[4].0.ends_with("[unset]\n"), "{:?}", got[4]);
-            assert_eq!(got[5], ("[unset]\n", 0));
+            // Nothing the task can list (variables, environment) holds its own request.
+            assert_eq!(got[5], ("[unset]\n0\n", 1));
             assert_eq!(got[6], ("inputé bytes\n: 99\n\n", 0));
             assert_eq!(got[7], ("more é input\n\n", 0));
             assert_eq!(got[8], ("", 1));
